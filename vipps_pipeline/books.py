@@ -1,0 +1,113 @@
+"""The file side of reconciliation: read stored days, write statements and findings.
+
+:mod:`vipps_pipeline.reconcile` stays pure; this module decides which files a date range needs
+(the fee window on either side, the day before for continuity) and writes one atomic file per
+ledger-day, so re-running a range replaces its rows and never appends duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vipps_pipeline import reconcile
+from vipps_pipeline.storage import (
+    FINDING_SCHEMA,
+    REPORT_SCHEMA,
+    STATEMENT_SCHEMA,
+    findings_path,
+    read_days,
+    statement_path,
+    write_table,
+)
+
+
+class MissingInput(RuntimeError):
+    """A report a statement or reconciliation needs is not stored yet."""
+
+
+def _span(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=k) for k in range((last - first).days + 1)]
+
+
+def _reports(
+    data_dir: Path, ledger_id: str, days: list[date]
+) -> dict[str, tuple[pa.Table, set[date]]]:
+    return {
+        t: read_days(data_dir, f"reports/{t}", ledger_id, days, REPORT_SCHEMA)
+        for t in ("funds", "fees")
+    }
+
+
+def write_statements(data_dir: Path, ledger_id: str, dates: Sequence[date]) -> pa.Table:
+    """Compute and store the statements of ``dates`` (both topics must be stored)."""
+    dates = sorted(dates)
+    reports = _reports(data_dir, ledger_id, dates)
+    for topic, (_, found) in reports.items():
+        missing = [d for d in dates if d not in found]
+        if missing:
+            raise MissingInput(
+                f"ledger {ledger_id}: {topic} report not stored for "
+                f"{', '.join(map(str, missing[:5]))}"
+                f"{' ...' if len(missing) > 5 else ''}; materialize {topic}_report first"
+            )
+    entries = reconcile.to_frame(pa.concat_tables([reports["funds"][0], reports["fees"][0]]))
+    table = reconcile.statements(
+        entries, ledger_id, [(t, d) for d in dates for t in ("funds", "fees")]
+    )
+    for d in dates:
+        day = table.filter(pc.equal(table["ledger_date"], pa.scalar(d, pa.date32())))
+        write_table(statement_path(data_dir, ledger_id, d), day)
+    return table
+
+
+def write_findings(
+    data_dir: Path, ledger_id: str, dates: Sequence[date], *, first_date: date, window: int
+) -> pa.Table:
+    """Reconcile ``dates`` of one ledger and store one findings file per date."""
+    dates = sorted(dates)
+    span = timedelta(days=window - 1)
+    reports = _reports(data_dir, ledger_id, _span(dates[0] - span, dates[-1] + span))
+    statements, found = read_days(
+        data_dir,
+        "statements",
+        ledger_id,
+        _span(dates[0] - timedelta(days=1), dates[-1]),
+        STATEMENT_SCHEMA,
+    )
+    missing = [d for d in dates if d not in found]
+    if missing:
+        raise MissingInput(
+            f"ledger {ledger_id}: statements not stored for {', '.join(map(str, missing[:5]))}; "
+            "materialize daily_statements first"
+        )
+    table = reconcile.reconcile(
+        ledger_id=ledger_id,
+        funds=reconcile.to_frame(reports["funds"][0]),
+        fees=reconcile.to_frame(reports["fees"][0]),
+        statement_rows=statements.to_pandas(),
+        targets=dates,
+        funds_dates=reports["funds"][1],
+        fees_dates=reports["fees"][1],
+        first_date=first_date,
+        window=window,
+    )
+    for d in dates:
+        day = table.filter(pc.equal(table["ledger_date"], pa.scalar(d, pa.date32())))
+        write_table(findings_path(data_dir, ledger_id, d), day)
+    return table
+
+
+def read_findings(data_dir: Path) -> pd.DataFrame:
+    """Every stored finding, as one frame (empty when none are stored)."""
+    root = Path(data_dir) / "reconciliation"
+    if not root.exists():
+        return FINDING_SCHEMA.empty_table().to_pandas()
+    import pyarrow.dataset as ds
+
+    return ds.dataset(root, format="parquet", schema=FINDING_SCHEMA).to_table().to_pandas()

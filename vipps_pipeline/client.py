@@ -1,0 +1,398 @@
+"""Report API client: tokens, headers, paging, retries and the "not ready" outcome.
+
+Transport retries (429 with ``Retry-After``, 5xx, connection errors) are urllib3's ``Retry`` on
+the session's adapter; a body cut off mid-stream is retried here, because urllib3 has already
+handed the response over by the time the body is read. Every exception text goes through
+:meth:`ReportClient._redact`, so no secret or token can leak into a log line or Dagster metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from vipps_pipeline.parse import BadReport
+from vipps_pipeline.settings import ApiSettings, validate_ledger_id
+
+log = logging.getLogger(__name__)
+TOPICS = ("funds", "fees")
+BODY_RETRY_BUDGET_SECONDS = 120.0
+
+
+class ApiError(RuntimeError):
+    """The API refused a request; the text names what was asked and what the API said."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(ApiError):
+    """Credentials were rejected."""
+
+
+class NotReady(Exception):
+    """The ledger-day is not final yet: a 404, or ``tryLater: true`` on a page.
+
+    Never an empty day: callers must store nothing for it and come back later.
+    """
+
+    def __init__(
+        self, ledger_id: str, topic: str, ledger_date: date, reason: str, detail: str = ""
+    ) -> None:
+        self.ledger_id, self.topic, self.ledger_date = ledger_id, topic, ledger_date
+        self.reason = reason  # "404" or "tryLater"
+        self.detail = detail
+        super().__init__(ledger_id, topic, ledger_date, reason, detail)
+
+    def __str__(self) -> str:
+        what = (
+            "HTTP 404 (report not available yet)"
+            if self.reason == "404"
+            else ("tryLater: true (ledger date not closed yet)")
+        )
+        return f"ledger {self.ledger_id}, {self.topic}, {self.ledger_date}: not ready: {what}"
+
+
+@dataclass
+class ReportPage:
+    items: list[dict[str, Any]]
+    page_size: int | None
+    number: int
+
+
+@dataclass
+class FeedPage:
+    items: list[dict[str, Any]]
+    cursor: str
+    try_later: bool
+
+
+@dataclass
+class LedgerList:
+    ledgers: list[dict[str, Any]] = field(default_factory=list)
+    sales_units: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _api_message(response: requests.Response) -> str:
+    """The API's own error text, from whichever of its error formats it used."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or "").strip()[:300] or response.reason or ""
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    if "title" in body or "detail" in body:  # application/problem+json
+        return " - ".join(str(body[k]) for k in ("title", "detail") if body.get(k))
+    if "errorMessage" in body:  # 500 format
+        code, context = body.get("errorCode"), body.get("contextId")
+        return f"{body['errorMessage']} (errorCode {code}, contextId {context})"
+    for key in ("message", "error_description", "error"):
+        if key in body:
+            return str(body[key])
+    return json.dumps(body)[:300]
+
+
+class ReportClient:
+    """One client per process; thread-safe for concurrent report fetches."""
+
+    def __init__(self, settings: ApiSettings, session: requests.Session | None = None) -> None:
+        self.settings = settings
+        self.session = session or requests.Session()
+        retry = Retry(
+            total=settings.http_retries,
+            connect=settings.http_retries,
+            read=settings.http_retries,
+            status=settings.http_retries,
+            other=0,
+            backoff_factor=0.5,
+            backoff_max=30,
+            backoff_jitter=0.5,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=frozenset({"GET", "POST"}),
+            respect_retry_after_header=True,
+            retry_after_max=300,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = threading.Lock()
+        self.stats: dict[str, int] = {"requests": 0, "token_refreshes": 0, "body_retries": 0}
+
+    # --- secrets -------------------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        for secret in (*self.settings.secrets, self._token):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    # --- headers and tokens --------------------------------------------------------------------
+    def _system_headers(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "Vipps-System-Name": s.system_name,
+            "Vipps-System-Version": s.system_version,
+            "Vipps-System-Plugin-Name": s.plugin_name,
+            "Vipps-System-Plugin-Version": s.plugin_version,
+        }
+
+    def _fetch_token(self) -> tuple[str, float]:
+        s = self.settings
+        headers = self._system_headers()
+        if s.key_type == "merchant":
+            url = f"{s.base_url}/accesstoken/get"
+            headers.update(
+                {
+                    "client_id": s.client_id,
+                    "client_secret": s.client_secret,
+                    "Ocp-Apim-Subscription-Key": s.subscription_key or "",
+                }
+            )
+            if s.merchant_serial_number:
+                headers["Merchant-Serial-Number"] = s.merchant_serial_number
+            data: dict[str, str] | None = None
+        else:
+            url = f"{s.base_url}/miami/v1/token"
+            basic = base64.b64encode(f"{s.client_id}:{s.client_secret}".encode()).decode()
+            headers["Authorization"] = f"Basic {basic}"
+            data = {"grant_type": "client_credentials"}
+        try:
+            response = self.session.post(url, headers=headers, data=data, timeout=s.timeout_seconds)
+        except requests.RequestException as exc:
+            raise ApiError(self._redact(f"token request to {url} failed: {exc}")) from None
+        self.stats["token_refreshes"] += 1
+        if response.status_code in (400, 401, 403):
+            names = (
+                "VIPPS_CLIENT_ID, VIPPS_CLIENT_SECRET and VIPPS_SUBSCRIPTION_KEY"
+                if s.key_type == "merchant"
+                else "VIPPS_CLIENT_ID and VIPPS_CLIENT_SECRET"
+            )
+            raise AuthError(
+                self._redact(
+                    f"the {s.key_type} token request was rejected with HTTP "
+                    f"{response.status_code}: "
+                    f"{_api_message(response)}; check {names} and VIPPS_KEY_TYPE"
+                ),
+                response.status_code,
+            )
+        if response.status_code != 200:
+            raise ApiError(
+                self._redact(
+                    f"token request failed with HTTP "
+                    f"{response.status_code}: {_api_message(response)}"
+                ),
+                response.status_code,
+            )
+        try:
+            body = response.json()
+            token = str(body["access_token"])
+            lifetime = float(body.get("expires_in") or 3600)  # a string for merchant keys
+        except (ValueError, KeyError, TypeError):
+            raise ApiError("token response has no access_token/expires_in") from None
+        return token, time.monotonic() + lifetime - min(300.0, lifetime * 0.1)
+
+    def token(self, force: bool = False) -> str:
+        """A valid token, refreshed before it expires (15-minute partner tokens included)."""
+        with self._token_lock:
+            if force or self._token is None or time.monotonic() >= self._token_expires:
+                self._token, self._token_expires = self._fetch_token()
+            return self._token
+
+    def _auth_headers(self, token: str) -> dict[str, str]:
+        headers = {
+            **self._system_headers(),
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+        }
+        if self.settings.key_type == "merchant":
+            headers["Ocp-Apim-Subscription-Key"] = self.settings.subscription_key or ""
+            if self.settings.merchant_serial_number:
+                headers["Merchant-Serial-Number"] = self.settings.merchant_serial_number
+        return headers
+
+    # --- one request ---------------------------------------------------------------------------
+    def _get(
+        self,
+        path: str,
+        params: dict[str, str],
+        what: str,
+        report: tuple[str, str, date] | None = None,
+    ) -> tuple[requests.Response, Any]:
+        """GET with one token refresh on 401 and bounded retries of cut-off bodies.
+
+        Returns (response, parsed JSON or None for non-200 answers).
+        """
+        url = f"{self.settings.base_url}{path}"
+        deadline = time.monotonic() + BODY_RETRY_BUDGET_SECONDS
+        refreshed = False
+        attempt = 0
+        while True:
+            token = self.token()
+            try:
+                response = self.session.get(
+                    url,
+                    params=params,
+                    headers=self._auth_headers(token),
+                    timeout=self.settings.timeout_seconds,
+                )
+                self.stats["requests"] += 1
+                if response.status_code == 401 and not refreshed:
+                    log.info("%s: HTTP 401, refreshing the token once and retrying", what)
+                    with self._token_lock:
+                        if self._token == token:
+                            self._token = None
+                    refreshed = True
+                    continue
+                if response.status_code != 200:
+                    return response, None
+                try:
+                    return response, response.json()
+                except ValueError as exc:
+                    error: Exception = (
+                        BadReport(*report, f"invalid JSON: {exc}")
+                        if report
+                        else ApiError(f"{what}: invalid JSON: {exc}")
+                    )
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+            ) as exc:
+                error = ApiError(self._redact(f"{what}: {type(exc).__name__}: {exc}"))
+            attempt += 1
+            if attempt > self.settings.http_retries or time.monotonic() >= deadline:
+                raise error
+            self.stats["body_retries"] += 1
+            time.sleep(min(8.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.5))
+
+    def _raise_for(self, response: requests.Response, what: str) -> None:
+        cls = AuthError if response.status_code in (401, 403) else ApiError
+        raise cls(
+            self._redact(f"{what}: HTTP {response.status_code}: {_api_message(response)}"),
+            response.status_code,
+        )
+
+    # --- endpoints -----------------------------------------------------------------------------
+    def list_ledgers(self, settles_for_recipient_handle: str | None = None) -> LedgerList:
+        """All ledgers of these keys, following the cursor; accepts ``ledgers`` or ``items``."""
+        result = LedgerList()
+        params: dict[str, str] = {}
+        if settles_for_recipient_handle:
+            params["settlesForRecipientHandles"] = settles_for_recipient_handle
+        seen: set[str] = set()
+        for _ in range(self.settings.max_pages):
+            response, body = self._get("/settlement/v1/ledgers", params, "list ledgers")
+            if body is None:
+                self._raise_for(response, "list ledgers")
+            if not isinstance(body, dict):
+                raise ApiError("list ledgers: the answer is not a JSON object")
+            ledgers = body.get("ledgers", body.get("items"))
+            if not isinstance(ledgers, list):
+                raise ApiError("list ledgers: the answer has no 'ledgers' (or 'items') list")
+            result.ledgers.extend(ledgers)
+            units = body.get("salesUnits") or []
+            if isinstance(units, list):
+                result.sales_units.extend(units)
+            cursor = body.get("cursor") or ""
+            if not cursor:
+                return result
+            if cursor in seen:
+                raise ApiError("list ledgers: the cursor repeats (paging loop)")
+            seen.add(cursor)
+            params = {"cursor": cursor}
+        raise ApiError(f"list ledgers: more than {self.settings.max_pages} pages")
+
+    def _report_path(self, ledger_id: str, topic: str) -> str:
+        validate_ledger_id(ledger_id)
+        if topic not in TOPICS:
+            raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
+        return f"/report/v2/ledgers/{ledger_id}/{topic}"
+
+    def iter_report_pages(
+        self, ledger_id: str, topic: str, ledger_date: date
+    ) -> Iterator[ReportPage]:
+        """Yield the by-date report page by page; raise :class:`NotReady` if it is not final.
+
+        An empty trailing page after ``hasMore: true`` is normal. ``tryLater: true`` on any page
+        raises NotReady: the items so far are real but not the whole day.
+        """
+        base = self._report_path(ledger_id, topic)
+        path = f"{base}/dates/{ledger_date.isoformat()}"
+        where = f"ledger {ledger_id}, {topic}, {ledger_date}"
+        params: dict[str, str] = {}
+        seen: set[str] = set()
+        for number in range(self.settings.max_pages):
+            if self.settings.include_gdpr:
+                params["includeGDPRSensitiveData"] = "true"  # on every page, cursor or not
+            response, body = self._get(path, params, where, (ledger_id, topic, ledger_date))
+            if body is None:
+                if response.status_code == 404:
+                    raise NotReady(ledger_id, topic, ledger_date, "404", _api_message(response))
+                self._raise_for(response, where)
+            if not isinstance(body, dict):
+                raise BadReport(ledger_id, topic, ledger_date, "the answer is not a JSON object")
+            if body.get("tryLater") is True:
+                raise NotReady(
+                    ledger_id,
+                    topic,
+                    ledger_date,
+                    "tryLater",
+                    f"{len(body.get('items') or [])} entries so far",
+                )
+            size = response.headers.get("Vipps-Feed-Page-Size")
+            yield ReportPage(
+                body.get("items"), int(size) if size and size.isdigit() else None, number
+            )
+            if body.get("hasMore") is not True:
+                return
+            cursor = body.get("cursor")
+            if not isinstance(cursor, str) or not cursor:
+                raise BadReport(
+                    ledger_id, topic, ledger_date, "'hasMore' is true but there is no cursor"
+                )
+            if cursor in seen:
+                raise BadReport(
+                    ledger_id,
+                    topic,
+                    ledger_date,
+                    f"the cursor repeats after {number + 1} pages (paging loop)",
+                )
+            seen.add(cursor)
+            params = {"cursor": cursor}
+        raise BadReport(
+            ledger_id,
+            topic,
+            ledger_date,
+            f"more than {self.settings.max_pages} pages (VIPPS_MAX_PAGES): runaway paging",
+        )
+
+    def feed_page(self, ledger_id: str, topic: str, cursor: str | None = None) -> FeedPage:
+        """One page of the continuous feed; persist the returned cursor after every page."""
+        path = f"{self._report_path(ledger_id, topic)}/feed"
+        params = {"cursor": cursor} if cursor else {}
+        if self.settings.include_gdpr:
+            params["includeGDPRSensitiveData"] = "true"
+        what = f"feed of ledger {ledger_id}, {topic}"
+        response, body = self._get(path, params, what)
+        if body is None:
+            self._raise_for(response, what)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise ApiError(f"{what}: the answer has no 'items' list")
+        return FeedPage(
+            body["items"], str(body.get("cursor") or cursor or ""), bool(body.get("tryLater"))
+        )

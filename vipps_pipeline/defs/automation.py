@@ -1,0 +1,52 @@
+"""Automation conditions: poll recent missing ledger-days hourly, cascade downstream."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+from vipps_pipeline.settings import PipelineSettings
+
+
+def report_condition(settings: PipelineSettings) -> dg.AutomationCondition:
+    """Re-request missing ledger-days of the last ``lookback_days``, once an hour.
+
+    The minute is fixed outside :00-:10 as the vendor asks. One poll per open ledger-day per
+    hour, and runs started by automation skip the in-run retries, so a ledger that stays open
+    for weeks costs one cheap request an hour per day in the window, never a burst.
+    """
+    cron = f"{settings.poll_minute} * * * *"
+    return (
+        dg.AutomationCondition.in_latest_time_window(
+            lookback_delta=timedelta(days=settings.lookback_days)
+        )
+        & dg.AutomationCondition.missing()
+        & ~dg.AutomationCondition.in_progress()
+        & dg.AutomationCondition.cron_tick_passed(cron, settings.timezone).since_last_handled()
+    ).with_label(
+        f"missing in the last {settings.lookback_days} days, hourly at :{settings.poll_minute:02d}"
+    )
+
+
+def downstream_condition(required: str | None = None) -> dg.AutomationCondition:
+    """Run when newly missing or when any upstream partition changed, once inputs exist.
+
+    Unlike ``eager()`` this is not limited to the latest date, so partitions stored by a
+    backfill run whose downstream steps were skipped still get their statements. With
+    ``required``, only that dependency must be present (the fee window's future days may not).
+    """
+    if required is None:
+        inputs_ready = ~dg.AutomationCondition.any_deps_missing()
+    else:
+        inputs_ready = ~dg.AutomationCondition.any_deps_match(
+            dg.AutomationCondition.missing()
+        ).allow(dg.AssetSelection.assets(required))
+    return (
+        (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated())
+        .since_last_handled()
+        .with_label("newly missing or upstream updated")
+        & inputs_ready
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    )

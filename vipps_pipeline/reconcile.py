@@ -1,0 +1,521 @@
+"""The accountants' invariants as pure functions over stored report rows.
+
+Everything is computed for many days at once with vectorised pandas operations (a year of a
+ledger is one call), then turned into one finding per ledger, date, topic and check. A finding
+is ``pass``, ``fail`` (the data breaks the invariant), ``unknown`` (the data needed to decide is
+not stored, e.g. the previous day) or ``pending`` (a capture whose fee window is still open).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+import pandas as pd
+import pyarrow as pa
+
+from vipps_pipeline.storage import FINDING_SCHEMA, STATEMENT_SCHEMA
+
+PAYOUT_TYPES = ("payout-scheduled", "scheduled-for-payout")
+MAX_LISTED = 10
+
+CHECKS: dict[str, str] = {
+    "row_arithmetic": "Every entry's balance after equals its balance before plus its amount.",
+    "chain_within_day": "Each entry starts from the balance the previous entry ended at.",
+    "day_movement": "The day's amounts add up to its closing balance minus its opening balance.",
+    "chain_across_days": "The day opens at the balance the previous ledger date closed at.",
+    "payout_last": "A payout is the day's last funds entry and pays out exactly the balance "
+    "before it.",
+    "fees_invoiced": "A monthly fee invoice (gross settlement) clears exactly the fee balance.",
+    "fees_retained_mirror": "Fees retained from the funds equal the fees-retained on the fees "
+    "ledger, "
+    "with the opposite sign, on the same date.",
+    "fee_coverage": "Every capture gets at least one capture fee (same pspReference) within the "
+    "fee window.",
+    "fee_has_capture": "Every capture fee belongs to a capture on the same or an earlier date in "
+    "the fee window.",
+    "one_currency": "The funds and fees of a ledger are in one currency, the same every day.",
+}
+
+
+def _finding(
+    ledger_id: str,
+    d: date,
+    topic: str,
+    check: str,
+    status: str,
+    expected: object = None,
+    actual: object = None,
+    detail: str = "",
+) -> dict:
+    return {
+        "ledger_id": ledger_id,
+        "ledger_date": d,
+        "topic": topic,
+        "check": check,
+        "status": status,
+        "expected": None if expected is None else str(expected),
+        "actual": None if actual is None else str(actual),
+        "detail": detail,
+    }
+
+
+def _listed(parts: list[str]) -> str:
+    more = len(parts) - MAX_LISTED
+    return "; ".join(parts[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _entry(row: pd.Series | object) -> str:
+    return f"seq {row.seq} (psp {row.psp_reference})"
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """Report rows as a DataFrame with money in nullable Int64 (never floats)."""
+    df = table.select(
+        [
+            "ledger_id",
+            "topic",
+            "ledger_date",
+            "seq",
+            "psp_reference",
+            "entry_type",
+            "currency",
+            "amount",
+            "balance_before",
+            "balance_after",
+        ]
+    ).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    df["day"] = table.column("ledger_date").cast(pa.int32()).to_numpy()
+    return df.sort_values(["topic", "ledger_date", "seq"], kind="stable").reset_index(drop=True)
+
+
+# --- statements ------------------------------------------------------------------------------
+def statements(
+    entries: pd.DataFrame, ledger_id: str, stored: Iterable[tuple[str, date]]
+) -> pa.Table:
+    """One statement row per stored (topic, date); empty days get null balances."""
+    e = entries
+    groups = e.groupby(["topic", "ledger_date"], sort=False)
+    agg = groups.agg(
+        entries=("seq", "size"),
+        opening=("balance_before", "first"),
+        closing=("balance_after", "last"),
+        sum_amount=("amount", "sum"),
+        currency=("currency", "first"),
+    )
+    by_type = e.groupby(["topic", "ledger_date", "entry_type"], sort=True)["amount"].agg(
+        ["size", "sum"]
+    )
+    payouts = e[e.entry_type.isin(PAYOUT_TYPES)].groupby(["topic", "ledger_date"]).last()
+    retained = set(e.loc[e.entry_type == "fees-retained", "ledger_date"])
+    gross_days = set(e.loc[e.entry_type.isin(["capture-fee", "fees-invoiced"]), "ledger_date"])
+    rows = []
+    for topic, d in sorted(stored, key=lambda k: (k[1], k[0])):
+        key = (topic, d)
+        has = key in agg.index
+        types = by_type.loc[key] if has else None
+        payout = payouts.loc[key] if key in payouts.index else None
+        rows.append(
+            {
+                "ledger_id": ledger_id,
+                "topic": topic,
+                "ledger_date": d,
+                "currency": agg.at[key, "currency"] if has else None,
+                "entries": int(agg.at[key, "entries"]) if has else 0,
+                "opening_balance": int(agg.at[key, "opening"]) if has else None,
+                "closing_balance": int(agg.at[key, "closing"]) if has else None,
+                "sum_amount": int(agg.at[key, "sum_amount"]) if has else 0,
+                "count_by_type": [(k, int(v)) for k, v in types["size"].items()] if has else [],
+                "total_by_type": [(k, int(v)) for k, v in types["sum"].items()] if has else [],
+                "payout_amount": int(payout.amount) if payout is not None else None,
+                "payout_reference": payout.psp_reference if payout is not None else None,
+                "settlement": "net" if d in retained else ("gross" if d in gross_days else None),
+                "complete": True,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=STATEMENT_SCHEMA)
+
+
+# --- checks inside one ledger-day ------------------------------------------------------------
+def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -> list[dict]:
+    out: list[dict] = []
+    bad_arith = e[e.balance_before + e.amount != e.balance_after]
+    prev_after = e.groupby(["topic", "ledger_date"], sort=False).balance_after.shift()
+    chain_mask = prev_after.notna() & (e.balance_before != prev_after)
+    bad_chain = e[chain_mask.fillna(False)].assign(prev_after=prev_after[chain_mask.fillna(False)])
+    day = e.groupby(["topic", "ledger_date"], sort=False).agg(
+        opening=("balance_before", "first"),
+        closing=("balance_after", "last"),
+        moved=("amount", "sum"),
+        last_seq=("seq", "last"),
+    )
+    payouts = e[(e.topic == "funds") & e.entry_type.isin(PAYOUT_TYPES)]
+    invoices = e[(e.topic == "fees") & (e.entry_type == "fees-invoiced")]
+    arith_by = {k: g for k, g in bad_arith.groupby(["topic", "ledger_date"], sort=False)}
+    chain_by = {k: g for k, g in bad_chain.groupby(["topic", "ledger_date"], sort=False)}
+    pay_by = {k: g for k, g in payouts.groupby(["topic", "ledger_date"], sort=False)}
+    inv_by = {k: g for k, g in invoices.groupby(["topic", "ledger_date"], sort=False)}
+    for topic, d in keys:
+        key = (topic, d)
+        if key in arith_by:
+            g = arith_by[key]
+            r = g.iloc[0]
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    "row_arithmetic",
+                    "fail",
+                    r.balance_before + r.amount,
+                    r.balance_after,
+                    _listed(
+                        [
+                            f"{_entry(x)}: {x.balance_before} + {x.amount} != {x.balance_after}"
+                            for x in g.itertuples()
+                        ]
+                    ),
+                )
+            )
+        else:
+            out.append(_finding(ledger_id, d, topic, "row_arithmetic", "pass"))
+        if key in chain_by:
+            g = chain_by[key]
+            r = g.iloc[0]
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    "chain_within_day",
+                    "fail",
+                    r.prev_after,
+                    r.balance_before,
+                    _listed(
+                        [
+                            f"{_entry(x)} starts at {x.balance_before}, "
+                            f"previous entry ended at {x.prev_after}"
+                            for x in g.itertuples()
+                        ]
+                    ),
+                )
+            )
+        else:
+            out.append(_finding(ledger_id, d, topic, "chain_within_day", "pass"))
+        if key in day.index:
+            opening, closing, moved = (int(day.at[key, c]) for c in ("opening", "closing", "moved"))
+            status = "pass" if opening + moved == closing else "fail"
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    "day_movement",
+                    status,
+                    closing - opening,
+                    moved,
+                    f"opening {opening}, closing {closing}, amounts sum {moved}",
+                )
+            )
+        else:
+            out.append(_finding(ledger_id, d, topic, "day_movement", "pass", 0, 0, "no entries"))
+        if topic == "funds":
+            g = pay_by.get(key)
+            if g is None:
+                out.append(_finding(ledger_id, d, topic, "payout_last", "pass", detail="no payout"))
+            else:
+                problems = []
+                last_seq = int(day.at[key, "last_seq"])
+                for x in g.itertuples():
+                    if x.seq != last_seq:
+                        problems.append(
+                            f"{_entry(x)} {x.entry_type} is not the last entry "
+                            f"(last is seq {last_seq})"
+                        )
+                    if x.amount != -x.balance_before:
+                        problems.append(
+                            f"{_entry(x)} pays {x.amount}, balance before was {x.balance_before}"
+                        )
+                x = g.iloc[-1]
+                out.append(
+                    _finding(
+                        ledger_id,
+                        d,
+                        topic,
+                        "payout_last",
+                        "fail" if problems else "pass",
+                        -x.balance_before,
+                        x.amount,
+                        _listed(problems) or f"payout {_entry(x)}",
+                    )
+                )
+        else:
+            g = inv_by.get(key)
+            problems = (
+                []
+                if g is None
+                else [
+                    f"{_entry(x)} invoices {x.amount}, fee balance before was {x.balance_before}"
+                    for x in g.itertuples()
+                    if x.amount != -x.balance_before
+                ]
+            )
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    "fees_invoiced",
+                    "fail" if problems else "pass",
+                    detail=_listed(problems)
+                    or ("no invoice" if g is None else "invoice clears the fee balance"),
+                )
+            )
+    return out
+
+
+# --- checks across days ----------------------------------------------------------------------
+def _continuity(
+    ledger_id: str, st: pd.DataFrame, keys: list[tuple[str, date]], first_date: date
+) -> list[dict]:
+    out = []
+    by_key = {(r.topic, r.ledger_date): r for r in st.itertuples()}
+    for topic, d in keys:
+        today = by_key.get((topic, d))
+        prev = by_key.get((topic, d - timedelta(days=1)))
+        check = "chain_across_days"
+        if today is None or pd.isna(today.opening_balance):
+            out.append(
+                _finding(ledger_id, d, topic, check, "pass", detail="no entries on this date")
+            )
+        elif d <= first_date:
+            out.append(
+                _finding(
+                    ledger_id, d, topic, check, "unknown", detail="first date of the stored history"
+                )
+            )
+        elif prev is None:
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    check,
+                    "unknown",
+                    detail=f"previous ledger date {d - timedelta(days=1)} is not stored",
+                )
+            )
+        elif pd.isna(prev.closing_balance):
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    check,
+                    "unknown",
+                    detail=f"previous ledger date {d - timedelta(days=1)} has no entries",
+                )
+            )
+        else:
+            ok = int(prev.closing_balance) == int(today.opening_balance)
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    check,
+                    "pass" if ok else "fail",
+                    int(prev.closing_balance),
+                    int(today.opening_balance),
+                    f"{d - timedelta(days=1)} closed at {int(prev.closing_balance)}, "
+                    f"{d} opened at {int(today.opening_balance)}",
+                )
+            )
+    return out
+
+
+def _funds_vs_fees(
+    ledger_id: str,
+    funds: pd.DataFrame,
+    fees: pd.DataFrame,
+    st: pd.DataFrame,
+    targets: list[date],
+    funds_dates: set[date],
+    fees_dates: set[date],
+    window: int,
+) -> list[dict]:
+    out = []
+    topic = "funds_fees"
+    fr_funds = funds[funds.entry_type == "fees-retained"].groupby("ledger_date").amount.sum()
+    fr_fees = fees[fees.entry_type == "fees-retained"].groupby("ledger_date").amount.sum()
+    captures = funds.loc[
+        funds.entry_type == "capture", ["ledger_date", "day", "seq", "psp_reference"]
+    ]
+    cfees = fees.loc[
+        fees.entry_type == "capture-fee", ["ledger_date", "day", "seq", "psp_reference"]
+    ]
+    span = window - 1
+    # capture -> its fees: covered when a fee lands within [capture day, capture day + span]
+    m = captures.merge(
+        cfees[["psp_reference", "day"]].rename(columns={"day": "other"}),
+        on="psp_reference",
+        how="left",
+    )
+    m["ok"] = (m.other >= m.day) & (m.other <= m.day + span)
+    covered = m.groupby(["ledger_date", "seq", "psp_reference"], sort=True).ok.any().reset_index()
+    uncovered = {d: g for d, g in covered[~covered.ok].groupby("ledger_date")}
+    capture_counts = captures.ledger_date.value_counts().to_dict()
+    # fee -> its capture: found when a capture is within [fee day - span, fee day]
+    m = cfees.merge(
+        captures[["psp_reference", "day"]].rename(columns={"day": "other"}),
+        on="psp_reference",
+        how="left",
+    )
+    m["ok"] = (m.other <= m.day) & (m.other >= m.day - span)
+    has = m.groupby(["ledger_date", "seq", "psp_reference"], sort=True).ok.any().reset_index()
+    orphans_by_day = {d: g for d, g in has[~has.ok].groupby("ledger_date")}
+    currencies = st.groupby("ledger_date").currency.agg(lambda s: sorted(set(s.dropna())))
+    invoiced_days = set(fees.loc[fees.entry_type == "fees-invoiced", "ledger_date"])
+    gross_hint = bool(len(cfees)) and not len(fr_fees) and not len(fr_funds)
+    for d in targets:
+        # fees-retained mirrored on both ledgers with opposite signs
+        a, b = int(fr_funds.get(d, 0)), int(fr_fees.get(d, 0))
+        if a == 0 and b == 0:
+            note = (
+                "gross settlement: no fees retained, fees are invoiced monthly"
+                if gross_hint or d in invoiced_days
+                else "no fees retained on this date"
+            )
+            out.append(_finding(ledger_id, d, topic, "fees_retained_mirror", "pass", 0, 0, note))
+        else:
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    "fees_retained_mirror",
+                    "pass" if a == -b else "fail",
+                    -b,
+                    a,
+                    f"funds fees-retained {a}, fees-ledger fees-retained {b}",
+                )
+            )
+        # every capture gets a capture-fee within the window
+        window_days = [d + timedelta(days=k) for k in range(window)]
+        missing = uncovered.get(d)
+        if missing is None:
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    "fee_coverage",
+                    "pass",
+                    detail=f"{capture_counts.get(d, 0)} captures covered",
+                )
+            )
+        else:
+            listed = _listed(
+                [f"capture {_entry(x)} has no capture-fee" for x in missing.itertuples()]
+            )
+            window_stored = all(wd in fees_dates for wd in window_days)
+            status = "fail" if window_stored else "pending"
+            suffix = "" if window_stored else f" (fee window open until {window_days[-1]})"
+            out.append(
+                _finding(
+                    ledger_id, d, topic, "fee_coverage", status, 0, len(missing), listed + suffix
+                )
+            )
+        # every capture-fee has its capture
+        orphans = orphans_by_day.get(d)
+        if orphans is None:
+            out.append(_finding(ledger_id, d, topic, "fee_has_capture", "pass"))
+        else:
+            back = [d - timedelta(days=k) for k in range(window)]
+            stored = all(bd in funds_dates for bd in back)
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    "fee_has_capture",
+                    "fail" if stored else "unknown",
+                    0,
+                    len(orphans),
+                    _listed(
+                        [f"capture-fee {_entry(x)} has no capture" for x in orphans.itertuples()]
+                    )
+                    + ("" if stored else f" (funds from {back[-1]} not all stored)"),
+                )
+            )
+        # one ledger, one currency
+        cur = currencies.get(d, [])
+        prev = currencies.get(d - timedelta(days=1), [])
+        seen = sorted(set(cur) | set(prev))
+        out.append(
+            _finding(
+                ledger_id,
+                d,
+                topic,
+                "one_currency",
+                "pass" if len(seen) <= 1 else "fail",
+                seen[:1] or None,
+                ",".join(seen),
+                "" if len(seen) <= 1 else "currency changes",
+            )
+        )
+    return out
+
+
+def reconcile(
+    *,
+    ledger_id: str,
+    funds: pd.DataFrame,
+    fees: pd.DataFrame,
+    statement_rows: pd.DataFrame,
+    targets: list[date],
+    funds_dates: set[date],
+    fees_dates: set[date],
+    first_date: date,
+    window: int,
+) -> pa.Table:
+    """All findings for ``targets`` (dates whose funds and fees are both stored).
+
+    ``funds``/``fees`` may hold more days than ``targets`` (the fee window on either side);
+    ``statement_rows`` must include the day before each target for the cross-day check.
+    """
+    targets = sorted(targets)
+    wanted = set(targets)
+    both = pd.concat([funds, fees], ignore_index=True)
+    both = both[both.ledger_date.isin(wanted)]
+    keys = [(t, d) for d in targets for t in ("funds", "fees")]
+    rows = _row_checks(ledger_id, both, keys)
+    rows += _continuity(ledger_id, statement_rows, keys, first_date)
+    rows += _funds_vs_fees(
+        ledger_id, funds, fees, statement_rows, targets, funds_dates, fees_dates, window
+    )
+    rows.sort(key=lambda r: (r["ledger_date"], r["topic"], r["check"]))
+    return pa.Table.from_pylist(rows, schema=FINDING_SCHEMA)
+
+
+def summarize(findings: pd.DataFrame) -> pd.DataFrame:
+    """Per ledger: days checked, and days with a failure, with pending/unknown, or all passing."""
+    if findings.empty:
+        return pd.DataFrame(columns=["ledger_id", "days", "passed", "failed", "pending", "unknown"])
+    worst = (
+        findings.assign(
+            rank=findings.status.map({"pass": 0, "unknown": 1, "pending": 2, "fail": 3})
+        )
+        .groupby(["ledger_id", "ledger_date"])["rank"]
+        .max()
+    )
+    per = worst.groupby(level="ledger_id")
+    return pd.DataFrame(
+        {
+            "days": per.size(),
+            "passed": per.apply(lambda s: int((s == 0).sum())),
+            "failed": per.apply(lambda s: int((s == 3).sum())),
+            "pending": per.apply(lambda s: int((s == 2).sum())),
+            "unknown": per.apply(lambda s: int((s == 1).sum())),
+        }
+    ).reset_index()

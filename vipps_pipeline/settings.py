@@ -1,0 +1,245 @@
+"""Every setting the pipeline reads, parsed and validated in one place.
+
+Settings come from environment variables (Dagster resources receive them through
+``dg.EnvVar``). A missing or malformed value raises :class:`SettingsError` with one line that
+names the variable, before any request is made, so a misconfigured deployment fails loudly at
+start-up instead of half-way through a backfill.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from vipps_pipeline import __version__
+
+PRODUCTION_BASE_URL = "https://api.vipps.no"
+FIRST_API_DATE = date(2020, 5, 1)
+HEADER_MAX_LEN = 30
+LEDGER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# Documentation for every setting: (name, default shown to humans, meaning). The README table
+# is checked against this list by a test, so the two cannot drift apart.
+SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
+    ("VIPPS_BASE_URL", PRODUCTION_BASE_URL, "API base URL (the simulator prints its own)"),
+    ("VIPPS_KEY_TYPE", "merchant", "`merchant` (accesstoken/get) or `partner` (miami/v1/token)"),
+    ("VIPPS_CLIENT_ID", "(required)", "client id of the API keys"),
+    ("VIPPS_CLIENT_SECRET", "(required)", "client secret; never logged or stored"),
+    ("VIPPS_SUBSCRIPTION_KEY", "(required for merchant keys)", "Ocp-Apim-Subscription-Key"),
+    ("VIPPS_MERCHANT_SERIAL_NUMBER", "(none)", "Merchant-Serial-Number, merchant keys only"),
+    ("VIPPS_INCLUDE_GDPR", "false", "also fetch and store `name`, `maskedPhoneNo`, `message`"),
+    ("VIPPS_DATA_DIR", "data", "where Parquet files are written"),
+    ("VIPPS_START_DATE", "2020-05-01", "first ledger date of the daily partitions"),
+    ("VIPPS_TIMEZONE", "Europe/Oslo", "timezone of ledger dates and of the schedule"),
+    ("VIPPS_NOT_READY_RETRIES", "2", "in-run retries of a ledger-day that is not ready"),
+    ("VIPPS_NOT_READY_DELAY_SECONDS", "600", "wait between those retries"),
+    ("VIPPS_PERSISTENT_404_DAYS", "7", "a 404 this many days after the date gets its own error"),
+    ("VIPPS_LOOKBACK_DAYS", "7", "how far back automation re-requests missing ledger-days"),
+    ("VIPPS_POLL_MINUTE", "17", "minute of every hour automation polls (11-59, never :00-:10)"),
+    ("VIPPS_SCHEDULE_TIME", "06:15", "daily schedule time in VIPPS_TIMEZONE"),
+    ("VIPPS_LEDGER_REFRESH_SECONDS", "86400", "how often the sensor refreshes the ledger list"),
+    ("VIPPS_FEE_WINDOW_DAYS", "3", "ledger dates within which a capture must get its fee"),
+    ("VIPPS_MAX_PAGES", "20000", "page limit per report; more means a runaway cursor"),
+    ("VIPPS_HTTP_TIMEOUT_SECONDS", "30", "connect and read timeout of one HTTP request"),
+    ("VIPPS_HTTP_RETRIES", "6", "retries of 429/5xx/network errors per request"),
+    ("VIPPS_SYSTEM_NAME", "vipps-pipeline", "Vipps-System-Name header"),
+    ("VIPPS_SYSTEM_VERSION", __version__, "Vipps-System-Version header"),
+    ("VIPPS_PLUGIN_NAME", "vipps-pipeline-dagster", "Vipps-System-Plugin-Name header"),
+    ("VIPPS_PLUGIN_VERSION", __version__, "Vipps-System-Plugin-Version header"),
+)
+DEFAULTS: dict[str, str] = {
+    name: default for name, default, _ in SETTINGS_DOC if not default.startswith("(")
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def _get(env: Mapping[str, str | None], name: str) -> str:
+    value = env.get(name)
+    if value is None or str(value).strip() == "":
+        return DEFAULTS.get(name, "")
+    return str(value).strip()
+
+
+def _required(env: Mapping[str, str | None], name: str, why: str = "") -> str:
+    value = env.get(name)
+    if value is None or str(value).strip() == "":
+        raise SettingsError(f"{name} is not set{why}")
+    return str(value).strip()
+
+
+def _int(env: Mapping[str, str | None], name: str, lo: int, hi: int) -> int:
+    raw = _get(env, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str | None], name: str) -> bool:
+    raw = _get(env, name).lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def parse_base_url(raw: str, name: str = "VIPPS_BASE_URL") -> str:
+    parsed = urlparse(raw)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        raise SettingsError(
+            f"{name} must be an http(s) URL such as {PRODUCTION_BASE_URL}, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def parse_timezone(raw: str, name: str = "VIPPS_TIMEZONE") -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"{name} must be an IANA timezone such as Europe/Oslo, got {raw!r}"
+        ) from None
+    return raw
+
+
+def parse_date(raw: str, name: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a date YYYY-MM-DD, got {raw!r}") from None
+
+
+def validate_ledger_id(ledger_id: object, where: str = "ledger id") -> str:
+    """Ledger ids end up in URLs and file paths: only a safe alphabet gets through."""
+    if not isinstance(ledger_id, str) or not LEDGER_ID_RE.match(ledger_id):
+        raise SettingsError(
+            f"{where} {ledger_id!r} is not a valid ledger id "
+            "(1-64 characters of A-Z, a-z, 0-9, '_' and '-')"
+        )
+    return ledger_id
+
+
+def _header(env: Mapping[str, str | None], name: str) -> str:
+    value = _get(env, name)
+    if len(value) > HEADER_MAX_LEN:
+        raise SettingsError(f"{name} must be at most {HEADER_MAX_LEN} characters, got {len(value)}")
+    if not value.isprintable() or not value.isascii():
+        raise SettingsError(f"{name} must be printable ASCII")
+    return value
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """How to reach and authenticate against the Report API."""
+
+    base_url: str
+    key_type: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    subscription_key: str | None = field(default=None, repr=False)
+    merchant_serial_number: str | None = None
+    include_gdpr: bool = False
+    timeout_seconds: int = 30
+    http_retries: int = 6
+    max_pages: int = 20000
+    system_name: str = "vipps-pipeline"
+    system_version: str = __version__
+    plugin_name: str = "vipps-pipeline-dagster"
+    plugin_version: str = __version__
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str | None]) -> ApiSettings:
+        key_type = _get(env, "VIPPS_KEY_TYPE").lower()
+        if key_type not in {"merchant", "partner"}:
+            raise SettingsError(f"VIPPS_KEY_TYPE must be 'merchant' or 'partner', got {key_type!r}")
+        base_url = parse_base_url(_get(env, "VIPPS_BASE_URL"))
+        client_id = _required(env, "VIPPS_CLIENT_ID")
+        client_secret = _required(env, "VIPPS_CLIENT_SECRET")
+        subscription_key = env.get("VIPPS_SUBSCRIPTION_KEY") or None
+        msn = env.get("VIPPS_MERCHANT_SERIAL_NUMBER") or None
+        if key_type == "merchant" and not subscription_key:
+            raise SettingsError("VIPPS_SUBSCRIPTION_KEY is not set (required for merchant keys)")
+        if key_type == "partner" and (subscription_key or msn):
+            bad = "VIPPS_SUBSCRIPTION_KEY" if subscription_key else "VIPPS_MERCHANT_SERIAL_NUMBER"
+            raise SettingsError(f"{bad} must not be set for partner keys (the API rejects it)")
+        if msn is not None and not re.fullmatch(r"\d{1,10}", msn):
+            raise SettingsError(f"VIPPS_MERCHANT_SERIAL_NUMBER must be digits, got {msn!r}")
+        return cls(
+            base_url=base_url,
+            key_type=key_type,
+            client_id=client_id,
+            client_secret=client_secret,
+            subscription_key=subscription_key,
+            merchant_serial_number=msn,
+            include_gdpr=_bool(env, "VIPPS_INCLUDE_GDPR"),
+            timeout_seconds=_int(env, "VIPPS_HTTP_TIMEOUT_SECONDS", 1, 600),
+            http_retries=_int(env, "VIPPS_HTTP_RETRIES", 0, 20),
+            max_pages=_int(env, "VIPPS_MAX_PAGES", 1, 10_000_000),
+            system_name=_header(env, "VIPPS_SYSTEM_NAME"),
+            system_version=_header(env, "VIPPS_SYSTEM_VERSION"),
+            plugin_name=_header(env, "VIPPS_PLUGIN_NAME"),
+            plugin_version=_header(env, "VIPPS_PLUGIN_VERSION"),
+        )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line, file or metadata entry."""
+        return tuple(s for s in (self.client_secret, self.subscription_key) if s)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Where data goes and how the Dagster side schedules and retries."""
+
+    data_dir: Path
+    start_date: date
+    timezone: str
+    not_ready_retries: int
+    not_ready_delay_seconds: int
+    persistent_404_days: int
+    lookback_days: int
+    poll_minute: int
+    schedule_hour: int
+    schedule_minute: int
+    ledger_refresh_seconds: int
+    fee_window_days: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str | None]) -> PipelineSettings:
+        start = parse_date(_get(env, "VIPPS_START_DATE"), "VIPPS_START_DATE")
+        if start < FIRST_API_DATE:
+            raise SettingsError(
+                f"VIPPS_START_DATE must be on or after {FIRST_API_DATE} (the API's first date), "
+                f"got {start}"
+            )
+        schedule = _get(env, "VIPPS_SCHEDULE_TIME")
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", schedule)
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise SettingsError(f"VIPPS_SCHEDULE_TIME must be HH:MM, got {schedule!r}")
+        data_dir = _get(env, "VIPPS_DATA_DIR")
+        return cls(
+            data_dir=Path(data_dir),
+            start_date=start,
+            timezone=parse_timezone(_get(env, "VIPPS_TIMEZONE")),
+            not_ready_retries=_int(env, "VIPPS_NOT_READY_RETRIES", 0, 100),
+            not_ready_delay_seconds=_int(env, "VIPPS_NOT_READY_DELAY_SECONDS", 0, 86400),
+            persistent_404_days=_int(env, "VIPPS_PERSISTENT_404_DAYS", 1, 3650),
+            lookback_days=_int(env, "VIPPS_LOOKBACK_DAYS", 1, 366),
+            poll_minute=_int(env, "VIPPS_POLL_MINUTE", 11, 59),
+            schedule_hour=int(match[1]),
+            schedule_minute=int(match[2]),
+            ledger_refresh_seconds=_int(env, "VIPPS_LEDGER_REFRESH_SECONDS", 60, 30 * 86400),
+            fee_window_days=_int(env, "VIPPS_FEE_WINDOW_DAYS", 1, 31),
+        )

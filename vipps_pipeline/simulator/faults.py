@@ -1,0 +1,77 @@
+"""Switches that make the simulator misbehave the way the real service and network do.
+
+Two families: transport faults (404 not-ready, 429, 5xx, revoked tokens, truncated bodies...)
+that a correct client must absorb without losing or duplicating a row, and vendor-side data
+breaks (a balance jump, a missing fee...) that the reconciliation must report at exactly the
+ledger, date and check where they were injected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+LedgerDay = tuple[str, date]
+
+
+@dataclass
+class Faults:
+    # --- transport -------------------------------------------------------------------------
+    not_ready_polls: int = 0
+    """Answer 404 to the first N first-page polls of every report (per ledger, topic, date)."""
+    open_dates: set[LedgerDay] = field(default_factory=set)
+    """Ledger-days kept open (``tryLater: true``) whatever the clock says."""
+    rate_limit_every: int = 0
+    """Every Nth API request gets 429 with ``Retry-After``."""
+    retry_after_seconds: int = 1
+    server_error_every: int = 0
+    """Every Nth API request gets a 500 (``errorCode``/``errorMessage``/``contextId``)."""
+    revoke_token_every: int = 0
+    """Every Nth report page revokes the caller's token first, so that page gets a 401."""
+    truncate_every: int = 0
+    """Every Nth report page is cut off half-way through its body."""
+    trailing_empty_page: bool = False
+    """End every report with an extra ``hasMore: true`` page followed by an empty page."""
+    page_size: int = 1000
+    ledger_list_key: str = "ledgers"
+    """``ledgers`` (the API reference) or ``items`` (the older OpenAPI file)."""
+    ledgers_page_size: int = 2
+    token_ttl_seconds: int | None = None
+    """Override the token lifetime (seconds) to force refreshes."""
+    # --- vendor-side data breaks ----------------------------------------------------------------
+    balance_jump_in_day: set[LedgerDay] = field(default_factory=set)
+    """Funds: from the middle of the day on, balances jump by a fixed amount (chain breaks)."""
+    balance_jump_between_days: set[LedgerDay] = field(default_factory=set)
+    """Funds: the whole day is shifted, so its opening differs from the previous closing."""
+    missing_fee: set[LedgerDay] = field(default_factory=set)
+    """The first capture of that funds date never gets its capture-fee."""
+    fees_retained_mismatch: set[LedgerDay] = field(default_factory=set)
+    """Funds ``fees-retained`` differs from minus the fees-ledger ``fees-retained`` by 100."""
+    payout_not_last: set[LedgerDay] = field(default_factory=set)
+    """The payout is booked before the day's ``fees-retained`` row."""
+
+    def data_breaks(self) -> tuple[frozenset[LedgerDay], ...]:
+        """A hashable snapshot of the data breaks, used to key generated-day caches."""
+        return (
+            frozenset(self.balance_jump_in_day),
+            frozenset(self.balance_jump_between_days),
+            frozenset(self.missing_fee),
+            frozenset(self.fees_retained_mismatch),
+            frozenset(self.payout_not_last),
+        )
+
+    @classmethod
+    def all_transport_faults(cls, page_size: int = 7) -> Faults:
+        """Every transport fault at once, at rates a two-week run hits many times."""
+        return cls(
+            not_ready_polls=1,
+            rate_limit_every=11,
+            retry_after_seconds=1,
+            server_error_every=13,
+            revoke_token_every=17,
+            truncate_every=19,
+            trailing_empty_page=True,
+            page_size=page_size,
+            ledger_list_key="items",
+            ledgers_page_size=1,
+        )

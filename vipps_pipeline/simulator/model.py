@@ -1,0 +1,535 @@
+"""Deterministic synthetic settlement ledgers that obey every invariant accountants check.
+
+Every ledger-day is a pure function of (seed, ledger, date, injected data breaks), so a test can
+ask the model for the ground truth of any day and compare it with what the pipeline stored.
+Balances chain across days without replaying history: each ledger has "zeroing" days (a daily
+payout, a month-end payout or fee invoice) after which the next day opens at 0, so at most a
+month has to be generated to know an opening balance.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from vipps_pipeline.simulator.faults import Faults
+
+DEMO_CREDENTIALS = {
+    "merchant": {
+        "client_id": "demo-merchant-client",
+        "client_secret": "demo-merchant-secret",
+        "subscription_key": "demo-subscription-key",
+        "merchant_serial_number": "123456",
+    },
+    "partner": {"client_id": "demo-partner-client", "client_secret": "demo-partner-secret"},
+}
+JUMP = 7_700
+"""Size of an injected balance jump, in minor units."""
+UNKNOWN_ENTRY_TYPE = "interest-adjustment"
+"""A type the vendor might add without notice: the pipeline must keep it, never reject it."""
+_PERIOD = 97
+"""Large days repeat a 97-entry amount pattern so any page's balances are closed-form."""
+
+
+@dataclass(frozen=True)
+class LedgerSpec:
+    ledger_id: str
+    currency: str
+    timezone: str
+    recipient_handles: tuple[str, ...]
+    sales_unit: str
+    owner: tuple[str, str]  # (id, scheme)
+    bank_account: tuple[str, str]  # (scheme, id)
+    settlement: str  # "net": fees retained from funds daily; "gross": fees invoiced monthly
+    payout: str  # "daily" or "monthly"
+    payout_type: str  # "payout-scheduled" or the older "scheduled-for-payout"
+    cutoff_hour: int  # ledger dates run cutoff-to-cutoff local time (0 = midnight)
+    captures: tuple[int, int]
+    amounts: tuple[int, int]
+    fee_bp: int
+    fee_fixed: int
+    start: date
+
+
+LEDGERS: tuple[LedgerSpec, ...] = (
+    LedgerSpec(
+        "100001",
+        "NOK",
+        "Europe/Oslo",
+        ("NO:123455",),
+        "ACME Fitness",
+        ("987654321", "business:NO:ORG"),
+        ("BBAN:NO", "86011117947"),
+        "net",
+        "daily",
+        "payout-scheduled",
+        0,
+        (15, 40),
+        (5_000, 250_000),
+        175,
+        100,
+        date(2020, 5, 1),
+    ),
+    LedgerSpec(
+        "100002",
+        "DKK",
+        "Europe/Copenhagen",
+        ("DK:555001", "api:555002"),
+        "Hygge Bageri",
+        ("31234567", "business:DK:CVR"),
+        ("BBAN:DK", "30004000123456"),
+        "net",
+        "daily",
+        "scheduled-for-payout",
+        4,
+        (10, 30),
+        (2_000, 150_000),
+        145,
+        100,
+        date(2021, 3, 1),
+    ),
+    LedgerSpec(
+        "100003",
+        "EUR",
+        "Europe/Helsinki",
+        ("FI:777001",),
+        "Sauna Oy",
+        ("1234567-8", "business:FI:Y-tunnus"),
+        ("IBAN:FI", "FI2112345600000785"),
+        "gross",
+        "daily",
+        "payout-scheduled",
+        0,
+        (8, 25),
+        (1_000, 80_000),
+        120,
+        35,
+        date(2022, 6, 1),
+    ),
+    LedgerSpec(
+        "100004",
+        "NOK",
+        "Europe/Oslo",
+        ("api:888001",),
+        "Fjord Cars",
+        ("923456789", "business:NO:ORG"),
+        ("BBAN:NO", "15030012345"),
+        "net",
+        "monthly",
+        "payout-scheduled",
+        0,
+        (5, 15),
+        (5_000_000, 50_000_000),
+        90,
+        0,
+        date(2023, 1, 1),
+    ),
+)
+
+
+def month_end(d: date) -> date:
+    nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return nxt - timedelta(days=1)
+
+
+def _fmt_time(t: datetime, tz: ZoneInfo | None = None) -> str:
+    """UTC with a Z, or (with tz) local time and a +HHMM offset, as the API sometimes sends."""
+    if tz is None:
+        return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(tz).strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+@dataclass
+class _Move:
+    """A balance-moving entry before the day-end rows; balances are assigned later."""
+
+    t: datetime
+    entry_type: str
+    amount: int
+    psp: str
+    reference: str
+    handle: str | None
+    name: str | None = None
+    phone: str | None = None
+    message: str | None = None
+    local_format: bool = False
+
+
+@dataclass
+class _Fee:
+    capture_psp: str
+    capture_date: date
+    landing: date
+    amount: int
+    t: datetime
+    reference: str
+    handle: str | None
+
+
+class Day:
+    """A generated ledger-day: entries in report order with their times for visibility."""
+
+    def __init__(self, entries: list[dict[str, Any]], times: list[float]) -> None:
+        self.entries = entries
+        self.times = times
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def page(self, start: int, stop: int) -> list[dict[str, Any]]:
+        return self.entries[start:stop]
+
+    def visible_count(self, now: datetime) -> int:
+        return bisect_right(self.times, now.timestamp())
+
+    @property
+    def closing(self) -> int | None:
+        return self.entries[-1]["balanceAfter"] if self.entries else None
+
+
+class LargeDay(Day):
+    """A huge day generated page by page: memory stays flat whatever the size."""
+
+    def __init__(self, spec: LedgerSpec, d: date, topic: str, n: int, seed: int, window) -> None:
+        rng = random.Random(f"{seed}:{spec.ledger_id}:{d}:large")
+        self.spec, self.d, self.topic, self.n = spec, d, topic, n
+        self.start, self.end = window
+        self.amounts = [rng.randint(*spec.amounts) for _ in range(_PERIOD)]
+        self.fees = [-(a * spec.fee_bp // 10_000 + spec.fee_fixed) for a in self.amounts]
+        self.pattern = self.amounts if topic == "funds" else self.fees
+        self.prefix = [0]
+        for a in self.pattern:
+            self.prefix.append(self.prefix[-1] + a)
+        total_fees = self._sum(self.fees, n)
+        self.tail: list[tuple[str, int]] = []
+        if topic == "funds":
+            moved = self._sum(self.amounts, n)
+            if spec.settlement == "net" and total_fees:
+                self.tail.append(("fees-retained", total_fees))
+                moved += total_fees
+            self.tail.append((spec.payout_type, -moved))
+        elif spec.settlement == "net" and total_fees:
+            self.tail.append(("fees-retained", -total_fees))
+        self.step = (self.end - self.start).total_seconds() / (n + 1)
+        self.entries = []  # never materialised
+        self.times = []
+
+    def _sum(self, pattern: list[int], k: int) -> int:
+        full, rest = divmod(k, _PERIOD)
+        return full * sum(pattern) + sum(pattern[:rest])
+
+    def balance_at(self, i: int) -> int:
+        full, rest = divmod(i, _PERIOD)
+        return full * self.prefix[_PERIOD] + self.prefix[rest]
+
+    def __len__(self) -> int:
+        return self.n + len(self.tail)
+
+    def visible_count(self, now: datetime) -> int:
+        if now >= self.end:
+            return len(self)
+        if now < self.start:
+            return 0
+        return min(self.n, int((now - self.start).total_seconds() / self.step))
+
+    @property
+    def closing(self) -> int | None:
+        return 0
+
+    def page(self, start: int, stop: int) -> list[dict[str, Any]]:
+        out = []
+        ledger_date = self.d.isoformat()
+        base = f"9{self.spec.ledger_id}{self.d:%Y%m%d}"
+        for i in range(start, min(stop, len(self))):
+            if i < self.n:
+                amount = self.pattern[i % _PERIOD]
+                before = self.balance_at(i)
+                t = self.start + timedelta(seconds=self.step * (i + 1))
+                entry_type = "capture" if self.topic == "funds" else "capture-fee"
+                psp, ref = f"{base}{i:07d}", f"bulk-{self.d:%Y%m%d}-{i}"
+            else:
+                entry_type, amount = self.tail[i - self.n]
+                before = self.balance_at(self.n) + sum(a for _, a in self.tail[: i - self.n])
+                t, psp, ref = self.end, f"{base}T{i - self.n}", ""
+            out.append(
+                {
+                    "pspReference": psp,
+                    "time": _fmt_time(t),
+                    "ledgerDate": ledger_date,
+                    "entryType": entry_type,
+                    "reference": ref,
+                    "currency": self.spec.currency,
+                    "amount": amount,
+                    "balanceBefore": before,
+                    "balanceAfter": before + amount,
+                    "recipientHandle": self.spec.recipient_handles[0],
+                }
+            )
+        return out
+
+
+class World:
+    """All simulated ledgers, their days, and the clock-dependent view the API serves."""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        ledgers: Sequence[LedgerSpec] = LEDGERS,
+        faults: Faults | None = None,
+        large_days: dict[tuple[str, date], int] | None = None,
+        close_lag: timedelta = timedelta(hours=1),
+    ) -> None:
+        self.seed = seed
+        self.ledgers = {s.ledger_id: s for s in ledgers}
+        self.faults = faults or Faults()
+        self.large_days = dict(large_days or {})
+        self.close_lag = close_lag
+        self._cache: OrderedDict[tuple, Day] = OrderedDict()
+        self._lock = threading.RLock()
+
+    # --- calendar ------------------------------------------------------------------------------
+    def window(self, spec: LedgerSpec, d: date) -> tuple[datetime, datetime]:
+        tz = ZoneInfo(spec.timezone)
+        start = datetime.combine(d, time(spec.cutoff_hour), tz)
+        end = datetime.combine(d + timedelta(days=1), time(spec.cutoff_hour), tz)
+        return start.astimezone(UTC), end.astimezone(UTC)
+
+    def closes_at(self, spec: LedgerSpec, d: date) -> datetime:
+        last = month_end(d) if spec.payout == "monthly" else d
+        return self.window(spec, last)[1] + self.close_lag
+
+    def status(self, spec: LedgerSpec, d: date, now: datetime) -> str:
+        """'future' (404), 'open' (tryLater) or 'closed'."""
+        if now < self.window(spec, d)[0]:
+            return "future"
+        if (spec.ledger_id, d) in self.faults.open_dates or now < self.closes_at(spec, d):
+            return "open"
+        return "closed"
+
+    def ledger_date_of(self, spec: LedgerSpec, t: datetime) -> date:
+        local = t.astimezone(ZoneInfo(spec.timezone)) - timedelta(hours=spec.cutoff_hour)
+        return local.date()
+
+    # --- generation ----------------------------------------------------------------------------
+    def day(self, ledger_id: str, topic: str, d: date) -> Day:
+        """The complete ledger-day as it will be once closed."""
+        spec = self.ledgers[ledger_id]
+        if (ledger_id, d) in self.large_days:
+            n = self.large_days[(ledger_id, d)]
+            return LargeDay(spec, d, topic, n, self.seed, self.window(spec, d))
+        key = (ledger_id, topic, d, self.faults.data_breaks())
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        built = self._build(spec, topic, d)
+        with self._lock:
+            self._cache[key] = built
+            while len(self._cache) > 4096:
+                self._cache.popitem(last=False)
+        return built
+
+    def _rng(self, spec: LedgerSpec, d: date, what: str) -> random.Random:
+        return random.Random(f"{self.seed}:{spec.ledger_id}:{d.isoformat()}:{what}")
+
+    def _activity(self, spec: LedgerSpec, d: date) -> tuple[list[_Move], list[_Fee]]:
+        """Captures, refunds and odd entries of a funds day, and the fees its captures cause."""
+        if d < spec.start or (spec.ledger_id, d) in self.large_days:
+            return [], []
+        rng = self._rng(spec, d, "activity")
+        start, end = self.window(spec, d)
+        span = (end - start).total_seconds()
+        n = rng.randint(*spec.captures)
+        moves: list[_Move] = []
+        fees: list[_Fee] = []
+        times = sorted(rng.uniform(60, span - 120) for _ in range(n))
+        delayed = set(rng.sample(range(n), k=min(n, rng.choice((0, 1, 2, 3)))))
+        missing = (spec.ledger_id, d) in self.faults.missing_fee
+        for i, offset in enumerate(times):
+            t = start + timedelta(seconds=offset)
+            amount = rng.randint(*spec.amounts)
+            psp = f"{spec.ledger_id[-3:]}{d:%y%m%d}{i:04d}"
+            reference = "" if rng.random() < 0.04 else f"order-{d:%Y%m%d}-{i:04d}"
+            handle = None if rng.random() < 0.04 else rng.choice(spec.recipient_handles)
+            moves.append(
+                _Move(
+                    t,
+                    "capture",
+                    amount,
+                    psp,
+                    reference,
+                    handle,
+                    name=f"Customer {i}",
+                    phone=f"xxxx {1000 + i:04d}",
+                    message=f"Order {i}",
+                    local_format=(i % 9 == 4),
+                )
+            )
+            fee = amount * spec.fee_bp // 10_000 + spec.fee_fixed
+            delay = rng.choice((1, 2)) if i in delayed else 0
+            landing = d + timedelta(days=delay)
+            if (spec.ledger_id, landing) in self.large_days:
+                landing = d
+            fee_t = (
+                t + timedelta(seconds=3)
+                if delay == 0
+                else (self.window(spec, landing)[0] + timedelta(minutes=5 + i))
+            )
+            if not (missing and i == 0):
+                if rng.random() < 0.06:  # some captures are charged two fees
+                    fees.append(_Fee(psp, d, landing, -(fee - 50), fee_t, reference, handle))
+                    fee = 50
+                fees.append(_Fee(psp, d, landing, -fee, fee_t, reference, handle))
+            if rng.random() < 0.1:
+                refund_t = t + timedelta(seconds=rng.uniform(1, max(2, span - 90 - offset)))
+                moves.append(
+                    _Move(
+                        refund_t,
+                        "refund",
+                        -(amount * rng.randint(10, 50) // 100),
+                        f"{psp}R",
+                        reference,
+                        handle,
+                    )
+                )
+        ordinal = d.toordinal() + int(spec.ledger_id)
+        mid = start + timedelta(seconds=span / 2)
+        if ordinal % 11 == 0:
+            moves.append(
+                _Move(mid, "correction", rng.choice((-900, 1200)), f"C{d:%y%m%d}", "", None)
+            )
+        if ordinal % 13 == 0:
+            moves.append(_Move(mid, "top-up", 25_000, f"T{d:%y%m%d}", "top-up", None))
+        if ordinal % 7 == 0:
+            moves.append(_Move(mid, UNKNOWN_ENTRY_TYPE, 321, f"U{d:%y%m%d}", "", None))
+        moves.sort(key=lambda m: m.t)
+        return moves, fees
+
+    def _fee_moves(self, spec: LedgerSpec, d: date) -> list[_Move]:
+        moves = []
+        for back in (2, 1, 0):
+            for fee in self._activity(spec, d - timedelta(days=back))[1]:
+                if fee.landing == d:
+                    moves.append(
+                        _Move(
+                            fee.t,
+                            "capture-fee",
+                            fee.amount,
+                            fee.capture_psp,
+                            fee.reference,
+                            fee.handle,
+                        )
+                    )
+        if d >= spec.start and (d.toordinal() + int(spec.ledger_id)) % 23 == 5:
+            start, end = self.window(spec, d)
+            moves.append(
+                _Move(start + (end - start) / 3, "correction", 50, f"FC{d:%y%m%d}", "", None)
+            )
+        moves.sort(key=lambda m: m.t)
+        return moves
+
+    def zeroes_at_end(self, spec: LedgerSpec, topic: str, d: date) -> bool:
+        """Days whose closing balance is 0 by construction, so the next day opens at 0."""
+        if topic == "fees":
+            return spec.settlement == "net" or d == month_end(d)
+        if (spec.ledger_id, d) in self.faults.payout_not_last:
+            return False
+        return spec.payout == "daily" or d == month_end(d)
+
+    def opening(self, spec: LedgerSpec, topic: str, d: date) -> int:
+        prev = d - timedelta(days=1)
+        if prev < spec.start or self.zeroes_at_end(spec, topic, prev):
+            return 0
+        closing = self.day(spec.ledger_id, topic, prev).closing
+        return self.opening(spec, topic, prev) if closing is None else closing
+
+    def _build(self, spec: LedgerSpec, topic: str, d: date) -> Day:
+        _start, end = self.window(spec, d)
+        fee_moves = self._fee_moves(spec, d)
+        moves = fee_moves if topic == "fees" else self._activity(spec, d)[0]
+        tail: list[tuple[str, int | None]] = []  # (entry type, amount or None = -balance)
+        fees_total = sum(m.amount for m in fee_moves)
+        key = (spec.ledger_id, d)
+        if topic == "funds":
+            if spec.settlement == "net" and fees_total:
+                tail.append(
+                    (
+                        "fees-retained",
+                        fees_total + 100 * (key in self.faults.fees_retained_mismatch),
+                    )
+                )
+            if spec.payout == "daily" or d == month_end(d):
+                payout = (spec.payout_type, None)
+                if key in self.faults.payout_not_last and tail:
+                    tail.insert(0, payout)
+                else:
+                    tail.append(payout)
+        elif spec.settlement == "net" and fees_total:
+            tail.append(("fees-retained", -fees_total))
+        elif spec.settlement == "gross" and d == month_end(d):
+            tail.append(("fees-invoiced", None))
+        if not moves and d < spec.start:
+            return Day([], [])
+
+        tz = ZoneInfo(spec.timezone)
+        balance = self.opening(spec, topic, d)
+        if topic == "funds" and key in self.faults.balance_jump_between_days:
+            balance += JUMP
+        jump_at = (
+            len(moves) // 2 if topic == "funds" and key in self.faults.balance_jump_in_day else -1
+        )
+        entries: list[dict[str, Any]] = []
+        times: list[float] = []
+        rows = [(m.t, m.entry_type, m.amount, m) for m in moves]
+        rows += [(end, entry_type, amount, None) for entry_type, amount in tail]
+        for i, (t, entry_type, amount, move) in enumerate(rows):
+            if i == jump_at:
+                balance += JUMP
+            if amount is None:
+                amount = -balance
+                if amount == 0 and entry_type == "fees-invoiced":
+                    continue
+            psp = move.psp if move else f"{entry_type[:2].upper()}{spec.ledger_id}{d:%y%m%d}"
+            entry = {
+                "pspReference": psp,
+                "time": _fmt_time(t, tz if move and move.local_format else None),
+                "ledgerDate": d.isoformat(),
+                "entryType": entry_type,
+                "reference": move.reference if move else "",
+                "currency": spec.currency,
+                "amount": amount,
+                "balanceBefore": balance,
+                "balanceAfter": balance + amount,
+                "recipientHandle": move.handle if move else None,
+            }
+            if move is not None and move.name is not None:
+                entry["name"], entry["maskedPhoneNo"], entry["message"] = (
+                    move.name,
+                    move.phone,
+                    move.message,
+                )
+            entries.append(entry)
+            times.append(t.timestamp())
+            balance += amount
+        return Day(entries, times)
+
+    # --- what the API serves -------------------------------------------------------------------
+    def served(self, ledger_id: str, topic: str, d: date, now: datetime) -> tuple[Day, int, bool]:
+        """(day, number of entries visible now, tryLater). Raises LookupError for a 404."""
+        spec = self.ledgers.get(ledger_id)
+        if spec is None:
+            raise LookupError("unknown ledger")
+        status = self.status(spec, d, now)
+        if status == "future":
+            raise LookupError("report not available yet")
+        day = self.day(ledger_id, topic, d)
+        if status == "closed":
+            return day, len(day), False
+        return day, day.visible_count(now), True

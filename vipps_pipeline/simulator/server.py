@@ -1,0 +1,452 @@
+"""The simulator's HTTP server: the Report API's endpoints, auth flows and failure modes.
+
+It is a real server on 127.0.0.1 (tests use it over loopback, never mocks), built on the standard
+library so it starts in milliseconds inside a test process or a ``vipps-pipeline simulate``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from vipps_pipeline.simulator.faults import Faults
+from vipps_pipeline.simulator.model import DEMO_CREDENTIALS, World
+
+_DATE_PATH = re.compile(r"^/report/v2/ledgers/([^/]+)/([^/]+)/dates/([^/]+)$")
+_FEED_PATH = re.compile(r"^/report/v2/ledgers/([^/]+)/([^/]+)/feed$")
+_GDPR_FIELDS = ("name", "maskedPhoneNo", "message")
+MERCHANT_TOKEN_TTL = 3600
+PARTNER_TOKEN_TTL = 900
+
+
+def _encode_cursor(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+
+
+def _decode_cursor(raw: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ValueError("malformed cursor") from None
+    if not isinstance(data, dict):
+        raise ValueError("malformed cursor")
+    return data
+
+
+class _Reply(Exception):
+    """Short-circuits a handler with an HTTP answer."""
+
+    def __init__(
+        self,
+        status: int,
+        body: Any,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status, self.body, self.content_type = status, body, content_type
+        self.headers = headers or {}
+
+
+def _problem(status: int, title: str, detail: str, instance: str = "") -> _Reply:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    return _Reply(status, body, "application/problem+json")
+
+
+class Simulator:
+    """A running simulator: ``with Simulator() as sim: sim.base_url``.
+
+    ``clock`` returns the simulated "now"; tests pin it so which dates are open is deterministic.
+    ``requests_log`` keeps (method, path, query, headers) of every request for assertions.
+    """
+
+    def __init__(
+        self,
+        world: World | None = None,
+        port: int = 0,
+        clock: Callable[[], datetime] | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.world = world or World()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.tokens: dict[str, tuple[str, float]] = {}  # token -> (key type, expiry epoch)
+        self.requests_log: list[tuple[str, str, dict[str, list[str]], dict[str, str]]] = []
+        self.counters: Counter[str] = Counter()
+        self._polls: Counter[tuple[str, str, str]] = Counter()
+        self._api_calls = itertools.count(1)
+        self._pages = itertools.count(1)
+        self._lock = threading.Lock()
+        handler = type("Handler", (_Handler,), {"sim": self})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def faults(self) -> Faults:
+        return self.world.faults
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Simulator:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def revoke_all_tokens(self) -> None:
+        with self._lock:
+            self.tokens.clear()
+
+    def env(self, key_type: str = "merchant") -> dict[str, str]:
+        """Environment variables that point the pipeline at this simulator."""
+        creds = DEMO_CREDENTIALS[key_type]
+        env = {
+            "VIPPS_BASE_URL": self.base_url,
+            "VIPPS_KEY_TYPE": key_type,
+            "VIPPS_CLIENT_ID": creds["client_id"],
+            "VIPPS_CLIENT_SECRET": creds["client_secret"],
+        }
+        if key_type == "merchant":
+            env["VIPPS_SUBSCRIPTION_KEY"] = creds["subscription_key"]
+            env["VIPPS_MERCHANT_SERIAL_NUMBER"] = creds["merchant_serial_number"]
+        return env
+
+    # --- token issuing -------------------------------------------------------------------------
+    def _issue(self, key_type: str, ttl: int) -> str:
+        ttl = self.faults.token_ttl_seconds or ttl
+        token = "sim-" + secrets.token_urlsafe(24)
+        with self._lock:
+            self.tokens[token] = (key_type, time.time() + ttl)
+        self.counters[f"token_{key_type}"] += 1
+        return token
+
+    def merchant_token(self, headers: dict[str, str]) -> dict[str, Any]:
+        creds = DEMO_CREDENTIALS["merchant"]
+        if (
+            headers.get("client_id") != creds["client_id"]
+            or headers.get("client_secret") != creds["client_secret"]
+            or headers.get("ocp-apim-subscription-key") != creds["subscription_key"]
+        ):
+            raise _Reply(
+                401,
+                {
+                    "error": "invalid_client",
+                    "error_description": "Bad client_id, client_secret or subscription key",
+                },
+            )
+        ttl = self.faults.token_ttl_seconds or MERCHANT_TOKEN_TTL
+        now = int(time.time())
+        token = self._issue("merchant", ttl)
+        return {  # every field a string, as the real endpoint answers
+            "token_type": "Bearer",
+            "expires_in": str(ttl),
+            "ext_expires_in": str(ttl),
+            "expires_on": str(now + ttl),
+            "not_before": str(now),
+            "resource": "00000002",
+            "access_token": token,
+        }
+
+    def partner_token(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+        if "ocp-apim-subscription-key" in headers:
+            raise _problem(400, "Bad Request", "Ocp-Apim-Subscription-Key must not be sent")
+        creds = DEMO_CREDENTIALS["partner"]
+        expected = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode())
+        if headers.get("authorization", "") != "Basic " + expected.decode():
+            raise _Reply(401, {"error": "invalid_client"})
+        form = parse_qs(body.decode("ascii", "replace"))
+        if form.get("grant_type") != ["client_credentials"]:
+            raise _Reply(400, {"error": "unsupported_grant_type"})
+        ttl = self.faults.token_ttl_seconds or PARTNER_TOKEN_TTL
+        return {
+            "access_token": self._issue("partner", ttl),
+            "token_type": "Bearer",
+            "expires_in": ttl,
+        }
+
+    def authenticate(self, headers: dict[str, str]) -> str:
+        auth = headers.get("authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        with self._lock:
+            found = self.tokens.get(token)
+        if found is None or found[1] < time.time():
+            self.counters["401"] += 1
+            raise _Reply(401, {"code": "Unauthorized", "message": "Please check your API keys"})
+        key_type = found[0]
+        if key_type == "merchant" and "ocp-apim-subscription-key" not in headers:
+            raise _Reply(
+                401,
+                {"statusCode": 401, "message": "Access denied due to missing subscription key."},
+            )
+        if key_type == "partner" and "ocp-apim-subscription-key" in headers:
+            raise _problem(400, "Bad Request", "Accounting-partner tokens take no subscription key")
+        return token
+
+    # --- transport faults ----------------------------------------------------------------------
+    def transport_faults(self) -> None:
+        n = next(self._api_calls)
+        f = self.faults
+        if f.rate_limit_every and n % f.rate_limit_every == 0:
+            self.counters["429"] += 1
+            raise _Reply(
+                429,
+                {"statusCode": 429, "message": "Rate limit is exceeded."},
+                headers={"Retry-After": str(f.retry_after_seconds)},
+            )
+        if f.server_error_every and n % f.server_error_every == 0:
+            self.counters["500"] += 1
+            raise _Reply(
+                500,
+                {
+                    "errorCode": 100001,
+                    "errorMessage": "Internal error",
+                    "contextId": "123e4567-e89b-12d3-a456-426655440000",
+                },
+            )
+
+    # --- endpoints -----------------------------------------------------------------------------
+    def ledgers(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        specs = sorted(self.world.ledgers.values(), key=lambda s: s.ledger_id)
+        wanted = query.get("settlesForRecipientHandles", [None])[0]
+        offset = 0
+        if query.get("cursor", [""])[0]:
+            try:
+                cursor = _decode_cursor(query["cursor"][0])
+                offset = int(cursor["offset"])
+                wanted = cursor.get("handle")
+            except (ValueError, KeyError, TypeError):
+                raise _problem(400, "Bad Request", "Invalid cursor") from None
+        if wanted:
+            specs = [s for s in specs if wanted in s.recipient_handles]
+        size = self.faults.ledgers_page_size
+        page = specs[offset : offset + size]
+        more = offset + size < len(specs)
+        return {
+            "cursor": _encode_cursor({"offset": offset + size, "handle": wanted}) if more else "",
+            self.faults.ledger_list_key: [
+                {
+                    "ledgerId": s.ledger_id,
+                    "currency": s.currency,
+                    "payoutBankAccount": {"scheme": s.bank_account[0], "id": s.bank_account[1]},
+                    "owner": {"id": s.owner[0], "scheme": s.owner[1]},
+                    "settlesForRecipientHandles": list(s.recipient_handles),
+                }
+                for s in page
+            ],
+            "salesUnits": [
+                {
+                    "name": s.sales_unit,
+                    "recipientHandle": list(s.recipient_handles),
+                    "businessIdentifier": {"id": s.owner[0], "scheme": s.owner[1]},
+                }
+                for s in page
+            ],
+        }
+
+    def report(
+        self,
+        ledger_id: str,
+        topic: str,
+        raw_date: str,
+        query: dict[str, list[str]],
+        token: str,
+        path: str,
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        if topic not in {"funds", "fees"}:
+            raise _problem(400, "Bad Request", f"topic must be funds or fees, got {topic!r}", path)
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", raw_date):
+            raise _problem(400, "Bad Request", "ledgerDate must be YYYY-MM-DD", path)
+        try:
+            d = date.fromisoformat(raw_date)
+        except ValueError:
+            raise _problem(400, "Bad Request", "ledgerDate is not a date", path) from None
+        cursor_raw = query.get("cursor", [""])[0]
+        offset = 0
+        if cursor_raw:
+            try:
+                cursor = _decode_cursor(cursor_raw)
+                if (cursor["l"], cursor["t"], cursor["d"]) != (ledger_id, topic, raw_date):
+                    raise ValueError("cursor belongs to another report")
+                offset = int(cursor["o"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise _problem(400, "Bad Request", f"Invalid cursor: {exc}", path) from None
+        else:
+            key = (ledger_id, topic, raw_date)
+            with self._lock:
+                self._polls[key] += 1
+                polls = self._polls[key]
+            if polls <= self.faults.not_ready_polls:
+                self.counters["404_not_ready"] += 1
+                raise _Reply(404, b"", "text/plain")
+        self._page_faults(token)
+        try:
+            day, visible, try_later = self.world.served(ledger_id, topic, d, self.clock())
+        except LookupError:
+            self.counters["404"] += 1
+            raise _Reply(404, b"", "text/plain") from None
+        size = self.faults.page_size
+        items = day.page(offset, min(offset + size, visible)) if offset < visible else []
+        nxt = offset + len(items)
+        has_more = nxt < visible
+        if not has_more and self.faults.trailing_empty_page and items:
+            has_more = True  # the next page comes back empty, as the real API sometimes does
+        if query.get("includeGDPRSensitiveData", ["false"])[0].lower() != "true":
+            items = [{k: v for k, v in e.items() if k not in _GDPR_FIELDS} for e in items]
+        body: dict[str, Any] = {"hasMore": has_more, "tryLater": try_later, "items": items}
+        if has_more:
+            body["cursor"] = _encode_cursor({"l": ledger_id, "t": topic, "d": raw_date, "o": nxt})
+        self.counters["entries_served"] += len(items)
+        return body, {"Vipps-Feed-Page-Size": str(size)}
+
+    def _page_faults(self, token: str) -> None:
+        n = next(self._pages)
+        f = self.faults
+        if f.revoke_token_every and n % f.revoke_token_every == 0:
+            with self._lock:
+                self.tokens.pop(token, None)
+            self.counters["revoked"] += 1
+            raise _Reply(401, {"code": "Unauthorized", "message": "Token revoked"})
+
+    def feed(self, ledger_id: str, topic: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        spec = self.world.ledgers.get(ledger_id)
+        if spec is None or topic not in {"funds", "fees"}:
+            raise _problem(404, "Not Found", "Unknown ledger or topic")
+        d, offset = spec.start, 0
+        if query.get("cursor", [""])[0]:
+            try:
+                cursor = _decode_cursor(query["cursor"][0])
+                d, offset = date.fromisoformat(cursor["d"]), int(cursor["o"])
+            except (ValueError, KeyError, TypeError):
+                raise _problem(400, "Bad Request", "Invalid cursor") from None
+        now = self.clock()
+        items: list[dict[str, Any]] = []
+        size = self.faults.page_size
+        try_later = False
+        while True:
+            try:
+                day, visible, open_ = self.world.served(ledger_id, topic, d, now)
+            except LookupError:  # a date that has not started: the end of the feed for now
+                try_later = True
+                break
+            take = min(visible, offset + size - len(items))
+            if offset < take:
+                items += day.page(offset, take)
+                offset = take
+            if len(items) >= size:
+                break
+            if open_ or offset < visible:
+                try_later = True
+                break
+            d, offset = d + timedelta(days=1), 0
+        if query.get("includeGDPRSensitiveData", ["false"])[0].lower() != "true":
+            items = [{k: v for k, v in e.items() if k not in _GDPR_FIELDS} for e in items]
+        return {
+            "cursor": _encode_cursor({"d": d.isoformat(), "o": offset}),
+            "tryLater": try_later,
+            "items": items,
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sim: Simulator
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: request lines would flood test output."""
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def _dispatch(self, method: str) -> None:
+        sim = self.sim
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        length = int(headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        sim.requests_log.append((method, parts.path, query, dict(self.headers.items())))
+        extra: dict[str, str] = {}
+        truncate = False
+        try:
+            if method == "POST" and parts.path == "/accesstoken/get":
+                answer: Any = sim.merchant_token(headers)
+            elif method == "POST" and parts.path == "/miami/v1/token":
+                answer = sim.partner_token(headers, body)
+            elif method != "GET":
+                raise _problem(405, "Method Not Allowed", method)
+            else:
+                token = sim.authenticate(headers)
+                sim.transport_faults()
+                if parts.path == "/settlement/v1/ledgers":
+                    answer = sim.ledgers(query)
+                elif m := _DATE_PATH.match(parts.path):
+                    answer, extra = sim.report(*m.groups(), query, token, parts.path)
+                    n = sim.counters["report_pages"] = sim.counters["report_pages"] + 1
+                    truncate = bool(
+                        sim.faults.truncate_every and n % sim.faults.truncate_every == 0
+                    )
+                elif m := _FEED_PATH.match(parts.path):
+                    answer = sim.feed(*m.groups(), query)
+                else:
+                    raise _problem(404, "Not Found", "No such endpoint", parts.path)
+            self._send(200, json.dumps(answer).encode(), "application/json", extra, truncate)
+        except _Reply as reply:
+            raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+            self._send(reply.status, raw, reply.content_type, reply.headers)
+
+    def _send(
+        self,
+        status: int,
+        raw: bytes,
+        content_type: str,
+        headers: dict[str, str],
+        truncate: bool = False,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(raw)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        if truncate:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if truncate:
+            self.sim.counters["truncated"] += 1
+            self.wfile.write(raw[: len(raw) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(raw)

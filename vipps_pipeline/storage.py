@@ -1,0 +1,169 @@
+"""The Parquet layout, its explicit Arrow schemas, and the atomic writer.
+
+Every file is written to a hidden temporary name in its final folder and renamed into place
+only after it is complete and flushed, so a crash leaves the old file or the new one, never a
+partial one. Temporary names start with a dot and do not end in ``.parquet``: neither
+``pyarrow.dataset`` nor a ``**/*.parquet`` glob ever reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vipps_pipeline.settings import validate_ledger_id
+
+TOPICS = ("funds", "fees")
+GDPR_COLUMNS = ("name", "masked_phone_no", "message")
+
+REPORT_SCHEMA = pa.schema(
+    [
+        pa.field("ledger_id", pa.string(), nullable=False),
+        pa.field("topic", pa.string(), nullable=False),
+        pa.field("ledger_date", pa.date32(), nullable=False),
+        pa.field("seq", pa.int32(), nullable=False),
+        pa.field("psp_reference", pa.string()),
+        pa.field("time", pa.timestamp("us", tz="UTC")),
+        pa.field("entry_type", pa.string(), nullable=False),
+        pa.field("reference", pa.string()),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("amount", pa.int64(), nullable=False),
+        pa.field("balance_before", pa.int64(), nullable=False),
+        pa.field("balance_after", pa.int64(), nullable=False),
+        pa.field("recipient_handle", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("masked_phone_no", pa.string()),
+        pa.field("message", pa.string()),
+        pa.field("extra_fields", pa.string()),
+    ],
+    metadata={"vipps_pipeline.schema": "report/1"},
+)
+"""One row per report entry. Money in minor units as int64 (balances overflow int32)."""
+
+_COUNTS = pa.map_(pa.string(), pa.int64())
+STATEMENT_SCHEMA = pa.schema(
+    [
+        pa.field("ledger_id", pa.string(), nullable=False),
+        pa.field("topic", pa.string(), nullable=False),
+        pa.field("ledger_date", pa.date32(), nullable=False),
+        pa.field("currency", pa.string()),
+        pa.field("entries", pa.int64(), nullable=False),
+        pa.field("opening_balance", pa.int64()),
+        pa.field("closing_balance", pa.int64()),
+        pa.field("sum_amount", pa.int64(), nullable=False),
+        pa.field("count_by_type", _COUNTS),
+        pa.field("total_by_type", _COUNTS),
+        pa.field("payout_amount", pa.int64()),
+        pa.field("payout_reference", pa.string()),
+        pa.field("settlement", pa.string()),
+        pa.field("complete", pa.bool_(), nullable=False),
+    ],
+    metadata={"vipps_pipeline.schema": "statement/1"},
+)
+"""One row per ledger, date and topic; opening/closing are null on a day with no entries."""
+
+FINDING_SCHEMA = pa.schema(
+    [
+        pa.field("ledger_id", pa.string(), nullable=False),
+        pa.field("ledger_date", pa.date32(), nullable=False),
+        pa.field("topic", pa.string(), nullable=False),
+        pa.field("check", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("expected", pa.string()),
+        pa.field("actual", pa.string()),
+        pa.field("detail", pa.string()),
+    ],
+    metadata={"vipps_pipeline.schema": "finding/1"},
+)
+"""One row per ledger, date, topic and check; status is pass, fail, unknown or pending."""
+
+
+def _day_path(root: Path, kind: str, ledger_id: str, ledger_date: date, suffix: str = "") -> Path:
+    validate_ledger_id(ledger_id)
+    return (
+        root / kind / ledger_id / f"{ledger_date:%Y}" / f"{ledger_date.isoformat()}{suffix}.parquet"
+    )
+
+
+def report_path(data_dir: Path, topic: str, ledger_id: str, ledger_date: date) -> Path:
+    """``<data>/reports/<topic>/<ledger>/<yyyy>/<date>.parquet``: plain folders, no key=value
+    names, so DuckDB's hive auto-detection adds no surprise columns."""
+    if topic not in TOPICS:
+        raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
+    return _day_path(Path(data_dir) / "reports", topic, ledger_id, ledger_date)
+
+
+def statement_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
+    return _day_path(Path(data_dir), "statements", ledger_id, ledger_date)
+
+
+def findings_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
+    return _day_path(Path(data_dir), "reconciliation", ledger_id, ledger_date)
+
+
+def ledgers_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "ledgers.parquet"
+
+
+@contextlib.contextmanager
+def atomic_parquet_writer(path: Path, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+    """Yield a writer to a temporary file; rename it over ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+    try:
+        yield writer
+        writer.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_batches(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+    """Write batches atomically; an empty iterable gives a valid zero-row file. Returns rows."""
+    rows = 0
+    with atomic_parquet_writer(path, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def write_table(path: Path, table: pa.Table) -> int:
+    with atomic_parquet_writer(path, table.schema) as writer:
+        writer.write_table(table)
+    return table.num_rows
+
+
+def read_table(path: Path, schema: pa.Schema) -> pa.Table:
+    return pq.read_table(path, schema=schema)
+
+
+def read_days(
+    data_dir: Path, kind: str, ledger_id: str, dates: Iterable[date], schema: pa.Schema
+) -> tuple[pa.Table, set[date]]:
+    """Concatenate the stored files of ``dates``; returns the table and which dates were stored.
+
+    ``kind`` is ``reports/funds``, ``reports/fees``, ``statements`` or ``reconciliation``.
+    """
+    tables, found = [], set()
+    for d in dates:
+        path = _day_path(Path(data_dir), kind, ledger_id, d)
+        if path.exists():
+            tables.append(pq.read_table(path, schema=schema))
+            found.add(d)
+    if not tables:
+        return schema.empty_table(), found
+    return pa.concat_tables(tables), found
