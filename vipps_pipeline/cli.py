@@ -191,6 +191,38 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dev(args: argparse.Namespace) -> int:
+    """The Dagster UI against the embedded simulator: nothing to configure."""
+    import subprocess
+
+    from vipps_pipeline.simulator import Simulator, World
+
+    sim = Simulator(World(seed=args.seed), port=args.sim_port).start()
+    start = datetime.now(ZoneInfo("Europe/Oslo")).date() - timedelta(days=args.days)
+    env = {**os.environ, **sim.env("merchant")}
+    env.setdefault("VIPPS_START_DATE", start.isoformat())
+    env["DAGSTER_HOME"] = str(_dagster_home(args.dagster_home))
+    print(f"Simulator on {sim.base_url}; partitions from {env['VIPPS_START_DATE']}")
+    try:
+        return subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "dagster",
+                "dev",
+                "-m",
+                "vipps_pipeline.definitions",
+                "-p",
+                str(args.port),
+            ],
+            env=env,
+        )
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        sim.stop()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     _dagster_home(args.dagster_home)
     results = run_main_job(
@@ -220,6 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--faults", action="store_true", help="switch on every transport fault")
     sim.add_argument("--large-day", action="append", metavar="LEDGER:YYYY-MM-DD:ENTRIES")
     sim.set_defaults(func=cmd_simulate)
+    dev = sub.add_parser("dev", help="open the Dagster UI against the embedded simulator")
+    dev.add_argument("--port", type=int, default=3000, help="UI port")
+    dev.add_argument("--sim-port", type=int, default=0, help="simulator port (0: any free)")
+    dev.add_argument("--days", type=int, default=90, help="partitions start this many days ago")
+    dev.add_argument("--seed", type=int, default=0)
+    dev.add_argument("--dagster-home", default=".dagster_home")
+    dev.set_defaults(func=cmd_dev)
     run = sub.add_parser("run", help="run the main job for a date range against VIPPS_BASE_URL")
     run.add_argument("--start", required=True, help="first ledger date YYYY-MM-DD")
     run.add_argument("--end", required=True, help="last ledger date YYYY-MM-DD")

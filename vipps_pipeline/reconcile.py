@@ -38,6 +38,19 @@ CHECKS: dict[str, str] = {
 }
 
 
+CHECK_GROUPS: dict[str, tuple[str, ...]] = {
+    "balance_continuity": (
+        "row_arithmetic",
+        "chain_within_day",
+        "day_movement",
+        "chain_across_days",
+    ),
+    "payouts_and_invoices": ("payout_last", "fees_invoiced"),
+    "funds_vs_fees": ("fees_retained_mirror", "fee_coverage", "fee_has_capture", "one_currency"),
+}
+"""How the fine-grained checks of the findings dataset are shown as Dagster asset checks."""
+
+
 def _finding(
     ledger_id: str,
     d: date,

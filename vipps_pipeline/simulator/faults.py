@@ -36,6 +36,8 @@ class Faults:
     ledger_list_key: str = "ledgers"
     """``ledgers`` (the API reference) or ``items`` (the older OpenAPI file)."""
     ledgers_page_size: int = 2
+    forbidden_ledgers: set[str] = field(default_factory=set)
+    """Ledgers whose reports answer 403 with a problem+json body (keys lack access)."""
     token_ttl_seconds: int | None = None
     """Override the token lifetime (seconds) to force refreshes."""
     # --- vendor-side data breaks ----------------------------------------------------------------

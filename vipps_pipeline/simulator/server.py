@@ -289,6 +289,8 @@ class Simulator:
             d = date.fromisoformat(raw_date)
         except ValueError:
             raise _problem(400, "Bad Request", "ledgerDate is not a date", path) from None
+        if ledger_id in self.faults.forbidden_ledgers:
+            raise _problem(403, "Forbidden", f"Not authorized for ledger {ledger_id}", path)
         cursor_raw = query.get("cursor", [""])[0]
         offset = 0
         if cursor_raw:

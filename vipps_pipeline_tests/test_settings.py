@@ -1,0 +1,88 @@
+"""Settings: defaults, and one clear line naming the setting for every bad value."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from vipps_pipeline.settings import (
+    SETTINGS_DOC,
+    ApiSettings,
+    PipelineSettings,
+    SettingsError,
+    validate_ledger_id,
+)
+
+MERCHANT = {
+    "VIPPS_CLIENT_ID": "id",
+    "VIPPS_CLIENT_SECRET": "secret",
+    "VIPPS_SUBSCRIPTION_KEY": "key",
+}
+
+
+def test_defaults():
+    api = ApiSettings.from_env(MERCHANT)
+    assert api.base_url == "https://api.vipps.no" and api.key_type == "merchant"
+    assert api.include_gdpr is False
+    pipe = PipelineSettings.from_env({})
+    assert str(pipe.data_dir) == "data" and pipe.start_date.isoformat() == "2020-05-01"
+    assert pipe.timezone == "Europe/Oslo" and pipe.not_ready_retries == 2
+    assert pipe.not_ready_delay_seconds == 600 and pipe.lookback_days == 7
+    assert (pipe.schedule_hour, pipe.schedule_minute, pipe.poll_minute) == (6, 15, 17)
+
+
+def test_secrets_are_not_in_the_repr():
+    text = repr(ApiSettings.from_env({**MERCHANT, "VIPPS_CLIENT_SECRET": "s3cr3t-value"}))
+    assert "s3cr3t-value" not in text and "key" not in text.split("subscription")[-1][:5]
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"VIPPS_CLIENT_ID": ""}, "VIPPS_CLIENT_ID is not set"),
+        ({"VIPPS_CLIENT_SECRET": ""}, "VIPPS_CLIENT_SECRET is not set"),
+        ({"VIPPS_SUBSCRIPTION_KEY": ""}, "VIPPS_SUBSCRIPTION_KEY is not set"),
+        ({"VIPPS_KEY_TYPE": "admin"}, "VIPPS_KEY_TYPE must be 'merchant' or 'partner'"),
+        ({"VIPPS_BASE_URL": "api.vipps.no"}, "VIPPS_BASE_URL must be an http(s) URL"),
+        ({"VIPPS_INCLUDE_GDPR": "maybe"}, "VIPPS_INCLUDE_GDPR must be true or false"),
+        ({"VIPPS_HTTP_RETRIES": "many"}, "VIPPS_HTTP_RETRIES must be a whole number"),
+        ({"VIPPS_SYSTEM_NAME": "x" * 31}, "VIPPS_SYSTEM_NAME must be at most 30 characters"),
+        ({"VIPPS_MERCHANT_SERIAL_NUMBER": "12ab"}, "VIPPS_MERCHANT_SERIAL_NUMBER must be digits"),
+        ({"VIPPS_KEY_TYPE": "partner"}, "VIPPS_SUBSCRIPTION_KEY must not be set for partner keys"),
+    ],
+)
+def test_bad_api_settings_name_the_setting(env, named):
+    with pytest.raises(SettingsError) as info:
+        ApiSettings.from_env({**MERCHANT, **env})
+    assert named in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"VIPPS_START_DATE": "yesterday"}, "VIPPS_START_DATE must be a date YYYY-MM-DD"),
+        ({"VIPPS_START_DATE": "2019-01-01"}, "VIPPS_START_DATE must be on or after 2020-05-01"),
+        ({"VIPPS_TIMEZONE": "Europe/Atlantis"}, "VIPPS_TIMEZONE must be an IANA timezone"),
+        ({"VIPPS_POLL_MINUTE": "5"}, "VIPPS_POLL_MINUTE must be between 11 and 59"),
+        ({"VIPPS_SCHEDULE_TIME": "25:00"}, "VIPPS_SCHEDULE_TIME must be HH:MM"),
+        ({"VIPPS_FEE_WINDOW_DAYS": "0"}, "VIPPS_FEE_WINDOW_DAYS must be between 1 and 31"),
+    ],
+)
+def test_bad_pipeline_settings_name_the_setting(env, named):
+    with pytest.raises(SettingsError, match=re.escape(named)):
+        PipelineSettings.from_env(env)
+
+
+@pytest.mark.parametrize("bad", ["../x", "a|b", "a/b", "", None, 100001, "x" * 65])
+def test_ledger_ids_are_validated(bad):
+    with pytest.raises(SettingsError, match="not a valid ledger id"):
+        validate_ledger_id(bad)
+
+
+def test_readme_documents_every_setting():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for name, _, _ in SETTINGS_DOC:
+        assert f"| `{name}` |" in readme, name

@@ -1,0 +1,196 @@
+"""The simulator is only useful if it is faithful: its clean data obeys every invariant."""
+
+from __future__ import annotations
+
+import resource
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import requests
+
+from vipps_pipeline.simulator import LEDGERS, World
+from vipps_pipeline.simulator.model import UNKNOWN_ENTRY_TYPE
+from vipps_pipeline_tests.conftest import NOW, days
+
+MONTH = days(date(2026, 9, 20), date(2026, 11, 22))
+
+
+@pytest.mark.parametrize("spec", LEDGERS, ids=lambda s: s.ledger_id)
+def test_clean_data_obeys_the_invariants(spec):
+    world = World(seed=0)
+    closing: dict[str, int | None] = {"funds": None, "fees": None}
+    for d in MONTH:
+        for topic in ("funds", "fees"):
+            entries = world.day(spec.ledger_id, topic, d).entries
+            for i, e in enumerate(entries):
+                assert e["balanceBefore"] + e["amount"] == e["balanceAfter"]
+                assert e["ledgerDate"] == d.isoformat() and e["currency"] == spec.currency
+                if i:
+                    assert e["balanceBefore"] == entries[i - 1]["balanceAfter"]
+            if entries and closing[topic] is not None:
+                assert entries[0]["balanceBefore"] == closing[topic], (topic, d)
+            if entries:
+                closing[topic] = entries[-1]["balanceAfter"]
+            payouts = [i for i, e in enumerate(entries) if e["entryType"] == spec.payout_type]
+            assert all(i == len(entries) - 1 for i in payouts)
+
+
+def test_the_simulated_world_covers_what_the_pipeline_must_handle():
+    world = World(seed=0)
+    types: set[str] = set()
+    max_balance = 0
+    null_handles = offsets = 0
+    for spec in LEDGERS:
+        for d in MONTH:
+            for topic in ("funds", "fees"):
+                for e in world.day(spec.ledger_id, topic, d).entries:
+                    types.add(e["entryType"])
+                    max_balance = max(max_balance, abs(e["balanceAfter"]))
+                    null_handles += e["recipientHandle"] is None
+                    offsets += e["time"].endswith(("+0100", "+0200", "+0300"))
+    assert {
+        "capture",
+        "refund",
+        "capture-fee",
+        "fees-retained",
+        "fees-invoiced",
+        "correction",
+        "top-up",
+        "payout-scheduled",
+        "scheduled-for-payout",
+        UNKNOWN_ENTRY_TYPE,
+    } <= types
+    assert max_balance > 2**31, "balances must exceed int32"
+    assert null_handles and offsets
+
+
+def test_some_fees_land_one_or_two_ledger_dates_late_and_some_captures_have_two():
+    world = World(seed=0)
+    late = {1: 0, 2: 0}
+    doubled = 0
+    for d in MONTH[3:]:
+        fees = world.day("100001", "fees", d).entries
+        psps = [e["pspReference"] for e in fees if e["entryType"] == "capture-fee"]
+        doubled += len(psps) - len(set(psps))
+        for e in fees:
+            if e["entryType"] == "capture-fee":
+                captured = date(
+                    2000 + int(e["pspReference"][3:5]),
+                    int(e["pspReference"][5:7]),
+                    int(e["pspReference"][7:9]),
+                )
+                if (d - captured).days in late:
+                    late[(d - captured).days] += 1
+    assert late[1] > 0 and late[2] > 0 and doubled > 0
+
+
+def test_ledger_dates_follow_local_time_and_dst():
+    world = World(seed=0)
+    oslo = world.ledgers["100001"]
+    start, end = world.window(oslo, date(2026, 10, 25))  # DST ends: a 25-hour day
+    assert end - start == timedelta(hours=25)
+    start, end = world.window(oslo, date(2026, 3, 29))  # DST starts: a 23-hour day
+    assert end - start == timedelta(hours=23)
+    # a capture at 23:30Z in summer belongs to the next Oslo ledger date
+    assert world.ledger_date_of(oslo, datetime(2026, 7, 1, 23, 30, tzinfo=UTC)) == date(2026, 7, 2)
+    # Copenhagen ledger 100002 runs 04:00 to 04:00
+    assert world.ledger_date_of(
+        world.ledgers["100002"], datetime(2026, 7, 2, 1, 0, tzinfo=UTC)
+    ) == date(2026, 7, 1)
+    for d in (date(2026, 10, 25), date(2026, 3, 29)):
+        for e in world.day("100001", "funds", d).entries:
+            t = datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
+            assert (
+                world.ledger_date_of(oslo, t - timedelta(microseconds=1)) == d
+                or t == world.window(oslo, d)[1]
+            )
+
+
+def test_open_and_future_dates(sim):
+    world = sim.world
+    assert world.status(world.ledgers["100001"], date(2026, 11, 22), NOW) == "closed"
+    assert world.status(world.ledgers["100001"], date(2026, 11, 24), NOW) == "open"
+    assert world.status(world.ledgers["100001"], date(2026, 11, 25), NOW) == "future"
+    assert world.status(world.ledgers["100004"], date(2026, 11, 2), NOW) == "open"  # monthly
+    assert world.status(world.ledgers["100004"], date(2026, 10, 31), NOW) == "closed"
+    _, visible, try_later = world.served("100001", "funds", date(2026, 11, 24), NOW)
+    assert try_later and 0 < visible < len(world.day("100001", "funds", date(2026, 11, 24)))
+
+
+def test_large_day_pages_are_consistent_and_lazy():
+    big = date(2026, 11, 10)
+    world = World(seed=0, large_days={("100001", big): 1_000_000})
+    for topic in ("funds", "fees"):
+        day = world.day("100001", topic, big)
+        assert len(day) in (1_000_001, 1_000_002)
+        previous = None
+        for start in (0, 96_999, 999_000, len(day) - 3):
+            page = day.page(start, start + 1000)
+            for i, e in enumerate(page):
+                assert e["balanceBefore"] + e["amount"] == e["balanceAfter"]
+                if i:
+                    assert e["balanceBefore"] == page[i - 1]["balanceAfter"]
+            previous = page
+        assert previous[-1]["balanceAfter"] == 0
+    funds_tail = world.day("100001", "funds", big).page(1_000_000, 1_000_002)
+    fees_tail = world.day("100001", "fees", big).page(1_000_000, 1_000_001)
+    assert funds_tail[0]["amount"] == -fees_tail[0]["amount"]  # fees-retained mirrored
+    next_day = world.day("100001", "funds", big + timedelta(days=1)).entries
+    assert next_day[0]["balanceBefore"] == 0
+
+
+def test_large_day_memory_is_flat(sim):
+    big = date(2026, 11, 10)
+    sim.world.large_days[("100001", big)] = 200_000
+    sim.faults.page_size = 1000
+    # Serving a page never materialises the day: peak RSS grows by far less than the day's size.
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    day = sim.world.day("100001", "funds", big)
+    for start in range(0, len(day), 20_000):
+        day.page(start, start + 1000)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert after - before < 50_000  # KiB; the whole day as dicts would be ~200 MB
+
+
+def test_gdpr_fields_only_when_asked(sim, client):
+    token = client.token()
+    url = f"{sim.base_url}/report/v2/ledgers/100001/funds/dates/2026-11-20"
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Ocp-Apim-Subscription-Key": "demo-subscription-key",
+    }
+    plain = requests.get(url, headers=headers, timeout=5).json()["items"]
+    gdpr = requests.get(
+        url, headers=headers, params={"includeGDPRSensitiveData": "true"}, timeout=5
+    ).json()["items"]
+    assert not any("name" in e for e in plain)
+    assert any("name" in e and "maskedPhoneNo" in e and "message" in e for e in gdpr)
+
+
+def test_token_endpoints_check_credentials(sim):
+    r = requests.post(
+        f"{sim.base_url}/accesstoken/get",
+        headers={"client_id": "x", "client_secret": "y", "Ocp-Apim-Subscription-Key": "z"},
+        timeout=5,
+    )
+    assert r.status_code == 401
+    r = requests.post(
+        f"{sim.base_url}/miami/v1/token",
+        auth=("demo-partner-client", "demo-partner-secret"),
+        data={"grant_type": "client_credentials"},
+        headers={"Ocp-Apim-Subscription-Key": "k"},
+        timeout=5,
+    )
+    assert r.status_code == 400, "partner tokens reject a subscription key"
+    r = requests.post(
+        f"{sim.base_url}/miami/v1/token",
+        auth=("demo-partner-client", "demo-partner-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    )
+    assert r.status_code == 200 and r.json()["expires_in"] == 900
+    r = requests.get(f"{sim.base_url}/settlement/v1/ledgers", timeout=5)
+    assert r.status_code == 401 and r.json() == {
+        "code": "Unauthorized",
+        "message": "Please check your API keys",
+    }

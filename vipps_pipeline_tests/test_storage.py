@@ -1,0 +1,184 @@
+"""The page parser, the Arrow schema and the atomic Parquet writer, without Dagster."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from vipps_pipeline.client import NotReady
+from vipps_pipeline.ingest import fetch_day
+from vipps_pipeline.parse import BadReport, page_to_batch
+from vipps_pipeline.storage import REPORT_SCHEMA, report_path, write_batches
+from vipps_pipeline_tests.conftest import CLOSED_DAY
+
+ENTRY = {
+    "pspReference": "3343121302",
+    "time": "2020-10-05T00:00:00.000000Z",
+    "ledgerDate": "2020-10-05",
+    "entryType": "capture",
+    "reference": "acme-shop-123-order123abc",
+    "currency": "NOK",
+    "amount": 49900,
+    "balanceBefore": 0,
+    "balanceAfter": 49900,
+    "recipientHandle": "NO:123455",
+    "message": "Order 123ABC",
+    "name": "John Doe",
+    "maskedPhoneNo": "xxxx 5678",
+}
+DAY = date(2020, 10, 5)
+
+
+def parse(items, include_gdpr=False):
+    return page_to_batch(
+        items,
+        ledger_id="302321",
+        topic="funds",
+        ledger_date=DAY,
+        seq_start=0,
+        include_gdpr=include_gdpr,
+    )
+
+
+def test_page_to_batch_follows_the_schema():
+    second = {
+        **ENTRY,
+        "time": "2020-10-05T01:00:00.5+0200",
+        "recipientHandle": None,
+        "reference": "",
+        "newField": {"x": 1},
+        "entryType": "brand-new-type",
+    }
+    batch = parse([ENTRY, second])
+    assert batch.schema == REPORT_SCHEMA
+    rows = batch.to_pylist()
+    assert rows[0]["seq"] == 0 and rows[1]["seq"] == 1
+    assert rows[1]["time"].isoformat() == "2020-10-04T23:00:00.500000+00:00"
+    assert rows[1]["entry_type"] == "brand-new-type", "unknown entry types are kept"
+    assert rows[1]["extra_fields"] == '{"newField": {"x": 1}}' and rows[0]["extra_fields"] is None
+    assert rows[0]["name"] is None, "GDPR fields stay out unless opted in"
+    assert parse([ENTRY], include_gdpr=True).to_pylist()[0]["name"] == "John Doe"
+
+
+def test_balances_beyond_int32_are_kept_exactly():
+    big = {**ENTRY, "amount": 2**40, "balanceBefore": 2**45, "balanceAfter": 2**45 + 2**40}
+    assert parse([big]).to_pylist()[0]["balance_after"] == 2**45 + 2**40
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda e: e.pop("amount"), "required field 'amount' is missing"),
+        (lambda e: e.pop("balanceBefore"), "required field 'balanceBefore' is missing"),
+        (lambda e: e.update(amount="499"), "field 'amount' must be an integer"),
+        (lambda e: e.update(amount=499.0), "field 'amount' must be an integer"),
+        (lambda e: e.update(amount=True), "field 'amount' must be an integer"),
+        (lambda e: e.update(currency="XYZ"), "field 'currency' 'XYZ' is not an ISO 4217 code"),
+        (lambda e: e.update(ledgerDate="2020-10-06"), "field 'ledgerDate' is '2020-10-06'"),
+        (lambda e: e.update(time="yesterday"), "field 'time' 'yesterday'"),
+        (lambda e: e.update(entryType=""), "field 'entryType' is empty"),
+    ],
+)
+def test_bad_entries_name_ledger_topic_date_and_field(mutate, message):
+    entry = copy.deepcopy(ENTRY)
+    mutate(entry)
+    with pytest.raises(BadReport) as info:
+        parse([ENTRY, entry])
+    text = str(info.value)
+    assert message in text
+    assert text.startswith("ledger 302321, funds, 2020-10-05: entry 1")
+
+
+def test_items_that_is_not_a_list():
+    with pytest.raises(BadReport, match="'items' must be a list, got dict"):
+        parse({"a": 1})
+
+
+def test_atomic_writer_keeps_the_old_file_when_a_write_fails(tmp_path: Path):
+    path = tmp_path / "x" / "day.parquet"
+    write_batches(path, REPORT_SCHEMA, [parse([ENTRY])])
+    before = path.read_bytes()
+
+    def broken():
+        yield parse([ENTRY])
+        raise BadReport("302321", "funds", DAY, "boom")
+
+    with pytest.raises(BadReport):
+        write_batches(path, REPORT_SCHEMA, broken())
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["day.parquet"], "no temporary file left"
+
+
+def test_empty_day_is_a_valid_zero_row_file(tmp_path: Path):
+    path = tmp_path / "empty.parquet"
+    assert write_batches(path, REPORT_SCHEMA, []) == 0
+    table = pq.read_table(path)
+    assert table.num_rows == 0 and table.schema.equals(REPORT_SCHEMA)
+
+
+def _truth_rows(sim, ledger_id, topic, d):
+    return [
+        (
+            e["pspReference"],
+            e["entryType"],
+            e["amount"],
+            e["balanceBefore"],
+            e["balanceAfter"],
+            e["recipientHandle"],
+            e["reference"],
+        )
+        for e in sim.world.day(ledger_id, topic, d).entries
+    ]
+
+
+def test_fetch_day_stores_exactly_what_the_api_served(sim, client, tmp_path, faults):
+    faults.page_size = 9
+    for topic in ("funds", "fees"):
+        summary = fetch_day(client, tmp_path, "100002", topic, CLOSED_DAY)
+        table = pq.read_table(summary.path)
+        stored = [
+            (
+                r["psp_reference"],
+                r["entry_type"],
+                r["amount"],
+                r["balance_before"],
+                r["balance_after"],
+                r["recipient_handle"],
+                r["reference"],
+            )
+            for r in table.to_pylist()
+        ]
+        assert stored == _truth_rows(sim, "100002", topic, CLOSED_DAY)
+        assert table.column("seq").to_pylist() == list(range(table.num_rows))
+        assert summary.rows == table.num_rows and summary.pages == -(-table.num_rows // 9)
+
+
+def test_refetch_replaces_the_file_and_never_duplicates(client, tmp_path):
+    first = fetch_day(client, tmp_path, "100001", "funds", CLOSED_DAY)
+    rows = pq.read_table(first.path)
+    second = fetch_day(client, tmp_path, "100001", "funds", CLOSED_DAY)
+    assert pq.read_table(second.path).equals(rows)
+    assert len(list(first.path.parent.iterdir())) == 1
+
+
+def test_not_ready_writes_nothing(client, tmp_path):
+    with pytest.raises(NotReady):
+        fetch_day(client, tmp_path, "100004", "funds", CLOSED_DAY)
+    assert not report_path(tmp_path, "funds", "100004", CLOSED_DAY).exists()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_whole_topic_reads_as_one_dataset(client, tmp_path):
+    for ledger_id in ("100001", "100002"):
+        for d in (date(2026, 11, 19), CLOSED_DAY):
+            fetch_day(client, tmp_path, ledger_id, "funds", d)
+    table = ds.dataset(tmp_path / "reports" / "funds", format="parquet").to_table()
+    assert table.schema.remove_metadata() == REPORT_SCHEMA.remove_metadata()
+    assert set(table.column("ledger_id").to_pylist()) == {"100001", "100002"}
+    assert pa.compute.count_distinct(table.column("ledger_date")).as_py() == 2
