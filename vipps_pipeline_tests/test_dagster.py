@@ -33,11 +33,14 @@ ASSETS = [ledgers, funds_report, fees_report, daily_statements, reconciliation]
 OSLO = ZoneInfo("Europe/Oslo")
 
 
-def api_resource(sim: Simulator) -> ReportApiResource:
-    return ReportApiResource(**{k[6:].lower(): v for k, v in sim.env("merchant").items()})
+def api_resource(sim: Simulator, **overrides: str) -> ReportApiResource:
+    fields = {k[6:].lower(): v for k, v in sim.env("merchant").items()}
+    return ReportApiResource(**{**fields, **overrides})
 
 
-def make_defs(sim: Simulator, data_dir: Path, **pipeline: str) -> dg.Definitions:
+def make_defs(
+    sim: Simulator, data_dir: Path, api: dict[str, str] | None = None, **pipeline: str
+) -> dg.Definitions:
     settings = {
         "data_dir": str(data_dir),
         "not_ready_retries": "0",
@@ -49,7 +52,10 @@ def make_defs(sim: Simulator, data_dir: Path, **pipeline: str) -> dg.Definitions
         jobs=[daily_ledger_job, refresh_ledgers_job],
         schedules=[daily_ledger_schedule],
         sensors=[ledger_refresh_sensor, automation_sensor],
-        resources={"api": api_resource(sim), "pipeline": PipelineResource(**settings)},
+        resources={
+            "api": api_resource(sim, **(api or {})),
+            "pipeline": PipelineResource(**settings),
+        },
     )
 
 

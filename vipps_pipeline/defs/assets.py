@@ -25,7 +25,6 @@ from vipps_pipeline.ingest import DaySummary, fetch_day
 from vipps_pipeline.ledgers import write_ledgers
 from vipps_pipeline.parse import BadReport
 from vipps_pipeline.reconcile import CHECK_GROUPS, CHECKS
-from vipps_pipeline.settings import SettingsError
 from vipps_pipeline.storage import findings_path, statement_path
 
 API_POOL = "vipps_api"
@@ -43,9 +42,10 @@ API_POOL = "vipps_api"
 def ledgers(
     context: dg.AssetExecutionContext, api: ReportApiResource, pipeline: PipelineResource
 ) -> dg.MaterializeResult:
+    client, data_dir = api.get_client(), pipeline.settings().data_dir
     try:
-        result = write_ledgers(api.get_client(), pipeline.settings().data_dir)
-    except (ApiError, SettingsError) as exc:
+        result = write_ledgers(client, data_dir)
+    except ApiError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     known = set(context.instance.get_dynamic_partitions(ledger_partitions.name))
     new = [lid for lid in result.ledger_ids if lid not in known]

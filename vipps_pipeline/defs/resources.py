@@ -8,7 +8,12 @@ from typing import Any
 import dagster as dg
 
 from vipps_pipeline.client import ReportClient
-from vipps_pipeline.settings import ApiSettings, PipelineSettings
+from vipps_pipeline.settings import ApiSettings, PipelineSettings, SettingsError
+
+
+def settings_failure(exc: SettingsError) -> dg.Failure:
+    """A bad setting fails the step at once with its one-line message (no retries)."""
+    return dg.Failure(description=str(exc), allow_retries=False)
 
 
 class _EnvBacked(dg.ConfigurableResource):
@@ -48,7 +53,10 @@ class ReportApiResource(_EnvBacked):
     plugin_version: str | None = None
 
     def settings(self) -> ApiSettings:
-        return ApiSettings.from_env(self.as_env())
+        try:
+            return ApiSettings.from_env(self.as_env())
+        except SettingsError as exc:
+            raise settings_failure(exc) from None
 
     def get_client(self) -> ReportClient:
         return ReportClient(self.settings())
@@ -70,4 +78,7 @@ class PipelineResource(_EnvBacked):
     fee_window_days: str | None = None
 
     def settings(self) -> PipelineSettings:
-        return PipelineSettings.from_env(self.as_env())
+        try:
+            return PipelineSettings.from_env(self.as_env())
+        except SettingsError as exc:
+            raise settings_failure(exc) from None

@@ -13,6 +13,20 @@ from datetime import date
 
 LedgerDay = tuple[str, date]
 
+CORRUPTIONS = (
+    "invalid_json",
+    "items_not_list",
+    "missing_amount",
+    "missing_balance",
+    "amount_string",
+    "amount_float",
+    "unknown_currency",
+    "wrong_ledger_date",
+    "cursor_loop",
+    "endless_pages",
+)
+"""Malformed answers the pipeline must refuse with a clear error, storing nothing."""
+
 
 @dataclass
 class Faults:
@@ -38,6 +52,8 @@ class Faults:
     ledgers_page_size: int = 2
     forbidden_ledgers: set[str] = field(default_factory=set)
     """Ledgers whose reports answer 403 with a problem+json body (keys lack access)."""
+    corrupt: dict[LedgerDay, str] = field(default_factory=dict)
+    """Serve a malformed report for that ledger-day: one of CORRUPTIONS (both topics)."""
     token_ttl_seconds: int | None = None
     """Override the token lifetime (seconds) to force refreshes."""
     # --- vendor-side data breaks ----------------------------------------------------------------

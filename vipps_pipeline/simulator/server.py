@@ -83,8 +83,11 @@ class Simulator:
         port: int = 0,
         clock: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
+        credentials: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.world = world or World()
+        self.credentials = credentials or DEMO_CREDENTIALS
+        self.issued_tokens: list[str] = []
         self.clock = clock or (lambda: datetime.now(UTC))
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (key type, expiry epoch)
         self.requests_log: list[tuple[str, str, dict[str, list[str]], dict[str, str]]] = []
@@ -128,7 +131,7 @@ class Simulator:
 
     def env(self, key_type: str = "merchant") -> dict[str, str]:
         """Environment variables that point the pipeline at this simulator."""
-        creds = DEMO_CREDENTIALS[key_type]
+        creds = self.credentials[key_type]
         env = {
             "VIPPS_BASE_URL": self.base_url,
             "VIPPS_KEY_TYPE": key_type,
@@ -146,11 +149,12 @@ class Simulator:
         token = "sim-" + secrets.token_urlsafe(24)
         with self._lock:
             self.tokens[token] = (key_type, time.time() + ttl)
+            self.issued_tokens.append(token)
         self.counters[f"token_{key_type}"] += 1
         return token
 
     def merchant_token(self, headers: dict[str, str]) -> dict[str, Any]:
-        creds = DEMO_CREDENTIALS["merchant"]
+        creds = self.credentials["merchant"]
         if (
             headers.get("client_id") != creds["client_id"]
             or headers.get("client_secret") != creds["client_secret"]
@@ -179,7 +183,7 @@ class Simulator:
     def partner_token(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         if "ocp-apim-subscription-key" in headers:
             raise _problem(400, "Bad Request", "Ocp-Apim-Subscription-Key must not be sent")
-        creds = DEMO_CREDENTIALS["partner"]
+        creds = self.credentials["partner"]
         expected = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode())
         if headers.get("authorization", "") != "Basic " + expected.decode():
             raise _Reply(401, {"error": "invalid_client"})
@@ -326,6 +330,9 @@ class Simulator:
         body: dict[str, Any] = {"hasMore": has_more, "tryLater": try_later, "items": items}
         if has_more:
             body["cursor"] = _encode_cursor({"l": ledger_id, "t": topic, "d": raw_date, "o": nxt})
+        kind = self.faults.corrupt.get((ledger_id, d))
+        if kind:
+            body = _corrupt(body, kind, cursor_raw, {"l": ledger_id, "t": topic, "d": raw_date})
         self.counters["entries_served"] += len(items)
         return body, {"Vipps-Feed-Page-Size": str(size)}
 
@@ -378,6 +385,34 @@ class Simulator:
         }
 
 
+class RawBody(bytes):
+    """A body sent as-is (not JSON-encoded): for the invalid-JSON corruption."""
+
+
+def _corrupt(body: dict[str, Any], kind: str, cursor: str, ids: dict[str, str]) -> Any:
+    items = body["items"]
+    first = dict(items[0]) if items else {}
+    if kind == "invalid_json":
+        return RawBody(b'{"hasMore": false, "items": [{"amount": 1,')
+    if kind == "items_not_list":
+        return {**body, "items": {"0": first}}
+    if kind == "cursor_loop":  # the same cursor again and again
+        return {**body, "hasMore": True, "cursor": _encode_cursor({**ids, "o": 0})}
+    if kind == "endless_pages":  # a new cursor every time, never hasMore: false
+        offset = (_decode_cursor(cursor)["o"] + 1) if cursor else 1
+        return {**body, "hasMore": True, "cursor": _encode_cursor({**ids, "o": offset})}
+    changes = {
+        "missing_amount": lambda e: e.pop("amount"),
+        "missing_balance": lambda e: e.pop("balanceAfter"),
+        "amount_string": lambda e: e.update(amount=str(e["amount"])),
+        "amount_float": lambda e: e.update(amount=e["amount"] + 0.5),
+        "unknown_currency": lambda e: e.update(currency="XXY"),
+        "wrong_ledger_date": lambda e: e.update(ledgerDate="1999-01-01"),
+    }
+    changes[kind](first)
+    return {**body, "items": [first, *items[1:]]}
+
+
 class _Handler(BaseHTTPRequestHandler):
     sim: Simulator
     protocol_version = "HTTP/1.1"
@@ -424,7 +459,8 @@ class _Handler(BaseHTTPRequestHandler):
                     answer = sim.feed(*m.groups(), query)
                 else:
                     raise _problem(404, "Not Found", "No such endpoint", parts.path)
-            self._send(200, json.dumps(answer).encode(), "application/json", extra, truncate)
+            raw = answer if isinstance(answer, RawBody) else json.dumps(answer).encode()
+            self._send(200, raw, "application/json", extra, truncate)
         except _Reply as reply:
             raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
             self._send(reply.status, raw, reply.content_type, reply.headers)

@@ -1,0 +1,304 @@
+"""Nothing lost, nothing duplicated, nothing leaked: faults, crashes, bad input, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from vipps_pipeline import books
+from vipps_pipeline.defs.assets import funds_report
+from vipps_pipeline.defs.resources import ReportApiResource
+from vipps_pipeline.ingest import fetch_day
+from vipps_pipeline.simulator import Faults, Simulator, World
+from vipps_pipeline.simulator.faults import CORRUPTIONS
+from vipps_pipeline.storage import report_path
+from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW, days
+from vipps_pipeline_tests.test_dagster import key, make_defs, run_range
+
+TOPICS = ("funds", "fees")
+
+
+def _truth_row(e: dict, seq: int) -> dict:
+    t = datetime.fromisoformat(e["time"].replace("Z", "+00:00")).astimezone(UTC)
+    return {
+        "ledger_date": date.fromisoformat(e["ledgerDate"]), "seq": seq,
+        "psp_reference": e["pspReference"], "time": t, "entry_type": e["entryType"],
+        "reference": e["reference"], "currency": e["currency"], "amount": e["amount"],
+        "balance_before": e["balanceBefore"], "balance_after": e["balanceAfter"],
+        "recipient_handle": e["recipientHandle"], "name": None, "masked_phone_no": None,
+        "message": None, "extra_fields": None,
+    }  # fmt: skip
+
+
+def compare_with_truth(world: World, data_dir: Path, ledger_ids, dates, now) -> dict[str, int]:
+    """Every closed ledger-day stored exactly as served; every open one absent."""
+    seen = {"rows": 0, "closed_days": 0, "open_days": 0}
+    for ledger_id in ledger_ids:
+        spec = world.ledgers[ledger_id]
+        for d in dates:
+            closed = world.status(spec, d, now) == "closed"
+            for topic in TOPICS:
+                path = report_path(data_dir, topic, ledger_id, d)
+                if not closed:
+                    assert not path.exists(), f"{path} stored while the day is open"
+                    continue
+                rows = pq.read_table(path).to_pylist()
+                truth = [
+                    _truth_row(e, i) for i, e in enumerate(world.day(ledger_id, topic, d).entries)
+                ]
+                stored = [
+                    {k: v for k, v in r.items() if k not in ("ledger_id", "topic")} for r in rows
+                ]
+                assert stored == truth, (ledger_id, topic, d)
+                assert {r["ledger_id"] for r in rows} <= {ledger_id}
+                seen["rows"] += len(rows)
+            seen["closed_days" if closed else "open_days"] += 1
+    return seen
+
+
+def rerun_until_settled(defs, instance, ledger_ids, dates, rounds=6) -> int:
+    """What the hourly automation does: request the missing ledger-days again, one ranged run
+    per ledger over the span of what is missing, until nothing more arrives."""
+    runs = stale = 0
+    for _ in range(rounds):
+        done = instance.get_materialized_partitions(dg.AssetKey("reconciliation"))
+        missing = {lid: [d for d in dates if key(d, lid) not in done] for lid in ledger_ids}
+        missing = {lid: ds for lid, ds in missing.items() if ds}
+        if not missing:
+            break
+        before = len(done)
+        for lid, ds in missing.items():
+            run_range(defs, instance, lid, ds[0], ds[-1])
+            runs += 1
+        if len(instance.get_materialized_partitions(dg.AssetKey("reconciliation"))) == before:
+            stale += 1
+            if stale == 2:
+                break  # two polls in a row brought nothing: what is left is not ready
+        else:
+            stale = 0
+    return runs
+
+
+@pytest.mark.slow
+def test_every_fault_at_once_keeps_every_entry_exactly_once(tmp_path):
+    faults = Faults.all_transport_faults(page_size=7)
+    faults.retry_after_seconds = 0
+    opened = {("100001", date(2026, 11, 5)), ("100002", date(2026, 11, 9))}
+    faults.open_dates = set(opened)
+    world = World(seed=0, faults=faults)
+    dates = days(date(2026, 11, 1), date(2026, 11, 14))
+    clock = [NOW]
+    with Simulator(world, clock=lambda: clock[0]) as sim, dg.instance_for_test() as instance:
+        defs = make_defs(sim, tmp_path)
+        assert defs.resolve_job_def("refresh_ledgers").execute_in_process(instance=instance).success
+        runs = rerun_until_settled(defs, instance, LEDGER_IDS, dates)
+        first = compare_with_truth(world, tmp_path, LEDGER_IDS, dates, clock[0])
+        assert first["open_days"] == 14 + 2  # ledger 100004 settles monthly; two forced open
+        # the open dates close; the next polls store them
+        faults.open_dates.clear()
+        clock[0] = datetime(2026, 12, 2, 12, tzinfo=UTC)
+        runs += rerun_until_settled(defs, instance, LEDGER_IDS, dates)
+        final = compare_with_truth(world, tmp_path, LEDGER_IDS, dates, clock[0])
+        assert final["open_days"] == 0 and final["closed_days"] == 56
+        hit = {k: sim.counters[k] for k in ("404_not_ready", "429", "500", "revoked", "truncated")}
+        print(
+            f"\ncompared {final['rows']} rows in {final['closed_days']} ledger-days x 2 topics "
+            f"with the simulator's ground truth after {runs} runs; faults hit: {hit}"
+        )
+        assert all(hit.values()), hit
+
+
+def test_crash_while_writing_a_large_day_leaves_no_partial_file(tmp_path):
+    big = date(2026, 11, 10)
+    world = World(seed=0, large_days={("100001", big): 400_000})
+    with Simulator(world, clock=lambda: NOW) as sim:
+        env = {**os.environ, **sim.env("merchant"), "VIPPS_DATA_DIR": str(tmp_path)}
+        script = (
+            "import os; from datetime import date; from pathlib import Path\n"
+            "from vipps_pipeline.client import ReportClient\n"
+            "from vipps_pipeline.settings import ApiSettings\n"
+            "from vipps_pipeline.ingest import fetch_day\n"
+            "client = ReportClient(ApiSettings.from_env(os.environ))\n"
+            f"fetch_day(client, Path(os.environ['VIPPS_DATA_DIR']), '100001', 'funds', "
+            f"date.fromisoformat('{big}'))"
+        )
+        child = subprocess.Popen([sys.executable, "-c", script], env=env)
+        final = report_path(tmp_path, "funds", "100001", big)
+        deadline = time.monotonic() + 60
+        while not list(final.parent.glob(".*.tmp")) if final.parent.exists() else True:
+            assert time.monotonic() < deadline and child.poll() is None, "writer never started"
+            time.sleep(0.05)
+        time.sleep(0.5)  # well into the day
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert not final.exists()
+        assert list(tmp_path.rglob("*.parquet")) == [], "no partial Parquet file"
+        # re-running completes correctly and clears the killed writer's temporary file
+        client_env = {**sim.env("merchant")}
+        from vipps_pipeline.client import ReportClient
+        from vipps_pipeline.settings import ApiSettings
+
+        summary = fetch_day(
+            ReportClient(ApiSettings.from_env(client_env)), tmp_path, "100001", "funds", big
+        )
+        expected = len(world.day("100001", "funds", big))  # captures, fees-retained, payout
+        assert summary.rows == expected == pq.read_metadata(final).num_rows == 400_002
+        assert [p.name for p in final.parent.iterdir()] == [final.name]
+
+
+def test_materializing_twice_and_overlapping_backfills_leave_identical_bytes(sim, tmp_path):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("ledgers", ["100002"])
+        defs = make_defs(sim, tmp_path)
+        assert run_range(defs, instance, "100002", date(2026, 11, 1), date(2026, 11, 10)).success
+        # reports and statements must not change; findings may (a pending fee window closes)
+        snapshot = {
+            p: p.read_bytes()
+            for p in tmp_path.rglob("*.parquet")
+            if "reconciliation" not in p.parts
+        }
+        assert len(snapshot) == 10 * 3
+        assert run_range(defs, instance, "100002", date(2026, 11, 5), date(2026, 11, 15)).success
+        assert run_range(defs, instance, "100002", date(2026, 11, 1), date(2026, 11, 10)).success
+        for path, data in snapshot.items():
+            assert path.read_bytes() == data, path
+        assert len(list(tmp_path.rglob("*.parquet"))) == 15 * 4
+        findings = books.read_findings(tmp_path)
+        assert not findings.duplicated(["ledger_id", "ledger_date", "topic", "check"]).any()
+        assert findings.ledger_date.nunique() == 15
+
+
+@pytest.mark.parametrize("kind", CORRUPTIONS)
+def test_bad_api_input_is_refused_clearly_and_stores_nothing_for_that_day(sim, tmp_path, kind):
+    bad = date(2026, 11, 11)
+    problem = {
+        "invalid_json": "invalid JSON",
+        "items_not_list": "'items' must be a list",
+        "missing_amount": "required field 'amount' is missing",
+        "missing_balance": "required field 'balanceAfter' is missing",
+        "amount_string": "field 'amount' must be an integer",
+        "amount_float": "field 'amount' must be an integer",
+        "unknown_currency": "field 'currency' 'XXY' is not an ISO 4217 code",
+        "wrong_ledger_date": "field 'ledgerDate' is '1999-01-01'",
+        "cursor_loop": "the cursor repeats",
+        "endless_pages": "more than 30 pages",
+    }[kind]
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("ledgers", ["100001"])
+        defs = make_defs(sim, tmp_path, api={"max_pages": "30"})
+        assert run_range(defs, instance, "100001", bad, bad).success  # a good copy first
+        before = {t: report_path(tmp_path, t, "100001", bad).read_bytes() for t in TOPICS}
+        sim.faults.corrupt[("100001", bad)] = kind
+        sim.faults.page_size = 10
+        result = run_range(defs, instance, "100001", date(2026, 11, 10), date(2026, 11, 12))
+        assert not result.success
+        messages = [e.event_specific_data.error.message for e in result.get_step_failure_events()]
+        for topic in TOPICS:
+            assert any(f"ledger 100001, {topic}, 2026-11-11" in m for m in messages), messages
+        assert all(problem in m for m in messages), messages
+        for topic in TOPICS:
+            assert report_path(tmp_path, topic, "100001", bad).read_bytes() == before[topic]
+            for good in (date(2026, 11, 10), date(2026, 11, 12)):
+                assert report_path(tmp_path, topic, "100001", good).exists()
+        done = instance.get_materialized_partitions(dg.AssetKey("funds_report"))
+        assert (
+            key(date(2026, 11, 10), "100001") in done and key(date(2026, 11, 12), "100001") in done
+        )
+
+
+def test_bad_settings_stop_before_any_request(sim, tmp_path):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("ledgers", ["100001"])
+        for field, value, named in [
+            ("base_url", "api.vipps.no", "VIPPS_BASE_URL must be an http(s) URL"),
+            ("key_type", "admin", "VIPPS_KEY_TYPE must be 'merchant' or 'partner'"),
+            ("client_secret", "", "VIPPS_CLIENT_SECRET is not set"),
+        ]:
+            result = dg.materialize(
+                [funds_report],
+                partition_key=key(date(2026, 11, 10), "100001"),
+                instance=instance,
+                resources=make_defs(sim, tmp_path, api={field: value}).resources,
+                raise_on_error=False,
+            )
+            assert named in result.get_step_failure_events()[0].event_specific_data.error.message
+        assert sim.requests_log == []
+
+
+SECRETS = {
+    "merchant": {
+        "client_id": "leak-test-client",
+        "client_secret": "CLIENT-SECRET-7f3a9c1e5b",
+        "subscription_key": "SUBSCRIPTION-KEY-c0ffee42",
+        "merchant_serial_number": "424242",
+    },
+    "partner": {"client_id": "leak-partner", "client_secret": "PARTNER-SECRET-91ab33"},
+}
+
+
+def test_no_secret_or_token_is_logged_stored_or_raised(tmp_path, monkeypatch, caplog):
+    sim = Simulator(World(seed=0), clock=lambda: NOW, credentials=SECRETS).start()
+    try:
+        env = {**sim.env("merchant"), "VIPPS_DATA_DIR": str(tmp_path / "data")}
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        home = tmp_path / "home"
+        home.mkdir()
+        caplog.set_level("DEBUG")
+        with dg.instance_for_test(temp_dir=str(home)) as instance:
+            instance.add_dynamic_partitions("ledgers", ["100001", "100004"])
+            resources = {
+                "api": ReportApiResource.from_env(),
+                "pipeline": make_defs(sim, tmp_path / "data").resources["pipeline"],
+            }
+            defs = dg.Definitions(
+                assets=make_defs(sim, tmp_path).assets,
+                jobs=make_defs(sim, tmp_path).jobs,
+                resources=resources,
+            )
+            sim.faults.revoke_token_every = 3  # several tokens in play
+            results = [
+                run_range(defs, instance, "100001", date(2026, 11, 1), date(2026, 11, 5)),
+                run_range(defs, instance, "100004", date(2026, 11, 1), date(2026, 11, 2)),
+            ]
+            assert results[0].success and not results[1].success
+            records = []
+            for result in results:
+                records += [str(r) for r in instance.all_logs(result.run_id)]
+                records += [
+                    json.dumps(result.dagster_run.run_config, default=str),
+                    str(result.dagster_run),
+                ]
+            bad_env = {**env, "VIPPS_CLIENT_ID": "wrong"}
+            from vipps_pipeline.client import ApiError, ReportClient
+            from vipps_pipeline.settings import ApiSettings
+
+            with pytest.raises(ApiError) as info:
+                ReportClient(ApiSettings.from_env(bad_env)).list_ledgers()
+            records.append(str(info.value))
+            records.append(repr(ApiSettings.from_env(env)))
+        texts = "\n".join(records) + "\n".join(r.getMessage() for r in caplog.records)
+        secrets = [SECRETS["merchant"]["client_secret"], SECRETS["merchant"]["subscription_key"]]
+        secrets += sim.issued_tokens
+        assert len(sim.issued_tokens) >= 3
+        files = [p for p in tmp_path.rglob("*") if p.is_file()]
+        assert files
+        hits = [s for s in secrets if s in texts]
+        hits += [f"{s} in {p}" for p in files for s in secrets if s.encode() in p.read_bytes()]
+        print(
+            f"\nsearched {len(records)} events/records, {len(caplog.records)} log lines and "
+            f"{len(files)} files for {len(secrets)} secrets and tokens: {len(hits)} hits"
+        )
+        assert hits == []
+    finally:
+        sim.stop()
