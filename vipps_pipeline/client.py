@@ -235,12 +235,14 @@ class ReportClient:
     ) -> tuple[requests.Response, Any]:
         """GET with one token refresh on 401 and bounded retries of cut-off bodies.
 
-        Returns (response, parsed JSON or None for non-200 answers).
+        A complete body that is not JSON is retried once (a proxy hiccup), then reported: a
+        server that keeps sending it will not heal within a run. Returns (response, parsed JSON
+        or None for non-200 answers).
         """
         url = f"{self.settings.base_url}{path}"
         deadline = time.monotonic() + BODY_RETRY_BUDGET_SECONDS
         refreshed = False
-        attempt = 0
+        attempt = invalid_json = 0
         while True:
             token = self.token()
             try:
@@ -268,6 +270,9 @@ class ReportClient:
                         if report
                         else ApiError(f"{what}: invalid JSON: {exc}")
                     )
+                    invalid_json += 1
+                    if invalid_json > 1:
+                        raise error from None
             except (
                 requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ConnectionError,
