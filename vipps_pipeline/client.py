@@ -283,7 +283,8 @@ class ReportClient:
             if attempt > self.settings.http_retries or time.monotonic() >= deadline:
                 raise error
             self.stats["body_retries"] += 1
-            time.sleep(min(8.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.5))
+            # first retry at once (a cut-off body is usually a one-off), then exponential
+            time.sleep(0 if attempt == 1 else min(8.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.5))
 
     def _raise_for(self, response: requests.Response, what: str) -> None:
         cls = AuthError if response.status_code in (401, 403) else ApiError

@@ -78,8 +78,8 @@ def _listed(parts: list[str]) -> str:
     return "; ".join(parts[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
 
 
-def _entry(row: pd.Series | object) -> str:
-    return f"seq {row.seq} (psp {row.psp_reference})"
+def _entry(row: dict) -> str:
+    return f"seq {row['seq']} (psp {row['psp_reference']})"
 
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
@@ -103,45 +103,61 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 # --- statements ------------------------------------------------------------------------------
+def _by_key(frame: pd.DataFrame, columns: list[str]) -> dict[tuple[str, date], tuple]:
+    """Group aggregates as a plain dict: scalar look-ups in pandas cost microseconds each."""
+    keys = zip(frame.index.get_level_values(0), frame.index.get_level_values(1), strict=True)
+    values = zip(*(frame[c].tolist() for c in columns), strict=True)
+    return dict(zip(keys, values, strict=True))
+
+
 def statements(
     entries: pd.DataFrame, ledger_id: str, stored: Iterable[tuple[str, date]]
 ) -> pa.Table:
     """One statement row per stored (topic, date); empty days get null balances."""
     e = entries
-    groups = e.groupby(["topic", "ledger_date"], sort=False)
-    agg = groups.agg(
-        entries=("seq", "size"),
-        opening=("balance_before", "first"),
-        closing=("balance_after", "last"),
-        sum_amount=("amount", "sum"),
-        currency=("currency", "first"),
+    agg = _by_key(
+        e.groupby(["topic", "ledger_date"], sort=False).agg(
+            entries=("seq", "size"),
+            opening=("balance_before", "first"),
+            closing=("balance_after", "last"),
+            sum_amount=("amount", "sum"),
+            currency=("currency", "first"),
+        ),
+        ["entries", "opening", "closing", "sum_amount", "currency"],
     )
-    by_type = e.groupby(["topic", "ledger_date", "entry_type"], sort=True)["amount"].agg(
+    by_type: dict[tuple[str, date], list[tuple[str, int, int]]] = {}
+    typed = e.groupby(["topic", "ledger_date", "entry_type"], sort=True)["amount"].agg(
         ["size", "sum"]
     )
-    payouts = e[e.entry_type.isin(PAYOUT_TYPES)].groupby(["topic", "ledger_date"]).last()
+    for (topic, d, entry_type), n, total in zip(
+        typed.index, typed["size"].tolist(), typed["sum"].tolist(), strict=True
+    ):
+        by_type.setdefault((topic, d), []).append((entry_type, int(n), int(total)))
+    payout_rows = e.loc[
+        e.entry_type.isin(PAYOUT_TYPES), ["topic", "ledger_date", "amount", "psp_reference"]
+    ]
+    payouts = {(t, d): (a, p) for t, d, a, p in payout_rows.itertuples(index=False)}  # last wins
     retained = set(e.loc[e.entry_type == "fees-retained", "ledger_date"])
     gross_days = set(e.loc[e.entry_type.isin(["capture-fee", "fees-invoiced"]), "ledger_date"])
     rows = []
     for topic, d in sorted(stored, key=lambda k: (k[1], k[0])):
-        key = (topic, d)
-        has = key in agg.index
-        types = by_type.loc[key] if has else None
-        payout = payouts.loc[key] if key in payouts.index else None
+        n, opening, closing, total, currency = agg.get((topic, d), (0, None, None, 0, None))
+        types = by_type.get((topic, d), [])
+        payout = payouts.get((topic, d))
         rows.append(
             {
                 "ledger_id": ledger_id,
                 "topic": topic,
                 "ledger_date": d,
-                "currency": agg.at[key, "currency"] if has else None,
-                "entries": int(agg.at[key, "entries"]) if has else 0,
-                "opening_balance": int(agg.at[key, "opening"]) if has else None,
-                "closing_balance": int(agg.at[key, "closing"]) if has else None,
-                "sum_amount": int(agg.at[key, "sum_amount"]) if has else 0,
-                "count_by_type": [(k, int(v)) for k, v in types["size"].items()] if has else [],
-                "total_by_type": [(k, int(v)) for k, v in types["sum"].items()] if has else [],
-                "payout_amount": int(payout.amount) if payout is not None else None,
-                "payout_reference": payout.psp_reference if payout is not None else None,
+                "currency": currency,
+                "entries": int(n),
+                "opening_balance": None if opening is None else int(opening),
+                "closing_balance": None if closing is None else int(closing),
+                "sum_amount": int(total),
+                "count_by_type": [(k, c) for k, c, _ in types],
+                "total_by_type": [(k, t) for k, _, t in types],
+                "payout_amount": None if payout is None else int(payout[0]),
+                "payout_reference": None if payout is None else payout[1],
                 "settlement": "net" if d in retained else ("gross" if d in gross_days else None),
                 "complete": True,
             }
@@ -150,29 +166,44 @@ def statements(
 
 
 # --- checks inside one ledger-day ------------------------------------------------------------
+def _grouped(frame: pd.DataFrame) -> dict[tuple[str, date], list[dict]]:
+    """Rows by (topic, ledger date) as plain dicts; used only for the few rows that matter."""
+    out: dict[tuple[str, date], list[dict]] = {}
+    for row in frame.to_dict("records"):
+        out.setdefault((row["topic"], row["ledger_date"]), []).append(row)
+    return out
+
+
 def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -> list[dict]:
+    """Row arithmetic, chain inside the day, day movement, payout last, fee invoice."""
     out: list[dict] = []
-    bad_arith = e[e.balance_before + e.amount != e.balance_after]
     prev_after = e.groupby(["topic", "ledger_date"], sort=False).balance_after.shift()
-    chain_mask = prev_after.notna() & (e.balance_before != prev_after)
-    bad_chain = e[chain_mask.fillna(False)].assign(prev_after=prev_after[chain_mask.fillna(False)])
-    day = e.groupby(["topic", "ledger_date"], sort=False).agg(
-        opening=("balance_before", "first"),
-        closing=("balance_after", "last"),
-        moved=("amount", "sum"),
-        last_seq=("seq", "last"),
+    chain_mask = (prev_after.notna() & (e.balance_before != prev_after)).fillna(False)
+    arith_by = _grouped(e[(e.balance_before + e.amount != e.balance_after).fillna(False)])
+    chain_by = _grouped(e[chain_mask].assign(prev_after=prev_after[chain_mask]))
+    day = _by_key(
+        e.groupby(["topic", "ledger_date"], sort=False).agg(
+            opening=("balance_before", "first"),
+            closing=("balance_after", "last"),
+            moved=("amount", "sum"),
+            last_seq=("seq", "last"),
+        ),
+        ["opening", "closing", "moved", "last_seq"],
     )
-    payouts = e[(e.topic == "funds") & e.entry_type.isin(PAYOUT_TYPES)]
-    invoices = e[(e.topic == "fees") & (e.entry_type == "fees-invoiced")]
-    arith_by = {k: g for k, g in bad_arith.groupby(["topic", "ledger_date"], sort=False)}
-    chain_by = {k: g for k, g in bad_chain.groupby(["topic", "ledger_date"], sort=False)}
-    pay_by = {k: g for k, g in payouts.groupby(["topic", "ledger_date"], sort=False)}
-    inv_by = {k: g for k, g in invoices.groupby(["topic", "ledger_date"], sort=False)}
+    pay_by = _grouped(e[(e.topic == "funds") & e.entry_type.isin(PAYOUT_TYPES)])
+    inv_by = _grouped(e[(e.topic == "fees") & (e.entry_type == "fees-invoiced")])
     for topic, d in keys:
         key = (topic, d)
         if key in arith_by:
             g = arith_by[key]
-            r = g.iloc[0]
+            r = g[0]
+            listed = _listed(
+                [
+                    f"{_entry(x)}: {x['balance_before']} + {x['amount']} != {x['balance_after']}"
+                    for x in g
+                ]
+            )
+            expected = r["balance_before"] + r["amount"]
             out.append(
                 _finding(
                     ledger_id,
@@ -180,21 +211,22 @@ def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -
                     topic,
                     "row_arithmetic",
                     "fail",
-                    r.balance_before + r.amount,
-                    r.balance_after,
-                    _listed(
-                        [
-                            f"{_entry(x)}: {x.balance_before} + {x.amount} != {x.balance_after}"
-                            for x in g.itertuples()
-                        ]
-                    ),
+                    expected,
+                    r["balance_after"],
+                    listed,
                 )
             )
         else:
             out.append(_finding(ledger_id, d, topic, "row_arithmetic", "pass"))
         if key in chain_by:
             g = chain_by[key]
-            r = g.iloc[0]
+            listed = _listed(
+                [
+                    f"{_entry(x)} starts at {x['balance_before']}, "
+                    f"previous entry ended at {x['prev_after']}"
+                    for x in g
+                ]
+            )
             out.append(
                 _finding(
                     ledger_id,
@@ -202,21 +234,15 @@ def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -
                     topic,
                     "chain_within_day",
                     "fail",
-                    r.prev_after,
-                    r.balance_before,
-                    _listed(
-                        [
-                            f"{_entry(x)} starts at {x.balance_before}, "
-                            f"previous entry ended at {x.prev_after}"
-                            for x in g.itertuples()
-                        ]
-                    ),
+                    g[0]["prev_after"],
+                    g[0]["balance_before"],
+                    listed,
                 )
             )
         else:
             out.append(_finding(ledger_id, d, topic, "chain_within_day", "pass"))
-        if key in day.index:
-            opening, closing, moved = (int(day.at[key, c]) for c in ("opening", "closing", "moved"))
+        if key in day:
+            opening, closing, moved, last_seq = (int(v) for v in day[key])
             status = "pass" if opening + moved == closing else "fail"
             out.append(
                 _finding(
@@ -231,48 +257,45 @@ def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -
                 )
             )
         else:
+            last_seq = -1
             out.append(_finding(ledger_id, d, topic, "day_movement", "pass", 0, 0, "no entries"))
         if topic == "funds":
             g = pay_by.get(key)
             if g is None:
                 out.append(_finding(ledger_id, d, topic, "payout_last", "pass", detail="no payout"))
-            else:
-                problems = []
-                last_seq = int(day.at[key, "last_seq"])
-                for x in g.itertuples():
-                    if x.seq != last_seq:
-                        problems.append(
-                            f"{_entry(x)} {x.entry_type} is not the last entry "
-                            f"(last is seq {last_seq})"
-                        )
-                    if x.amount != -x.balance_before:
-                        problems.append(
-                            f"{_entry(x)} pays {x.amount}, balance before was {x.balance_before}"
-                        )
-                x = g.iloc[-1]
-                out.append(
-                    _finding(
-                        ledger_id,
-                        d,
-                        topic,
-                        "payout_last",
-                        "fail" if problems else "pass",
-                        -x.balance_before,
-                        x.amount,
-                        _listed(problems) or f"payout {_entry(x)}",
+                continue
+            problems = []
+            for x in g:
+                if x["seq"] != last_seq:
+                    problems.append(
+                        f"{_entry(x)} {x['entry_type']} is not the last entry "
+                        f"(last is seq {last_seq})"
                     )
+                if x["amount"] != -x["balance_before"]:
+                    problems.append(
+                        f"{_entry(x)} pays {x['amount']}, balance before was {x['balance_before']}"
+                    )
+            x = g[-1]
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    "payout_last",
+                    "fail" if problems else "pass",
+                    -x["balance_before"],
+                    x["amount"],
+                    _listed(problems) or f"payout {_entry(x)}",
                 )
-        else:
-            g = inv_by.get(key)
-            problems = (
-                []
-                if g is None
-                else [
-                    f"{_entry(x)} invoices {x.amount}, fee balance before was {x.balance_before}"
-                    for x in g.itertuples()
-                    if x.amount != -x.balance_before
-                ]
             )
+        else:
+            g = inv_by.get(key, [])
+            problems = [
+                f"{_entry(x)} invoices {x['amount']}, fee balance before was {x['balance_before']}"
+                for x in g
+                if x["amount"] != -x["balance_before"]
+            ]
+            note = "invoice clears the fee balance" if g else "no invoice"
             out.append(
                 _finding(
                     ledger_id,
@@ -280,8 +303,7 @@ def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -
                     topic,
                     "fees_invoiced",
                     "fail" if problems else "pass",
-                    detail=_listed(problems)
-                    or ("no invoice" if g is None else "invoice clears the fee balance"),
+                    detail=_listed(problems) or note,
                 )
             )
     return out
@@ -429,7 +451,7 @@ def _funds_vs_fees(
             )
         else:
             listed = _listed(
-                [f"capture {_entry(x)} has no capture-fee" for x in missing.itertuples()]
+                [f"capture {_entry(x)} has no capture-fee" for x in missing.to_dict("records")]
             )
             window_stored = all(wd in fees_dates for wd in window_days)
             status = "fail" if window_stored else "pending"
@@ -456,7 +478,10 @@ def _funds_vs_fees(
                     0,
                     len(orphans),
                     _listed(
-                        [f"capture-fee {_entry(x)} has no capture" for x in orphans.itertuples()]
+                        [
+                            f"capture-fee {_entry(x)} has no capture"
+                            for x in orphans.to_dict("records")
+                        ]
                     )
                     + ("" if stored else f" (funds from {back[-1]} not all stored)"),
                 )

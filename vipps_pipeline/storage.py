@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from vipps_pipeline.settings import validate_ledger_id
@@ -181,12 +182,13 @@ def read_days(
 
     ``kind`` is ``reports/funds``, ``reports/fees``, ``statements`` or ``reconciliation``.
     """
-    tables, found = [], set()
+    paths, found = [], set()
     for d in dates:
         path = _day_path(Path(data_dir), kind, ledger_id, d)
         if path.exists():
-            tables.append(pq.read_table(path, schema=schema))
+            paths.append(str(path))
             found.add(d)
-    if not tables:
+    if not paths:
         return schema.empty_table(), found
-    return pa.concat_tables(tables), found
+    # one multi-threaded scan instead of a read per file (a year is 365 files per topic)
+    return ds.dataset(paths, format="parquet", schema=schema).to_table(), found
