@@ -118,6 +118,7 @@ def test_every_fault_at_once_keeps_every_entry_exactly_once(tmp_path):
         assert all(hit.values()), hit
 
 
+@pytest.mark.slow
 def test_crash_while_writing_a_large_day_leaves_no_partial_file(tmp_path):
     big = date(2026, 11, 10)
     world = World(seed=0, large_days={("100001", big): 250_000})
@@ -156,6 +157,7 @@ def test_crash_while_writing_a_large_day_leaves_no_partial_file(tmp_path):
         assert [p.name for p in final.parent.iterdir()] == [final.name]
 
 
+@pytest.mark.slow
 def test_materializing_twice_and_overlapping_backfills_leave_identical_bytes(sim, tmp_path):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("ledgers", ["100002"])

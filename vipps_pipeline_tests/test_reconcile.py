@@ -141,6 +141,7 @@ def test_rerunning_replaces_findings_never_duplicates(tmp_path):
     assert not second.duplicated(["ledger_id", "ledger_date", "topic", "check"]).any()
 
 
+@pytest.mark.slow
 def test_a_year_of_one_ledger_reconciles_vectorised_in_seconds(tmp_path):
     world = World(seed=0)
     year = days(date(2025, 11, 1), date(2026, 10, 31))

@@ -1,0 +1,135 @@
+"""Remove each protection in a scratch copy and check that the test guarding it fails.
+
+Run: ``.venv/bin/python -m vipps_pipeline_tests.mutations`` (about 1 minute). Not part of the
+suite: it proves the suite can fail, which a green run alone never shows.
+"""
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MUTATIONS = [
+    (
+        "atomic rename (write in place)",
+        "vipps_pipeline/storage.py",
+        'tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")',
+        "tmp = path",
+        "test_storage.py::test_atomic_writer_keeps_the_old_file_when_a_write_fails test_faults.py::test_crash_while_writing_a_large_day_leaves_no_partial_file",
+    ),
+    (
+        "tryLater treated as final",
+        "vipps_pipeline/client.py",
+        'if body.get("tryLater") is True:',
+        "if False:",
+        "test_client.py::test_try_later_is_not_ready test_dagster.py::test_not_ready_stores_nothing_fails_clearly_and_succeeds_later",
+    ),
+    (
+        "404 treated as an empty day",
+        "vipps_pipeline/client.py",
+        'raise NotReady(ledger_id, topic, ledger_date, "404", _api_message(response))',
+        "return",
+        "test_client.py::test_404_is_not_ready_never_an_empty_day",
+    ),
+    (
+        "no cursor-loop detection",
+        "vipps_pipeline/client.py",
+        "            if cursor in seen:\n                raise BadReport(",
+        "            if False:\n                raise BadReport(",
+        "test_faults.py::test_bad_api_input_is_refused_clearly_and_stores_nothing_for_that_day[cursor_loop]",
+    ),
+    (
+        "amounts of any type accepted",
+        "vipps_pipeline/parse.py",
+        "if type(value) is not int:",
+        "if value is None:",
+        "test_faults.py::test_bad_api_input_is_refused_clearly_and_stores_nothing_for_that_day[amount_string]",
+    ),
+    (
+        "no token refresh on 401",
+        "vipps_pipeline/client.py",
+        "if response.status_code == 401 and not refreshed:",
+        "if False:",
+        "test_client.py::test_token_revoked_mid_pagination",
+    ),
+    (
+        "headers logged at debug level",
+        "vipps_pipeline/client.py",
+        '                self.stats["requests"] += 1\n',
+        "                self.stats[\"requests\"] += 1\n                log.debug('request headers %s', self._auth_headers(token))\n",
+        "test_faults.py::test_no_secret_or_token_is_logged_stored_or_raised",
+    ),
+    (
+        "no truncated-body retry",
+        "vipps_pipeline/client.py",
+        "            attempt += 1\n            if attempt > self.settings.http_retries",
+        "            attempt += 99\n            if attempt > self.settings.http_retries",
+        "test_client.py::test_5xx_and_truncated_bodies_are_retried_without_losing_rows",
+    ),
+    (
+        "ledger id not validated",
+        "vipps_pipeline/settings.py",
+        "if not isinstance(ledger_id, str) or not LEDGER_ID_RE.match(ledger_id):",
+        "if not isinstance(ledger_id, str):",
+        "test_client.py::test_ledger_id_is_validated_before_any_request test_dagster.py::test_bad_ledger_id_in_the_list_is_refused_and_nothing_is_stored",
+    ),
+    (
+        "chain check removed",
+        "vipps_pipeline/reconcile.py",
+        "chain_mask = (prev_after.notna() & (e.balance_before != prev_after)).fillna(False)",
+        "chain_mask = (prev_after.notna() & False).fillna(False)",
+        "test_reconcile.py::test_each_injected_break_fails_exactly_where_injected test_properties.py::test_any_single_field_corruption_is_detected",
+    ),
+    (
+        "GDPR fields always stored",
+        "vipps_pipeline/parse.py",
+        '        if include_gdpr:\n            cols["name"]',
+        '        if True:\n            cols["name"]',
+        "test_storage.py::test_page_to_batch_follows_the_schema",
+    ),
+]
+
+
+def main() -> int:
+    missed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "repo"
+        shutil.copytree(
+            REPO, root, ignore=shutil.ignore_patterns(".venv", ".git", "data", ".dagster_home")
+        )
+        for name, path, old, new, tests in MUTATIONS:
+            missed += not _run(root, name, path, old, new, tests)
+    print(f"{len(MUTATIONS) - missed} of {len(MUTATIONS)} removed protections caught")
+    return 1 if missed else 0
+
+
+def _run(root: Path, name: str, path: str, old: str, new: str, tests: str) -> bool:
+    f = root / path
+    original = f.read_text()
+    assert old in original, (name, old)
+    f.write_text(original.replace(old, new, 1))
+    try:
+        ids = [f"vipps_pipeline_tests/{t}" for t in tests.split()]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:warnings",
+            "-p",
+            "no:cacheprovider",
+        ]
+        r = subprocess.run([*cmd, *ids], cwd=root, capture_output=True, text=True, timeout=600)
+        last = [line for line in r.stdout.splitlines() if " passed" in line or " failed" in line]
+        print(f"{'caught' if r.returncode else 'MISSED'}  {name}: {last[-1] if last else '?'}")
+        return r.returncode != 0
+    finally:
+        f.write_text(original)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
