@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -335,56 +336,55 @@ class ReportClient:
         """Yield the by-date report page by page; raise :class:`NotReady` if it is not final.
 
         An empty trailing page after ``hasMore: true`` is normal. ``tryLater: true`` on any page
-        raises NotReady: the items so far are real but not the whole day.
+        raises NotReady: the items so far are real but not the whole day. The next page is
+        requested in a background thread while the caller processes the current one, so the
+        caller's parsing and writing overlap with the server's work; at most one page is held
+        in advance, so memory stays flat.
         """
         base = self._report_path(ledger_id, topic)
         path = f"{base}/dates/{ledger_date.isoformat()}"
         where = f"ledger {ledger_id}, {topic}, {ledger_date}"
-        params: dict[str, str] = {}
+        ids = (ledger_id, topic, ledger_date)
         seen: set[str] = set()
-        for number in range(self.settings.max_pages):
+
+        def fetch(cursor: str | None) -> tuple[requests.Response, Any]:
+            params = {"cursor": cursor} if cursor else {}
             if self.settings.include_gdpr:
                 params["includeGDPRSensitiveData"] = "true"  # on every page, cursor or not
-            response, body = self._get(path, params, where, (ledger_id, topic, ledger_date))
-            if body is None:
-                if response.status_code == 404:
-                    raise NotReady(ledger_id, topic, ledger_date, "404", _api_message(response))
-                self._raise_for(response, where)
-            if not isinstance(body, dict):
-                raise BadReport(ledger_id, topic, ledger_date, "the answer is not a JSON object")
-            if body.get("tryLater") is True:
-                raise NotReady(
-                    ledger_id,
-                    topic,
-                    ledger_date,
-                    "tryLater",
-                    f"{len(body.get('items') or [])} entries so far",
-                )
-            size = response.headers.get("Vipps-Feed-Page-Size")
-            yield ReportPage(
-                body.get("items"), int(size) if size and size.isdigit() else None, number
-            )
-            if body.get("hasMore") is not True:
-                return
-            cursor = body.get("cursor")
-            if not isinstance(cursor, str) or not cursor:
-                raise BadReport(
-                    ledger_id, topic, ledger_date, "'hasMore' is true but there is no cursor"
-                )
-            if cursor in seen:
-                raise BadReport(
-                    ledger_id,
-                    topic,
-                    ledger_date,
-                    f"the cursor repeats after {number + 1} pages (paging loop)",
-                )
-            seen.add(cursor)
-            params = {"cursor": cursor}
+            return self._get(path, params, where, ids)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vipps-prefetch") as pool:
+            pending = pool.submit(fetch, None)
+            for number in range(self.settings.max_pages):
+                response, body = pending.result()
+                if body is None:
+                    if response.status_code == 404:
+                        raise NotReady(*ids, "404", _api_message(response))
+                    self._raise_for(response, where)
+                if not isinstance(body, dict):
+                    raise BadReport(*ids, "the answer is not a JSON object")
+                if body.get("tryLater") is True:
+                    raise NotReady(
+                        *ids, "tryLater", f"{len(body.get('items') or [])} entries so far"
+                    )
+                more = body.get("hasMore") is True
+                if more:
+                    cursor = body.get("cursor")
+                    if not isinstance(cursor, str) or not cursor:
+                        raise BadReport(*ids, "'hasMore' is true but there is no cursor")
+                    if cursor in seen:
+                        raise BadReport(
+                            *ids, f"the cursor repeats after {number + 1} pages (paging loop)"
+                        )
+                    seen.add(cursor)
+                    pending = pool.submit(fetch, cursor)
+                size = response.headers.get("Vipps-Feed-Page-Size")
+                page_size = int(size) if size and size.isdigit() else None
+                yield ReportPage(body.get("items"), page_size, number)
+                if not more:
+                    return
         raise BadReport(
-            ledger_id,
-            topic,
-            ledger_date,
-            f"more than {self.settings.max_pages} pages (VIPPS_MAX_PAGES): runaway paging",
+            *ids, f"more than {self.settings.max_pages} pages (VIPPS_MAX_PAGES): runaway paging"
         )
 
     def feed_page(self, ledger_id: str, topic: str, cursor: str | None = None) -> FeedPage:

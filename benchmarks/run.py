@@ -1,0 +1,257 @@
+"""Benchmarks, side by side with a baseline in the same run: medians and ratios, never one timing.
+
+Run from the repository root: ``.venv/bin/python benchmarks/run.py`` (all, about 15 minutes) or
+``--quick`` (tiny sizes, seconds; what the smoke test runs). The simulator runs in a separate
+process on loopback. Results are printed and written to ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vipps_pipeline.simulator import DEMO_CREDENTIALS, LEDGERS  # noqa: E402
+
+TODAY = datetime.now(ZoneInfo("Europe/Oslo")).date()
+LARGE_LEDGER = "100001"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sim_env(port: int) -> dict[str, str]:
+    creds = DEMO_CREDENTIALS["merchant"]
+    return {
+        "VIPPS_BASE_URL": f"http://127.0.0.1:{port}",
+        "VIPPS_KEY_TYPE": "merchant",
+        "VIPPS_CLIENT_ID": creds["client_id"],
+        "VIPPS_CLIENT_SECRET": creds["client_secret"],
+        "VIPPS_SUBSCRIPTION_KEY": creds["subscription_key"],
+        "VIPPS_MERCHANT_SERIAL_NUMBER": creds["merchant_serial_number"],
+    }
+
+
+def start_simulator(large: dict[date, int]) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "vipps_pipeline.cli", "simulate", "--port", str(port)]
+    for d, n in large.items():
+        cmd += ["--large-day", f"{LARGE_LEDGER}:{d.isoformat()}:{n}"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the simulator did not start")
+
+
+def child(code: str, env: dict[str, str]) -> dict:
+    """Run ``code`` in a fresh interpreter (its own peak RSS); it prints one JSON line."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+PIPELINE = """
+import json, os, resource, time
+from datetime import date
+from pathlib import Path
+from vipps_pipeline.client import ReportClient
+from vipps_pipeline.ingest import fetch_day
+from vipps_pipeline.settings import ApiSettings
+client = ReportClient(ApiSettings.from_env(os.environ))
+client.token()
+t = time.perf_counter()
+day = date.fromisoformat("{day}")
+s = fetch_day(client, Path(os.environ["BENCH_DIR"]), "{ledger}", "funds", day)
+elapsed = time.perf_counter() - t
+print(json.dumps({{"seconds": elapsed, "rows": s.rows,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+BASELINE = """
+import json, os, resource, time
+import requests
+from vipps_pipeline.client import ReportClient
+from vipps_pipeline.settings import ApiSettings
+token = ReportClient(ApiSettings.from_env(os.environ)).token()
+session = requests.Session()
+headers = {{"Authorization": "Bearer " + token,
+           "Ocp-Apim-Subscription-Key": os.environ["VIPPS_SUBSCRIPTION_KEY"]}}
+url = os.environ["VIPPS_BASE_URL"] + "/report/v2/ledgers/{ledger}/funds/dates/{day}"
+t = time.perf_counter()
+rows, params = 0, {{}}
+while True:
+    body = json.loads(session.get(url, params=params, headers=headers).content)
+    rows += len(body["items"])
+    if not body.get("hasMore"):
+        break
+    params = {{"cursor": body["cursor"]}}
+elapsed = time.perf_counter() - t
+print(json.dumps({{"seconds": elapsed, "rows": rows,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def b1(sizes: list[int], repeats: int) -> list[list[str]]:
+    """A large day: the real ingest code against a bare requests + json.loads loop."""
+    days = {TODAY - timedelta(days=20 + i): n for i, n in enumerate(sizes)}
+    proc, port = start_simulator(days)
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**sim_env(port), "BENCH_DIR": tmp}
+            for d, n in days.items():
+                runs: dict[str, list[dict]] = {"pipeline": [], "baseline": []}
+                for _ in range(repeats):  # interleaved, so noise hits both alike
+                    for name, code in (("pipeline", PIPELINE), ("baseline", BASELINE)):
+                        runs[name].append(child(code.format(ledger=LARGE_LEDGER, day=d), env))
+                p = statistics.median(r["seconds"] for r in runs["pipeline"])
+                b = statistics.median(r["seconds"] for r in runs["baseline"])
+                rss = max(r["rss_mb"] for r in runs["pipeline"])
+                got = runs["pipeline"][0]["rows"]
+                rows.append(
+                    [
+                        f"B1 large day, {n:,} entries ({got:,} rows stored)",
+                        f"pipeline {got / p:,.0f} entries/s ({p:.2f} s); baseline {got / b:,.0f} "
+                        f"entries/s ({b:.2f} s); peak RSS {rss:.0f} MB",
+                        f"pipeline/baseline time {p / b:.2f} (target <= 1.3); RSS target < 300 MB",
+                    ]
+                )
+    finally:
+        proc.kill()
+    return rows
+
+
+def bench_ledgers(n: int) -> list:
+    """``n`` daily-settling ledgers modelled on the simulator's first one."""
+    template = LEDGERS[0]
+    return [replace(template, ledger_id=f"{200001 + i}") for i in range(n)]
+
+
+def b3(n_ledgers: int, n_days: int, repeats: int) -> list[list[str]]:
+    """Statements and every check for a year of many ledgers, from stored Parquet."""
+    from vipps_pipeline import books
+    from vipps_pipeline.parse import page_to_batch
+    from vipps_pipeline.simulator import World
+    from vipps_pipeline.storage import REPORT_SCHEMA, report_path, write_batches
+
+    ledgers = bench_ledgers(n_ledgers)
+    world = World(seed=1, ledgers=ledgers)
+    end = TODAY - timedelta(days=10)
+    dates = [end - timedelta(days=k) for k in range(n_days)][::-1]
+    timings = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        for spec in ledgers:
+            for d in dates:
+                for topic in ("funds", "fees"):
+                    entries = world.day(spec.ledger_id, topic, d).entries
+                    batch = page_to_batch(
+                        entries,
+                        ledger_id=spec.ledger_id,
+                        topic=topic,
+                        ledger_date=d,
+                        seq_start=0,
+                        include_gdpr=False,
+                    )
+                    write_batches(
+                        report_path(data, topic, spec.ledger_id, d), REPORT_SCHEMA, [batch]
+                    )
+        for _ in range(repeats):
+            t = time.perf_counter()
+            for spec in ledgers:
+                books.write_statements(data, spec.ledger_id, dates)
+                books.write_findings(data, spec.ledger_id, dates, first_date=dates[0], window=3)
+            timings.append(time.perf_counter() - t)
+        findings = books.read_findings(data)
+    fails = int((findings.status == "fail").sum())
+    med = statistics.median(timings)
+    return [
+        [
+            f"B3 reconciliation, {n_ledgers} ledgers x {n_days} days",
+            f"{med:.1f} s median of {repeats} ({med / n_ledgers:.2f} s per ledger); "
+            f"{len(findings):,} findings, {fails} failures",
+            "target < 20 s",
+        ]
+    ]
+
+
+def machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{platform.node()}: {os.cpu_count()} cores, {mem:.0f} GiB, {platform.machine()}, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--only", default="B1,B2,B3,B4", help="comma-separated benchmarks")
+    parser.add_argument("--results", default=str(REPO / "benchmarks" / "RESULTS.md"))
+    args = parser.parse_args(argv)
+    only = set(args.only.upper().split(","))
+    q = args.quick
+    rows: list[list[str]] = []
+    started = time.perf_counter()
+    if "B1" in only:
+        rows += b1([2_000, 20_000] if q else [100_000, 1_000_000], 1 if q else 3)
+    if "B2" in only:
+        from benchmarks.backfill import b2
+
+        rows += b2(2 if q else 10, 5 if q else 365, sim_env, start_simulator)
+    if "B3" in only:
+        rows += b3(2 if q else 10, 10 if q else 365, 1 if q else 3)
+    if "B4" in only:
+        from benchmarks.scale import b4
+
+        rows += b4(3 if q else 100, 30 if q else 3 * 365)
+    table = ["| benchmark | measured | compared with |", "|---|---|---|"]
+    table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    text = "\n".join(
+        [
+            "# Benchmark results",
+            "",
+            f"Run {datetime.now().isoformat(timespec='seconds')} on {machine()}.",
+            f"Command: `.venv/bin/python benchmarks/run.py{' --quick' if q else ''}` "
+            f"({time.perf_counter() - started:.0f} s in all).",
+            "",
+            *table,
+            "",
+        ]
+    )
+    print(text)
+    if not q:
+        Path(args.results).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
