@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,7 +24,8 @@ from zoneinfo import ZoneInfo
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vipps_pipeline.simulator import DEMO_CREDENTIALS, LEDGERS  # noqa: E402
+from vipps_pipeline.simulator import DEMO_CREDENTIALS  # noqa: E402
+from vipps_pipeline.simulator.model import cloned_ledgers  # noqa: E402
 
 TODAY = datetime.now(ZoneInfo("Europe/Oslo")).date()
 LARGE_LEDGER = "100001"
@@ -49,9 +49,10 @@ def sim_env(port: int) -> dict[str, str]:
     }
 
 
-def start_simulator(large: dict[date, int]) -> tuple[subprocess.Popen, int]:
+def start_simulator(large: dict[date, int], ledgers: int = 0) -> tuple[subprocess.Popen, int]:
     port = free_port()
     cmd = [sys.executable, "-m", "vipps_pipeline.cli", "simulate", "--port", str(port)]
+    cmd += ["--ledgers", str(ledgers)]
     for d, n in large.items():
         cmd += ["--large-day", f"{LARGE_LEDGER}:{d.isoformat()}:{n}"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -149,12 +150,6 @@ def b1(sizes: list[int], repeats: int) -> list[list[str]]:
     return rows
 
 
-def bench_ledgers(n: int) -> list:
-    """``n`` daily-settling ledgers modelled on the simulator's first one."""
-    template = LEDGERS[0]
-    return [replace(template, ledger_id=f"{200001 + i}") for i in range(n)]
-
-
 def b3(n_ledgers: int, n_days: int, repeats: int) -> list[list[str]]:
     """Statements and every check for a year of many ledgers, from stored Parquet."""
     from vipps_pipeline import books
@@ -162,7 +157,7 @@ def b3(n_ledgers: int, n_days: int, repeats: int) -> list[list[str]]:
     from vipps_pipeline.simulator import World
     from vipps_pipeline.storage import REPORT_SCHEMA, report_path, write_batches
 
-    ledgers = bench_ledgers(n_ledgers)
+    ledgers = cloned_ledgers(n_ledgers)
     world = World(seed=1, ledgers=ledgers)
     end = TODAY - timedelta(days=10)
     dates = [end - timedelta(days=k) for k in range(n_days)][::-1]

@@ -175,7 +175,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for spec in args.large_day or []:
         ledger_id, day, n = spec.split(":")
         large[(ledger_id, date.fromisoformat(day))] = int(n)
-    sim = Simulator(World(seed=args.seed, faults=faults, large_days=large), port=args.port).start()
+    from vipps_pipeline.simulator.model import LEDGERS, cloned_ledgers
+
+    ledgers = cloned_ledgers(args.ledgers) if args.ledgers else LEDGERS
+    world = World(seed=args.seed, ledgers=ledgers, faults=faults, large_days=large)
+    sim = Simulator(world, port=args.port).start()
     print(f"Report API simulator listening on {sim.base_url} (Ctrl-C to stop)")
     print("Demo credentials (not secrets):")
     for key_type, creds in DEMO_CREDENTIALS.items():
@@ -251,6 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--page-size", type=int, default=1000)
     sim.add_argument("--faults", action="store_true", help="switch on every transport fault")
     sim.add_argument("--large-day", action="append", metavar="LEDGER:YYYY-MM-DD:ENTRIES")
+    sim.add_argument(
+        "--ledgers",
+        type=int,
+        default=0,
+        help="serve N cloned daily ledgers 200001.. instead of the four demo ones",
+    )
     sim.set_defaults(func=cmd_simulate)
     dev = sub.add_parser("dev", help="open the Dagster UI against the embedded simulator")
     dev.add_argument("--port", type=int, default=3000, help="UI port")

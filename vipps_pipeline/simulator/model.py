@@ -14,7 +14,7 @@ import threading
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -132,6 +132,11 @@ LEDGERS: tuple[LedgerSpec, ...] = (
         date(2023, 1, 1),
     ),
 )
+
+
+def cloned_ledgers(n: int, first_id: int = 200001) -> tuple[LedgerSpec, ...]:
+    """``n`` daily-settling NOK ledgers modelled on 100001: for load and scale tests."""
+    return tuple(replace(LEDGERS[0], ledger_id=str(first_id + i)) for i in range(n))
 
 
 def month_end(d: date) -> date:

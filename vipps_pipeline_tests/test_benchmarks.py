@@ -1,0 +1,27 @@
+"""Smoke test: the benchmark command still runs end to end on tiny sizes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_benchmarks_run_on_a_tiny_size():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("B1 large day", "B2 backfill", "B3 reconciliation", "B4 partition scale"):
+        assert name in result.stdout
+    assert "reports byte-identical to the bare loop: True" in result.stdout
+    assert "0 failures" in result.stdout and "answered: True" in result.stdout
