@@ -182,6 +182,16 @@ def test_5xx_and_truncated_bodies_are_retried_without_losing_rows(sim, client, f
     assert client.stats["body_retries"] >= 1
 
 
+def test_timeouts_are_retried(sim, make_client, faults):
+    faults.page_size = 10
+    faults.slow_every = 2
+    faults.slow_seconds = 1.5
+    client = make_client("merchant", VIPPS_HTTP_TIMEOUT_SECONDS="1")
+    entries = all_entries(client, "100003", "funds", CLOSED_DAY)
+    assert len(entries) == len(sim.world.day("100003", "funds", CLOSED_DAY))
+    assert sim.counters["slow"] >= 1
+
+
 def test_token_revoked_mid_pagination(sim, client, faults):
     faults.page_size = 3
     faults.revoke_token_every = 4

@@ -42,6 +42,9 @@ class Faults:
     """Every Nth API request gets a 500 (``errorCode``/``errorMessage``/``contextId``)."""
     revoke_token_every: int = 0
     """Every Nth report page revokes the caller's token first, so that page gets a 401."""
+    slow_every: int = 0
+    """Every Nth report page is answered only after ``slow_seconds`` (client timeouts)."""
+    slow_seconds: float = 2.0
     truncate_every: int = 0
     """Every Nth report page is cut off half-way through its body."""
     trailing_empty_page: bool = False

@@ -339,6 +339,9 @@ class Simulator:
     def _page_faults(self, token: str) -> None:
         n = next(self._pages)
         f = self.faults
+        if f.slow_every and n % f.slow_every == 0:
+            self.counters["slow"] += 1
+            time.sleep(f.slow_seconds)
         if f.revoke_token_every and n % f.revoke_token_every == 0:
             with self._lock:
                 self.tokens.pop(token, None)
