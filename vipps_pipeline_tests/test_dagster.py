@@ -152,6 +152,30 @@ def test_not_ready_retries_inside_the_run(sim, instance, tmp_path, faults):
     assert sim.counters["404_not_ready"] == 1
 
 
+def test_runs_from_automation_do_not_retry_inside_the_run(sim, instance, tmp_path, faults):
+    faults.not_ready_polls = 1
+    result = dg.materialize(
+        [funds_report],
+        partition_key=key(CLOSED_DAY, "100001"),
+        instance=instance,
+        resources=make_defs(
+            sim, tmp_path, not_ready_retries="2", not_ready_delay_seconds="0"
+        ).resources,
+        tags={"dagster/from_automation_condition": "true"},
+        raise_on_error=False,
+    )
+    assert not result.success and sim.counters["404_not_ready"] == 1
+    [failure] = result.get_step_failure_events()
+    [entry] = failure.event_specific_data.user_failure_data.metadata["not_ready"].value
+    assert entry == {
+        "ledger": "100001",
+        "topic": "funds",
+        "date": "2026-11-20",
+        "api_said": "HTTP 404",
+        "detail": "",
+    }
+
+
 def test_persistent_404_gets_its_own_message(sim, instance, tmp_path):
     instance.add_dynamic_partitions("ledgers", ["999999"])
     result = materialize_one(

@@ -28,6 +28,8 @@ from vipps_pipeline.reconcile import CHECK_GROUPS, CHECKS
 from vipps_pipeline.storage import findings_path, statement_path
 
 API_POOL = "vipps_api"
+FROM_AUTOMATION_TAG = "dagster/from_automation_condition"
+"""Set by Dagster on runs its automation requests: their retry is the next hourly tick."""
 
 
 # --- ledgers ---------------------------------------------------------------------------------
@@ -119,6 +121,7 @@ def _finish(
     stored: dict[str, dict[str, object]],
     failures: list[str],
     range_metadata: dict[str, object],
+    not_ready: list[NotReady] = (),
 ) -> dg.MaterializeResult:
     """Record per-partition metadata; partitions that failed are never marked materialized."""
     if not failures:
@@ -132,7 +135,22 @@ def _finish(
     raise dg.Failure(
         description=f"{len(context.partition_keys) - len(stored)} of {len(context.partition_keys)} "
         "partitions not stored: " + "; ".join(failures[:20]),
-        metadata={"stored": len(stored), "failed": dg.MetadataValue.json(failures[:200])},
+        metadata={
+            "stored": len(stored),
+            "failed": dg.MetadataValue.json(failures[:200]),
+            "not_ready": dg.MetadataValue.json(
+                [
+                    {
+                        "ledger": e.ledger_id,
+                        "topic": e.topic,
+                        "date": e.ledger_date.isoformat(),
+                        "api_said": "HTTP 404" if e.reason == "404" else "tryLater: true",
+                        "detail": e.detail,
+                    }
+                    for e in not_ready[:200]
+                ]
+            ),
+        },
         allow_retries=False,
     )
 
@@ -204,7 +222,8 @@ def build_report_asset(topic: str) -> dg.AssetsDefinition:
                 "the ledger may not belong to these API keys (check the ledger list)"
             )
         waiting = [e for e in not_ready if e not in old]
-        if waiting and not failures and context.retry_number < settings.not_ready_retries:
+        retries = 0 if context.run.tags.get(FROM_AUTOMATION_TAG) else settings.not_ready_retries
+        if waiting and not failures and context.retry_number < retries:
             for key, metadata in stored.items():
                 context.log_event(
                     dg.AssetMaterialization(context.asset_key, partition=key, metadata=metadata)
@@ -215,12 +234,12 @@ def build_report_asset(topic: str) -> dg.AssetsDefinition:
                 settings.not_ready_delay_seconds,
             )
             raise dg.RetryRequested(
-                max_retries=settings.not_ready_retries,
+                max_retries=retries,
                 seconds_to_wait=settings.not_ready_delay_seconds,
             )
         if waiting:
             failures.append(_not_ready_line(waiting))
-        return _finish(context, stored, failures, range_metadata)
+        return _finish(context, stored, failures, range_metadata, not_ready)
 
     return _report
 
