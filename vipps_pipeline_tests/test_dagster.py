@@ -172,7 +172,7 @@ def test_runs_from_automation_do_not_retry_inside_the_run(sim, instance, tmp_pat
         "topic": "funds",
         "date": "2026-11-20",
         "api_said": "HTTP 404",
-        "detail": "",
+        "detail": "Not Found",
     }
 
 
