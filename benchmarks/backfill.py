@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from benchmarks.run import REPO, TODAY
+from benchmarks.run import REPO, TODAY, child
 
 ASSETS = "funds_report,fees_report,daily_statements,reconciliation"
 
@@ -20,7 +20,7 @@ ASSETS = "funds_report,fees_report,daily_statements,reconciliation"
 def bare_loop(env: dict[str, str], data: Path, ledger_ids: list[str], dates: list) -> float:
     """What a hand-written script would do: fetch, store, state and reconcile, one process."""
     code = f"""
-import os, time
+import json, os, time
 from datetime import date
 from pathlib import Path
 from vipps_pipeline import books
@@ -37,17 +37,9 @@ for ledger in {ledger_ids!r}:
             fetch_day(client, data, ledger, topic, d)
     books.write_statements(data, ledger, dates)
     books.write_findings(data, ledger, dates, first_date=dates[0], window=3)
-print(time.perf_counter() - t)
+print(json.dumps({{"seconds": time.perf_counter() - t}}))
 """
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+    return child(code, env)["seconds"]
 
 
 def dagster_runs(

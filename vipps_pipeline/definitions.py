@@ -1,5 +1,7 @@
 """The code location: ``dagster dev`` in the repository root loads ``defs`` from here."""
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from vipps_pipeline.defs.assets import (
@@ -17,10 +19,16 @@ from vipps_pipeline.defs.sensors import (
     refresh_ledgers_job,
 )
 
-defs = dg.Definitions(
-    assets=[ledgers, funds_report, fees_report, daily_statements, reconciliation],
-    jobs=[daily_ledger_job, refresh_ledgers_job],
-    schedules=[daily_ledger_schedule],
-    sensors=[ledger_refresh_sensor, automation_sensor],
-    resources={"api": ReportApiResource.from_env(), "pipeline": PipelineResource.from_env()},
-)
+
+def build_defs(resources: Mapping[str, object]) -> dg.Definitions:
+    """Everything the project defines, with the given resources (tests pass their own)."""
+    return dg.Definitions(
+        assets=[ledgers, funds_report, fees_report, daily_statements, reconciliation],
+        jobs=[daily_ledger_job, refresh_ledgers_job],
+        schedules=[daily_ledger_schedule],
+        sensors=[ledger_refresh_sensor, automation_sensor],
+        resources=dict(resources),
+    )
+
+
+defs = build_defs({"api": ReportApiResource.from_env(), "pipeline": PipelineResource.from_env()})

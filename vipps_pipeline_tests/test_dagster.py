@@ -11,25 +11,15 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline.defs.assets import (
-    daily_statements,
-    fees_report,
-    funds_report,
-    ledgers,
-    reconciliation,
-)
+from vipps_pipeline.definitions import build_defs
+from vipps_pipeline.defs.assets import fees_report, funds_report
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
-from vipps_pipeline.defs.schedules import daily_ledger_job, daily_ledger_schedule
-from vipps_pipeline.defs.sensors import (
-    automation_sensor,
-    ledger_refresh_sensor,
-    refresh_ledgers_job,
-)
+from vipps_pipeline.defs.schedules import daily_ledger_schedule
+from vipps_pipeline.defs.sensors import ledger_refresh_sensor
 from vipps_pipeline.simulator import Simulator
 from vipps_pipeline.storage import GDPR_COLUMNS, report_path
 from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS, days
 
-ASSETS = [ledgers, funds_report, fees_report, daily_statements, reconciliation]
 OSLO = ZoneInfo("Europe/Oslo")
 
 
@@ -47,15 +37,8 @@ def make_defs(
         "start_date": "2026-10-01",
         **pipeline,
     }
-    return dg.Definitions(
-        assets=ASSETS,
-        jobs=[daily_ledger_job, refresh_ledgers_job],
-        schedules=[daily_ledger_schedule],
-        sensors=[ledger_refresh_sensor, automation_sensor],
-        resources={
-            "api": api_resource(sim, **(api or {})),
-            "pipeline": PipelineResource(**settings),
-        },
+    return build_defs(
+        {"api": api_resource(sim, **(api or {})), "pipeline": PipelineResource(**settings)}
     )
 
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from vipps_pipeline import books
+from vipps_pipeline.definitions import build_defs
 from vipps_pipeline.defs.assets import funds_report
 from vipps_pipeline.defs.resources import ReportApiResource
 from vipps_pipeline.ingest import fetch_day
@@ -259,14 +260,12 @@ def test_no_secret_or_token_is_logged_stored_or_raised(tmp_path, monkeypatch, ca
         caplog.set_level("DEBUG")
         with dg.instance_for_test(temp_dir=str(home)) as instance:
             instance.add_dynamic_partitions("ledgers", ["100001", "100004"])
-            resources = {
-                "api": ReportApiResource.from_env(),
-                "pipeline": make_defs(sim, tmp_path / "data").resources["pipeline"],
-            }
-            defs = dg.Definitions(
-                assets=make_defs(sim, tmp_path).assets,
-                jobs=make_defs(sim, tmp_path).jobs,
-                resources=resources,
+            # secrets reach the resource only as dg.EnvVar, exactly as in production
+            defs = build_defs(
+                {
+                    "api": ReportApiResource.from_env(),
+                    "pipeline": make_defs(sim, tmp_path / "data").resources["pipeline"],
+                }
             )
             sim.faults.revoke_token_every = 3  # several tokens in play
             results = [
