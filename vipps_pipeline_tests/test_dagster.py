@@ -297,6 +297,26 @@ def test_automation_requests_missing_recent_ledger_days_hourly_not_old_ones(
     assert third.get_requested_partitions(dg.AssetKey("funds_report")) == set(), "once an hour"
 
 
+def test_automation_cascades_statements_and_checks_after_reports_arrive(sim, instance, tmp_path):
+    defs = make_defs(sim, tmp_path)
+    first = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, evaluation_time=datetime(2026, 11, 24, 10, 5, tzinfo=OSLO)
+    )
+    for d in (date(2026, 11, 19), date(2026, 11, 20)):
+        assert materialize_one(
+            sim, instance, tmp_path, key(d, "100002"), (funds_report, fees_report)
+        ).success
+    second = dg.evaluate_automation_conditions(
+        defs=defs,
+        instance=instance,
+        cursor=first.cursor,
+        evaluation_time=datetime(2026, 11, 24, 10, 8, tzinfo=OSLO),
+    )
+    wanted = {key(date(2026, 11, 19), "100002"), key(date(2026, 11, 20), "100002")}
+    assert second.get_requested_partitions(dg.AssetKey("daily_statements")) == wanted
+    assert second.get_requested_partitions(dg.AssetKey("funds_report")) == set(), "not at :08"
+
+
 def test_definitions_load_with_every_asset_described_grouped_and_kinded():
     from vipps_pipeline.definitions import defs
 
