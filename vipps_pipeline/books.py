@@ -38,8 +38,9 @@ def _span(first: date, last: date) -> list[date]:
 def _reports(
     data_dir: Path, ledger_id: str, days: list[date]
 ) -> dict[str, tuple[pa.Table, set[date]]]:
+    """Both topics' stored days, only the columns the rules read."""
     return {
-        t: read_days(data_dir, f"reports/{t}", ledger_id, days, REPORT_SCHEMA)
+        t: read_days(data_dir, f"reports/{t}", ledger_id, days, REPORT_SCHEMA, reconcile.COLUMNS)
         for t in ("funds", "fees")
     }
 

@@ -82,22 +82,24 @@ def _entry(row: dict) -> str:
     return f"seq {row['seq']} (psp {row['psp_reference']})"
 
 
+COLUMNS = [
+    "ledger_id",
+    "topic",
+    "ledger_date",
+    "seq",
+    "psp_reference",
+    "entry_type",
+    "currency",
+    "amount",
+    "balance_before",
+    "balance_after",
+]
+"""The report columns the rules read."""
+
+
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """Report rows as a DataFrame with money in nullable Int64 (never floats)."""
-    df = table.select(
-        [
-            "ledger_id",
-            "topic",
-            "ledger_date",
-            "seq",
-            "psp_reference",
-            "entry_type",
-            "currency",
-            "amount",
-            "balance_before",
-            "balance_after",
-        ]
-    ).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    df = table.select(COLUMNS).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     df["day"] = table.column("ledger_date").cast(pa.int32()).to_numpy()
     return df.sort_values(["topic", "ledger_date", "seq"], kind="stable").reset_index(drop=True)
 

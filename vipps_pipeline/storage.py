@@ -176,7 +176,12 @@ def read_table(path: Path, schema: pa.Schema) -> pa.Table:
 
 
 def read_days(
-    data_dir: Path, kind: str, ledger_id: str, dates: Iterable[date], schema: pa.Schema
+    data_dir: Path,
+    kind: str,
+    ledger_id: str,
+    dates: Iterable[date],
+    schema: pa.Schema,
+    columns: list[str] | None = None,
 ) -> tuple[pa.Table, set[date]]:
     """Concatenate the stored files of ``dates``; returns the table and which dates were stored.
 
@@ -189,6 +194,7 @@ def read_days(
             paths.append(str(path))
             found.add(d)
     if not paths:
-        return schema.empty_table(), found
+        empty = schema.empty_table()
+        return (empty.select(columns) if columns else empty), found
     # one multi-threaded scan instead of a read per file (a year is 365 files per topic)
-    return ds.dataset(paths, format="parquet", schema=schema).to_table(), found
+    return ds.dataset(paths, format="parquet", schema=schema).to_table(columns=columns), found
