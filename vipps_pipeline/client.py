@@ -25,10 +25,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from vipps_pipeline.parse import BadReport
-from vipps_pipeline.settings import ApiSettings, validate_ledger_id
+from vipps_pipeline.settings import TOPICS, ApiSettings, validate_ledger_id
 
 log = logging.getLogger(__name__)
-TOPICS = ("funds", "fees")
 BODY_RETRY_BUDGET_SECONDS = 120.0
 
 

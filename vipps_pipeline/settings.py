@@ -22,6 +22,8 @@ PRODUCTION_BASE_URL = "https://api.vipps.no"
 FIRST_API_DATE = date(2020, 5, 1)
 HEADER_MAX_LEN = 30
 LEDGER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TOPICS = ("funds", "fees")
+"""The report topics the API serves for every ledger."""
 
 # Documentation for every setting: (name, default shown to humans, meaning). The README table
 # is checked against this list by a test, so the two cannot drift apart.

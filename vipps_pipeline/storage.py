@@ -19,9 +19,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from vipps_pipeline.settings import validate_ledger_id
+from vipps_pipeline.settings import TOPICS, validate_ledger_id
 
-TOPICS = ("funds", "fees")
 GDPR_COLUMNS = ("name", "masked_phone_no", "message")
 
 REPORT_SCHEMA = pa.schema(
@@ -169,10 +168,6 @@ def write_table(path: Path, table: pa.Table) -> int:
     with atomic_parquet_writer(path, table.schema) as writer:
         writer.write_table(table)
     return table.num_rows
-
-
-def read_table(path: Path, schema: pa.Schema) -> pa.Table:
-    return pq.read_table(path, schema=schema)
 
 
 def read_days(
