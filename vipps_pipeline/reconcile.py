@@ -112,21 +112,30 @@ def _by_key(frame: pd.DataFrame, columns: list[str]) -> dict[tuple[str, date], t
     return dict(zip(keys, values, strict=True))
 
 
-def statements(
-    entries: pd.DataFrame, ledger_id: str, stored: Iterable[tuple[str, date]]
-) -> pa.Table:
-    """One statement row per stored (topic, date); empty days get null balances."""
-    e = entries
-    agg = _by_key(
+def day_totals(e: pd.DataFrame) -> dict[tuple[str, date], tuple]:
+    """Per (topic, date): (entries, opening, closing, sum of amounts, currency, last seq).
+
+    The one place a day's balances are aggregated: statements and the day checks share it.
+    """
+    return _by_key(
         e.groupby(["topic", "ledger_date"], sort=False).agg(
             entries=("seq", "size"),
             opening=("balance_before", "first"),
             closing=("balance_after", "last"),
             sum_amount=("amount", "sum"),
             currency=("currency", "first"),
+            last_seq=("seq", "last"),
         ),
-        ["entries", "opening", "closing", "sum_amount", "currency"],
+        ["entries", "opening", "closing", "sum_amount", "currency", "last_seq"],
     )
+
+
+def statements(
+    entries: pd.DataFrame, ledger_id: str, stored: Iterable[tuple[str, date]]
+) -> pa.Table:
+    """One statement row per stored (topic, date); empty days get null balances."""
+    e = entries
+    agg = day_totals(e)
     by_type: dict[tuple[str, date], list[tuple[str, int, int]]] = {}
     typed = e.groupby(["topic", "ledger_date", "entry_type"], sort=True)["amount"].agg(
         ["size", "sum"]
@@ -143,7 +152,7 @@ def statements(
     gross_days = set(e.loc[e.entry_type.isin(["capture-fee", "fees-invoiced"]), "ledger_date"])
     rows = []
     for topic, d in sorted(stored, key=lambda k: (k[1], k[0])):
-        n, opening, closing, total, currency = agg.get((topic, d), (0, None, None, 0, None))
+        n, opening, closing, total, currency, _ = agg.get((topic, d), (0, None, None, 0, None, -1))
         types = by_type.get((topic, d), [])
         payout = payouts.get((topic, d))
         rows.append(
@@ -183,15 +192,7 @@ def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -
     chain_mask = (prev_after.notna() & (e.balance_before != prev_after)).fillna(False)
     arith_by = _grouped(e[(e.balance_before + e.amount != e.balance_after).fillna(False)])
     chain_by = _grouped(e[chain_mask].assign(prev_after=prev_after[chain_mask]))
-    day = _by_key(
-        e.groupby(["topic", "ledger_date"], sort=False).agg(
-            opening=("balance_before", "first"),
-            closing=("balance_after", "last"),
-            moved=("amount", "sum"),
-            last_seq=("seq", "last"),
-        ),
-        ["opening", "closing", "moved", "last_seq"],
-    )
+    day = day_totals(e)
     pay_by = _grouped(e[(e.topic == "funds") & e.entry_type.isin(PAYOUT_TYPES)])
     inv_by = _grouped(e[(e.topic == "fees") & (e.entry_type == "fees-invoiced")])
     for topic, d in keys:
@@ -244,7 +245,13 @@ def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -
         else:
             out.append(_finding(ledger_id, d, topic, "chain_within_day", "pass"))
         if key in day:
-            opening, closing, moved, last_seq = (int(v) for v in day[key])
+            _, opening, closing, moved, _, last_seq = day[key]
+            opening, closing, moved, last_seq = (
+                int(opening),
+                int(closing),
+                int(moved),
+                int(last_seq),
+            )
             status = "pass" if opening + moved == closing else "fail"
             out.append(
                 _finding(
