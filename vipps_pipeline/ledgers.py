@@ -46,13 +46,6 @@ class LedgersResult:
     path: Path
     table: pa.Table
 
-    def preview_markdown(self) -> str:
-        cols = ["ledger_id", "currency", "settles_for_recipient_handles", "listed"]
-        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        for row in self.table.select(cols).to_pylist()[:20]:
-            lines.append("| " + " | ".join(str(row[c]) for c in cols) + " |")
-        return "\n".join(lines)
-
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None

@@ -85,11 +85,9 @@ FINDING_SCHEMA = pa.schema(
 """One row per ledger, date, topic and check; status is pass, fail, unknown or pending."""
 
 
-def _day_path(root: Path, kind: str, ledger_id: str, ledger_date: date, suffix: str = "") -> Path:
+def _day_path(root: Path, kind: str, ledger_id: str, ledger_date: date) -> Path:
     validate_ledger_id(ledger_id)
-    return (
-        root / kind / ledger_id / f"{ledger_date:%Y}" / f"{ledger_date.isoformat()}{suffix}.parquet"
-    )
+    return root / kind / ledger_id / f"{ledger_date:%Y}" / f"{ledger_date.isoformat()}.parquet"
 
 
 def report_path(data_dir: Path, topic: str, ledger_id: str, ledger_date: date) -> Path:

@@ -60,7 +60,9 @@ def ledgers(
             "new_ledgers": dg.MetadataValue.json(new),
             "no_longer_listed": dg.MetadataValue.json(sorted(known - set(result.ledger_ids))),
             "path": dg.MetadataValue.path(str(result.path)),
-            "preview": dg.MetadataValue.md(result.preview_markdown()),
+            "preview": dg.MetadataValue.md(
+                _markdown(result.table.select(LEDGER_COLUMNS).to_pylist()[:20], LEDGER_COLUMNS)
+            ),
         }
     )
 
@@ -78,22 +80,26 @@ def _day_metadata(s: DaySummary) -> dict[str, object]:
         "closing_balance": s.closing_balance,
         "sum_amount": s.sum_amount,
         "path": dg.MetadataValue.path(str(s.path)),
-        "preview": dg.MetadataValue.md(_markdown(s.preview)),
+        "preview": dg.MetadataValue.md(_markdown(s.preview, PREVIEW_COLUMNS)),
     }
 
 
-def _markdown(rows: list[dict]) -> str:
+PREVIEW_COLUMNS = [
+    "seq",
+    "time",
+    "entry_type",
+    "psp_reference",
+    "amount",
+    "balance_before",
+    "balance_after",
+]
+LEDGER_COLUMNS = ["ledger_id", "currency", "settles_for_recipient_handles", "listed"]
+
+
+def _markdown(rows: list[dict], cols: list[str]) -> str:
+    """A small markdown table for the UI's metadata panel."""
     if not rows:
         return "_no entries_"
-    cols = [
-        "seq",
-        "time",
-        "entry_type",
-        "psp_reference",
-        "amount",
-        "balance_before",
-        "balance_after",
-    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
@@ -116,6 +122,15 @@ def _local_today() -> date:
     return datetime.now(ZoneInfo(SETTINGS.timezone)).date()
 
 
+def _record_stored(context: dg.AssetExecutionContext, stored: dict[str, dict]) -> None:
+    """Record the partitions stored so far when the step will not return normally: a failed
+    or retried ranged step must still mark what it did store."""
+    for key, metadata in stored.items():
+        context.log_event(
+            dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=metadata)
+        )
+
+
 def _finish(
     context: dg.AssetExecutionContext,
     stored: dict[str, dict[str, object]],
@@ -128,10 +143,7 @@ def _finish(
         for key, metadata in stored.items():
             context.add_asset_metadata(metadata, partition_key=key)
         return dg.MaterializeResult(metadata=range_metadata)
-    for key, metadata in stored.items():
-        context.log_event(
-            dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=metadata)
-        )
+    _record_stored(context, stored)
     raise dg.Failure(
         description=f"{len(context.partition_keys) - len(stored)} of {len(context.partition_keys)} "
         "partitions not stored: " + "; ".join(failures[:20]),
@@ -224,10 +236,7 @@ def build_report_asset(topic: str) -> dg.AssetsDefinition:
         waiting = [e for e in not_ready if e not in old]
         retries = 0 if context.run.tags.get(FROM_AUTOMATION_TAG) else settings.not_ready_retries
         if waiting and not failures and context.retry_number < retries:
-            for key, metadata in stored.items():
-                context.log_event(
-                    dg.AssetMaterialization(context.asset_key, partition=key, metadata=metadata)
-                )
+            _record_stored(context, stored)
             context.log.info(
                 "%d ledger-days not ready; retrying in %ss",
                 len(waiting),
