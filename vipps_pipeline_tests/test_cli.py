@@ -12,26 +12,29 @@ import pytest
 from vipps_pipeline.storage import REPORT_SCHEMA
 
 
-@pytest.mark.slow
-def test_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vipps_pipeline.cli",
-            "demo",
-            "--days",
-            "3",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--dagster-home",
-            str(tmp_path / "home"),
-        ],
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300):
+    """Run ``vipps-pipeline`` in a clean environment: no VIPPS_* leaks in from the caller."""
+    return subprocess.run(
+        [sys.executable, "-m", "vipps_pipeline.cli", *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **(env or {})},
+    )
+
+
+@pytest.mark.slow
+def test_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path):
+    result = cli(
+        "demo",
+        "--days",
+        "3",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--dagster-home",
+        str(tmp_path / "home"),
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
@@ -50,23 +53,17 @@ def test_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path):
 
 
 def test_cli_reports_a_bad_setting_in_one_line(tmp_path: Path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vipps_pipeline.cli",
-            "run",
-            "--start",
-            "2026-01-01",
-            "--end",
-            "2026-01-02",
-            "--dagster-home",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
+    result = cli(
+        "run",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-02",
+        "--dagster-home",
+        str(tmp_path),
+        cwd=tmp_path,
+        env={"VIPPS_TIMEZONE": "Mars/Olympus"},
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "VIPPS_TIMEZONE": "Mars/Olympus"},
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (

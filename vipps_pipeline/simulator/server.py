@@ -14,7 +14,7 @@ import re
 import secrets
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -90,7 +90,10 @@ class Simulator:
         self.issued_tokens: list[str] = []
         self.clock = clock or (lambda: datetime.now(UTC))
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (key type, expiry epoch)
-        self.requests_log: list[tuple[str, str, dict[str, list[str]], dict[str, str]]] = []
+        # bounded: `simulate` and `dev` run for hours; tests look at far fewer requests
+        self.requests_log: deque[tuple[str, str, dict[str, list[str]], dict[str, str]]] = deque(
+            maxlen=100_000
+        )
         self.counters: Counter[str] = Counter()
         self._polls: Counter[tuple[str, str, str]] = Counter()
         self._api_calls = itertools.count(1)
