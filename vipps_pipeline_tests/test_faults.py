@@ -235,7 +235,7 @@ def test_bad_settings_stop_before_any_request(sim, tmp_path):
                 raise_on_error=False,
             )
             assert named in result.get_step_failure_events()[0].event_specific_data.error.message
-        assert sim.requests_log == []
+        assert len(sim.requests_log) == 0, list(sim.requests_log)
 
 
 SECRETS = {
