@@ -14,8 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
-from vipps_pipeline import reconcile
+from vipps_pipeline import reconcile, state
+from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.storage import (
     FINDING_SCHEMA,
     REPORT_SCHEMA,
@@ -41,12 +43,37 @@ def _reports(
     """Both topics' stored days, only the columns the rules read."""
     return {
         t: read_days(data_dir, f"reports/{t}", ledger_id, days, REPORT_SCHEMA, reconcile.COLUMNS)
-        for t in ("funds", "fees")
+        for t in TOPICS
     }
 
 
-def write_statements(data_dir: Path, ledger_id: str, dates: Sequence[date]) -> pa.Table:
-    """Compute and store the statements of ``dates`` (both topics must be stored)."""
+def _clusters(dates: Sequence[date], gap: int) -> list[list[date]]:
+    """Split sorted dates where they lie more than ``gap`` days apart, so each read stays
+    small however scattered the dates are."""
+    out: list[list[date]] = []
+    for d in dates:
+        if out and (d - out[-1][-1]).days <= gap:
+            out[-1].append(d)
+        else:
+            out.append([d])
+    return out
+
+
+def _by_day(table: pa.Table, data_dir: Path, ledger_id: str, dates: list[date], path) -> None:
+    for d in dates:
+        day = table.filter(pc.equal(table["ledger_date"], pa.scalar(d, pa.date32())))
+        write_table(path(data_dir, ledger_id, d), day)
+
+
+def write_statements(
+    data_dir: Path, ledger_id: str, dates: Sequence[date], settlement: str | None = None
+) -> pa.Table:
+    """Compute and store the statements of ``dates`` (both topics must be stored).
+
+    The ledger's settlement type is ``settlement`` when given (a user override), otherwise the
+    one learned from every day seen so far, updated with these days (call with the ledger's
+    lock held: :func:`vipps_pipeline.storage.ledger_lock`).
+    """
     dates = sorted(dates)
     reports = _reports(data_dir, ledger_id, dates)
     for topic, (_, found) in reports.items():
@@ -58,50 +85,62 @@ def write_statements(data_dir: Path, ledger_id: str, dates: Sequence[date]) -> p
                 f"{' ...' if len(missing) > 5 else ''}; materialize {topic}_report first"
             )
     entries = reconcile.to_frame(pa.concat_tables([reports["funds"][0], reports["fees"][0]]))
+    learned = state.learn_settlement(data_dir, ledger_id, reconcile.day_settlement(entries))
     table = reconcile.statements(
-        entries, ledger_id, [(t, d) for d in dates for t in ("funds", "fees")]
+        entries, ledger_id, [(t, d) for d in dates for t in TOPICS], settlement or learned
     )
-    for d in dates:
-        day = table.filter(pc.equal(table["ledger_date"], pa.scalar(d, pa.date32())))
-        write_table(statement_path(data_dir, ledger_id, d), day)
+    _by_day(table, data_dir, ledger_id, dates, statement_path)
     return table
 
 
 def write_findings(
-    data_dir: Path, ledger_id: str, dates: Sequence[date], *, first_date: date, window: int
+    data_dir: Path,
+    ledger_id: str,
+    dates: Sequence[date],
+    *,
+    first_date: date,
+    window: int,
+    settlement: str | None = None,
 ) -> pa.Table:
-    """Reconcile ``dates`` of one ledger and store one findings file per date."""
-    dates = sorted(dates)
+    """Reconcile ``dates`` of one ledger and store one findings file per date.
+
+    Every date needs its statement; the reports of the fee window around it and the statements
+    of up to :data:`~vipps_pipeline.reconcile.CHAIN_LOOKBACK_DAYS` before it are read when
+    stored (what is not stored makes a check ``unknown`` or ``pending``, never a failure).
+    """
+    settlement = settlement or state.load(data_dir, ledger_id).settlement
     span = timedelta(days=window - 1)
-    reports = _reports(data_dir, ledger_id, _span(dates[0] - span, dates[-1] + span))
-    statements, found = read_days(
-        data_dir,
-        "statements",
-        ledger_id,
-        _span(dates[0] - timedelta(days=1), dates[-1]),
-        STATEMENT_SCHEMA,
-    )
-    missing = [d for d in dates if d not in found]
-    if missing:
-        raise MissingInput(
-            f"ledger {ledger_id}: statements not stored for {', '.join(map(str, missing[:5]))}; "
-            "materialize daily_statements first"
+    tables = []
+    for group in _clusters(sorted(dates), gap=2 * window + reconcile.CHAIN_LOOKBACK_DAYS):
+        reports = _reports(data_dir, ledger_id, _span(group[0] - span, group[-1] + span))
+        statements, found = read_days(
+            data_dir,
+            "statements",
+            ledger_id,
+            _span(group[0] - timedelta(days=reconcile.CHAIN_LOOKBACK_DAYS), group[-1]),
+            STATEMENT_SCHEMA,
         )
-    table = reconcile.reconcile(
-        ledger_id=ledger_id,
-        funds=reconcile.to_frame(reports["funds"][0]),
-        fees=reconcile.to_frame(reports["fees"][0]),
-        statement_rows=statements.to_pandas(),
-        targets=dates,
-        funds_dates=reports["funds"][1],
-        fees_dates=reports["fees"][1],
-        first_date=first_date,
-        window=window,
-    )
-    for d in dates:
-        day = table.filter(pc.equal(table["ledger_date"], pa.scalar(d, pa.date32())))
-        write_table(findings_path(data_dir, ledger_id, d), day)
-    return table
+        missing = [d for d in group if d not in found]
+        if missing:
+            raise MissingInput(
+                f"ledger {ledger_id}: statements not stored for "
+                f"{', '.join(map(str, missing[:5]))}; materialize daily_statements first"
+            )
+        table = reconcile.reconcile(
+            ledger_id=ledger_id,
+            funds=reconcile.to_frame(reports["funds"][0]),
+            fees=reconcile.to_frame(reports["fees"][0]),
+            statement_rows=statements.to_pandas(),
+            targets=group,
+            funds_dates=reports["funds"][1],
+            fees_dates=reports["fees"][1],
+            first_date=first_date,
+            window=window,
+            settlement=settlement,
+        )
+        _by_day(table, data_dir, ledger_id, group, findings_path)
+        tables.append(table)
+    return pa.concat_tables(tables) if tables else FINDING_SCHEMA.empty_table()
 
 
 def read_findings(data_dir: Path) -> pd.DataFrame:
@@ -109,6 +148,4 @@ def read_findings(data_dir: Path) -> pd.DataFrame:
     root = Path(data_dir) / "reconciliation"
     if not root.exists():
         return FINDING_SCHEMA.empty_table().to_pandas()
-    import pyarrow.dataset as ds
-
     return ds.dataset(root, format="parquet", schema=FINDING_SCHEMA).to_table().to_pandas()

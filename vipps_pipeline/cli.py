@@ -35,32 +35,46 @@ def _first_line(message: str) -> str:
     return line.split("Failure: ", 1)[-1][:400]
 
 
+def _load_dagster():
+    """The project's definitions and the instance at DAGSTER_HOME, with the preview warnings
+    this project knowingly relies on silenced (see README, "Known warnings")."""
+    import dagster as dg
+
+    for category in (dg.BetaWarning, dg.PreviewWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    from vipps_pipeline.definitions import defs
+
+    return defs, dg.DagsterInstance.get()
+
+
+def _failure_lines(result) -> list[str]:
+    return [
+        f"{event.step_key}: {_first_line(event.event_specific_data.error.message)}"
+        for event in result.get_step_failure_events()
+    ]
+
+
+def refresh_ledgers(defs, instance) -> list[str]:
+    """List the ledgers (registering new ones); returns the error lines (empty on success)."""
+    refresh = defs.resolve_job_def("refresh_ledgers").execute_in_process(
+        instance=instance, run_config=QUIET_LOGS, raise_on_error=False
+    )
+    return [] if refresh.success else _failure_lines(refresh)
+
+
 def run_main_job(
     start: date, end: date, ledger_ids: Sequence[str] | None = None
 ) -> dict[str, list[str]]:
     """Refresh the ledger list, then one ranged run of the main job per ledger.
 
     Settings come from the environment (read when the definitions load). Returns ledger -> the
-    first line of each failed step's error (empty when the run succeeded). Runs are recorded
-    in the instance at DAGSTER_HOME.
+    first line of each failed step's error (empty when the run succeeded; days that are not
+    final yet are not errors). Runs are recorded in the instance at DAGSTER_HOME.
     """
-    import dagster as dg
-
-    for category in (dg.BetaWarning, dg.PreviewWarning):  # known, documented in the README
-        warnings.filterwarnings("ignore", category=category)
-
-    from vipps_pipeline.definitions import defs
-
-    instance = dg.DagsterInstance.get()
-    refresh = defs.resolve_job_def("refresh_ledgers").execute_in_process(
-        instance=instance, run_config=QUIET_LOGS, raise_on_error=False
-    )
-    if not refresh.success:
-        failure = refresh.get_step_failure_events()
-        raise SystemExit(
-            "listing ledgers failed: "
-            + (failure[0].event_specific_data.error.message if failure else "see the Dagster run")
-        )
+    defs, instance = _load_dagster()
+    errors = refresh_ledgers(defs, instance)
+    if errors:
+        raise SystemExit("listing ledgers failed: " + "; ".join(errors))
     ids = ledger_ids or instance.get_dynamic_partitions("ledgers")
     job = defs.resolve_job_def("daily_ledger_job")
     results = {}
@@ -74,11 +88,54 @@ def run_main_job(
                 "dagster/asset_partition_range_end": f"{end.isoformat()}|{ledger_id}",
             },
         )
-        results[ledger_id] = [
-            f"{event.step_key}: {_first_line(event.event_specific_data.error.message)}"
-            for event in result.get_step_failure_events()
-        ]
+        results[ledger_id] = _failure_lines(result)
     return results
+
+
+def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
+    """One pass of the planner through Dagster: (exit code, what to print)."""
+    from vipps_pipeline.defs.sync import freshness_rows, sync_ledgers
+    from vipps_pipeline.settings import PipelineSettings
+
+    defs, instance = _load_dagster()
+    errors = refresh_ledgers(defs, instance) if list_ledgers else []
+    ids = sorted(instance.get_dynamic_partitions("ledgers"))
+    if errors and not ids:
+        return 1, "listing ledgers failed: " + "; ".join(errors)
+    result = defs.resolve_job_def("vipps_sync").execute_in_process(
+        instance=instance,
+        run_config={
+            **QUIET_LOGS,
+            "ops": {sync_ledgers.name: {"config": {"ledgers": list(ledger_ids)}}},
+        },
+        raise_on_error=False,
+        tags={"vipps/trigger": "cli"},
+    )
+    errors += _failure_lines(result)
+    stored: dict[str, set[str]] = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            mat = event.event_specific_data.materialization
+            if mat.asset_key.path[-1].endswith("_report") and mat.partition:
+                day, ledger = mat.partition.split("|")
+                stored.setdefault(ledger, set()).add(day)
+    settings = PipelineSettings.from_env(os.environ)
+    rows = freshness_rows(settings, list(ledger_ids) or ids, settings.today())
+    lines = [
+        f"Sync run {result.run_id} ({'succeeded' if result.success else 'failed'}), "
+        f"data in {settings.data_dir.resolve()}",
+        "  ledger    final through  open since   stored now  status",
+    ]
+    for r in rows:
+        new = sorted(stored.get(r.ledger_id, ()))
+        span = f"{len(new)} day(s)" if new else "-"
+        lines.append(
+            f"  {r.ledger_id:<9} {r.final_through or '-'!s:<14} "
+            f"{r.open_since or '-'!s:<12} {span:<11} {r.status}: {r.detail}"
+        )
+    lines += [f"error: {e}" for e in errors]
+    bad = errors or any(r.status == "not_yours" for r in rows)
+    return (1 if bad else 0), "\n".join(lines)
 
 
 def _summary(data_dir: Path, ledger_ids: Sequence[str], dates: list[date]) -> str:
@@ -143,7 +200,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         {
             "VIPPS_DATA_DIR": str(data_dir),
             "VIPPS_START_DATE": start.isoformat(),
-            "VIPPS_NOT_READY_RETRIES": "0",
         }
     )
     home = _dagster_home(args.dagster_home)
@@ -227,6 +283,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
         sim.stop()
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    _dagster_home(args.dagster_home)
+    code, text = run_sync(args.ledger or (), list_ledgers=not args.no_ledger_list)
+    print(text)
+    return code
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     _dagster_home(args.dagster_home)
     results = run_main_job(
@@ -269,6 +332,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument("--seed", type=int, default=0)
     dev.add_argument("--dagster-home", default=".dagster_home")
     dev.set_defaults(func=cmd_dev)
+    sync = sub.add_parser(
+        "sync",
+        help="fetch every ledger from where it stopped to yesterday, reconcile (for cron)",
+        description="One pass of the planner through Dagster on the instance in DAGSTER_HOME: "
+        "list the ledgers, walk each from its first date not stored final up to yesterday, "
+        "stopping at the first date that is not ready, and reconcile what arrived. Never waits "
+        "for a day that is not ready: run it hourly. Exit status 0 when only not-ready days "
+        "remain, 1 on any error or a ledger whose 404 persists.",
+    )
+    sync.add_argument("--ledger", action="append", help="only this ledger (repeatable)")
+    sync.add_argument("--no-ledger-list", action="store_true", help="do not list the ledgers first")
+    sync.add_argument("--dagster-home", default=os.environ.get("DAGSTER_HOME", ".dagster_home"))
+    sync.set_defaults(func=cmd_sync)
     run = sub.add_parser("run", help="run the main job for a date range against VIPPS_BASE_URL")
     run.add_argument("--start", required=True, help="first ledger date YYYY-MM-DD")
     run.add_argument("--end", required=True, help="last ledger date YYYY-MM-DD")

@@ -38,9 +38,18 @@ class ApiError(RuntimeError):
         super().__init__(message)
         self.status = status
 
+    @property
+    def transport(self) -> bool:
+        """The network or the service failed (no answer, 429 or 5xx), not the request."""
+        return self.status is None or self.status == 429 or self.status >= 500
+
 
 class AuthError(ApiError):
-    """Credentials were rejected."""
+    """Credentials were rejected: nothing else will work with these keys either."""
+
+
+class LedgerForbidden(ApiError):
+    """HTTP 403 for one ledger: these keys may not read it (other ledgers may still work)."""
 
 
 class NotReady(Exception):
@@ -84,6 +93,17 @@ class FeedPage:
 class LedgerList:
     ledgers: list[dict[str, Any]] = field(default_factory=list)
     sales_units: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _flag(body: dict[str, Any], name: str, ids: tuple[str, str, date]) -> bool:
+    """A JSON boolean, or absent (false). Anything else would be a guess: reading ``"true"`` or
+    ``1`` as false could store a day that is still open as final, so it is refused."""
+    value = body.get(name, False)
+    if not isinstance(value, bool):  # null, "true", 1: a changed type, never a guess
+        raise BadReport(
+            *ids, f"field {name!r} must be true or false, got {type(value).__name__} {value!r}"
+        )
+    return value
 
 
 def _api_message(response: requests.Response) -> str:
@@ -287,7 +307,7 @@ class ReportClient:
             time.sleep(0 if attempt == 1 else min(8.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.5))
 
     def _raise_for(self, response: requests.Response, what: str) -> None:
-        cls = AuthError if response.status_code in (401, 403) else ApiError
+        cls = {401: AuthError, 403: LedgerForbidden}.get(response.status_code, ApiError)
         raise cls(
             self._redact(f"{what}: HTTP {response.status_code}: {_api_message(response)}"),
             response.status_code,
@@ -362,13 +382,15 @@ class ReportClient:
                     self._raise_for(response, where)
                 if not isinstance(body, dict):
                     raise BadReport(*ids, "the answer is not a JSON object")
-                if body.get("tryLater") is True:
+                if _flag(body, "tryLater", ids):
                     raise NotReady(
                         *ids, "tryLater", f"{len(body.get('items') or [])} entries so far"
                     )
-                more = body.get("hasMore") is True
+                cursor = body.get("cursor")
+                # before November 2023 there was no hasMore and a cursor alone meant "more";
+                # following an extra cursor can cost a request, stopping early loses entries
+                more = _flag(body, "hasMore", ids) if "hasMore" in body else bool(cursor)
                 if more:
-                    cursor = body.get("cursor")
                     if not isinstance(cursor, str) or not cursor:
                         raise BadReport(*ids, "'hasMore' is true but there is no cursor")
                     if cursor in seen:

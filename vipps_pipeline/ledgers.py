@@ -51,17 +51,29 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _units_by_handle(units: object) -> dict[str, list[str]]:
+    """Sales-unit names by recipient handle, from any published shape: a list of units each
+    with ``recipientHandle`` as a list (the reference) or as one string (the newest guide)."""
+    out: dict[str, list[str]] = {}
+    for unit in units if isinstance(units, list) else []:
+        if not isinstance(unit, dict) or not isinstance(unit.get("name"), str):
+            continue
+        handles = unit.get("recipientHandle")
+        if isinstance(handles, str):
+            handles = [handles]
+        for handle in handles if isinstance(handles, list) else []:
+            if isinstance(handle, str):
+                out.setdefault(handle, []).append(unit["name"])
+    return out
+
+
 def write_ledgers(
     client: ReportClient, data_dir: Path, now: datetime | None = None
 ) -> LedgersResult:
     """List the ledgers, validate every id, and merge them into ``<data>/ledgers.parquet``."""
     now = now or datetime.now(UTC)
     listing = client.list_ledgers()
-    units: dict[str, list[str]] = {}
-    for unit in listing.sales_units:
-        if isinstance(unit, dict):
-            for handle in unit.get("recipientHandle") or []:
-                units.setdefault(handle, []).append(str(unit.get("name")))
+    units = _units_by_handle(listing.sales_units)
     rows: dict[str, dict] = {}
     for raw in listing.ledgers:
         if not isinstance(raw, dict):
@@ -75,6 +87,9 @@ def write_ledgers(
         account = (
             raw.get("payoutBankAccount") if isinstance(raw.get("payoutBankAccount"), dict) else {}
         )
+        own = _units_by_handle(raw.get("salesUnits"))
+        names = {n for h in handles for n in units.get(h, [])}
+        names |= {n for found in own.values() for n in found}  # a ledger's own units are its own
         rows[ledger_id] = {
             "ledger_id": ledger_id,
             "currency": _text(raw.get("currency")),
@@ -83,7 +98,7 @@ def write_ledgers(
             "owner_scheme": _text(owner.get("scheme")),
             "payout_account_scheme": _text(account.get("scheme")),
             "payout_account_masked": mask_account(account.get("id")),
-            "sales_units": sorted({n for h in handles for n in units.get(h, [])}),
+            "sales_units": sorted(names),
             "listed": True,
             "first_seen": now,
             "last_seen": now,

@@ -9,7 +9,7 @@ here: they are real data, stored as served and reported by the reconciliation.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
 from datetime import date
 from typing import Any
 
@@ -34,6 +34,13 @@ KNOWN_FIELDS = (
     "message",
 )
 _KNOWN = frozenset(KNOWN_FIELDS)
+REQUIRED_FIELDS = ("amount", "balanceBefore", "balanceAfter", "entryType", "currency")
+"""Without these an entry cannot be booked. ``ledgerDate`` may be missing (the vendor's own
+by-date example has none: the requested date is meant) and ``time`` may be missing or null
+(older data lacks some metadata; no rule reads it)."""
+_TIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:?\d{2})?"
+)
 _INT64 = (-(2**63), 2**63 - 1)
 # ISO 4217 active codes: an unknown code means a broken response, not a new currency.
 ISO_4217 = frozenset(
@@ -263,18 +270,10 @@ def _columns_checked(
         pos = seq_start + i
         if not isinstance(e, dict):
             raise _fail(ctx, f"entry {pos}: must be an object, got {type(e).__name__}")
-        for field in (
-            "amount",
-            "balanceBefore",
-            "balanceAfter",
-            "entryType",
-            "currency",
-            "time",
-            "ledgerDate",
-        ):
+        for field in REQUIRED_FIELDS:
             if field not in e:
                 raise _fail(ctx, f"entry {pos}: required field {field!r} is missing")
-        if e["ledgerDate"] != want_date:
+        if e.get("ledgerDate", want_date) != want_date:
             raise _fail(
                 ctx,
                 f"entry {pos}: field 'ledgerDate' is {e['ledgerDate']!r}, "
@@ -291,7 +290,7 @@ def _columns_checked(
         cols["amt"][i] = _money(ctx, pos, "amount", e["amount"])
         cols["bb"][i] = _money(ctx, pos, "balanceBefore", e["balanceBefore"])
         cols["ba"][i] = _money(ctx, pos, "balanceAfter", e["balanceAfter"])
-        cols["time"][i] = _text(ctx, pos, "time", e["time"], True)
+        cols["time"][i] = _text(ctx, pos, "time", e.get("time"), False)
         cols["psp"][i] = _text(ctx, pos, "pspReference", e.get("pspReference"), False)
         cols["ref"][i] = _text(ctx, pos, "reference", e.get("reference"), False)
         cols["rh"][i] = _text(ctx, pos, "recipientHandle", e.get("recipientHandle"), False)
@@ -320,10 +319,10 @@ def _columns_fast(items: list, want_date: str, include_gdpr: bool) -> dict[str, 
         ba = [e["balanceAfter"] for e in items]
         types = [e["entryType"] for e in items]
         cur = [e["currency"] for e in items]
-        times = [e["time"] for e in items]
-        dates = {e["ledgerDate"] for e in items}
+        dates = {e.get("ledgerDate", want_date) for e in items}
     except KeyError:
         return None
+    times = [e.get("time") for e in items]
     psp = [e.get("pspReference") for e in items]
     ref = [e.get("reference") for e in items]
     rh = [e.get("recipientHandle") for e in items]
@@ -334,7 +333,7 @@ def _columns_fast(items: list, want_date: str, include_gdpr: bool) -> dict[str, 
         or min(min(amt), min(bb), min(ba)) < _INT64[0]
         or max(max(amt), max(bb), max(ba)) > _INT64[1]
         or not all(type(v) is str and v for v in types)
-        or not all(type(v) is str for v in times)
+        or not all(v is None or type(v) is str for v in times)
         or not all(v is None or type(v) is str for col in (psp, ref, rh) for v in col)
     ):
         return None
@@ -384,15 +383,7 @@ def page_to_batch(
     n = len(items)
     fast = _columns_fast(items, ctx[2], include_gdpr)
     cols = fast if fast is not None else _columns_checked(items, ctx, seq_start, include_gdpr)
-    try:
-        times = pc.cast(pa.array(cols["time"], pa.string()), pa.timestamp("us", tz="UTC"))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        bad = next(_bad_times(cols["time"]))
-        raise _fail(
-            ctx,
-            f"entry {seq_start + bad}: field 'time' {cols['time'][bad]!r} is not "
-            "an ISO 8601 timestamp",
-        ) from None
+    times = _times(cols["time"], ctx, seq_start)
     arrays = [
         pa.array([ledger_id] * n, pa.string()),
         pa.array([topic] * n, pa.string()),
@@ -415,9 +406,40 @@ def page_to_batch(
     return pa.RecordBatch.from_arrays(arrays, schema=REPORT_SCHEMA)
 
 
-def _bad_times(values: Sequence[str]):
+def _normal_time(value: str) -> str | None:
+    """The ISO 8601 forms the API sends, as one form Arrow reads: up to 9 fractional digits
+    (cut to microseconds, the precision stored), ``Z``, ``+0200``, ``+02:00`` or no offset
+    (the field is documented as UTC). None when the text is not a timestamp."""
+    m = _TIME.fullmatch(value.strip())
+    if m is None:
+        return None
+    day, minutes, seconds, fraction, offset = m.groups()
+    if offset is None or offset in ("Z", "z"):
+        offset = "+00:00"
+    elif ":" not in offset:
+        offset = f"{offset[:3]}:{offset[3:]}"
+    micros = ((fraction or "") + "000000")[:6]
+    return f"{day}T{minutes}{seconds or ':00'}.{micros}{offset}"
+
+
+def _times(values: list[str | None], ctx: tuple[str, str, str], seq_start: int) -> pa.Array:
+    """Column-wise when every time has a form Arrow reads at once (the normal case), then
+    value by value, naming the first entry whose time is not a timestamp."""
+    target = pa.timestamp("us", tz="UTC")
+    raw = pa.array(values, pa.string())
+    try:
+        return pc.cast(raw, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    normal = []
     for i, v in enumerate(values):
-        try:
-            pc.cast(pa.array([v], pa.string()), pa.timestamp("us", tz="UTC"))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            yield i
+        fixed = None if v is None else _normal_time(v)
+        if v is not None and fixed is None:
+            raise _fail(
+                ctx, f"entry {seq_start + i}: field 'time' {v!r} is not an ISO 8601 timestamp"
+            )
+        normal.append(fixed)
+    try:
+        return pc.cast(pa.array(normal, pa.string()), target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:  # e.g. month 13
+        raise _fail(ctx, f"field 'time' has an impossible date or time: {exc}") from None

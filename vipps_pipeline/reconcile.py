@@ -18,18 +18,44 @@ from vipps_pipeline.storage import FINDING_SCHEMA, STATEMENT_SCHEMA
 
 PAYOUT_TYPES = ("payout-scheduled", "scheduled-for-payout")
 MAX_LISTED = 10
+CHAIN_LOOKBACK_DAYS = 62
+"""How far back the cross-day check looks for the last day with entries, across quiet days."""
+
+SIGNS: dict[str, dict[str, int]] = {
+    "funds": {
+        "capture": 1,
+        "refund": -1,
+        "payout-scheduled": -1,
+        "scheduled-for-payout": -1,
+        "payout-aborted": 1,
+        "retained-disputed-capture": -1,
+        "returned-disputed-capture": 1,
+        "top-up": 1,
+    },
+    "fees": {"capture-fee": -1, "service-fee": -1},
+}
+"""The documented direction of each entry type whose direction never changes (amount is the
+effect on that ledger's balance). ``fees-retained``, ``correction``, ``credit-note`` and
+``fees-invoiced`` may go either way, and unknown types are never judged."""
+
+_FLAT_SIGNS = {f"{topic}/{t}": sign for topic, types in SIGNS.items() for t, sign in types.items()}
+
+FEE_SETTLEMENT_TYPES = ("fees-retained", "fees-invoiced")
+"""Fees-ledger entries that settle fees rather than charge them."""
 
 CHECKS: dict[str, str] = {
     "row_arithmetic": "Every entry's balance after equals its balance before plus its amount.",
     "chain_within_day": "Each entry starts from the balance the previous entry ended at.",
     "day_movement": "The day's amounts add up to its closing balance minus its opening balance.",
     "chain_across_days": "The day opens at the balance the previous ledger date closed at.",
-    "payout_last": "A payout is the day's last funds entry and pays out exactly the balance "
-    "before it.",
+    "entry_signs": "Every entry of a known type moves the balance the documented way (a capture "
+    "adds, a refund or a capture fee takes away).",
+    "payout_last": "A payout is the day's last funds entry and never pays out more than the "
+    "balance (a rolling reserve may stay behind).",
     "fees_invoiced": "A monthly fee invoice (gross settlement) clears exactly the fee balance.",
     "fees_retained_mirror": "Fees retained from the funds equal the fees-retained on the fees "
-    "ledger, "
-    "with the opposite sign, on the same date.",
+    "ledger, with the opposite sign, on the same date; on a net-settlement ledger the fees "
+    "charged that day are retained.",
     "fee_coverage": "Every capture gets at least one capture fee (same pspReference) within the "
     "fee window.",
     "fee_has_capture": "Every capture fee belongs to a capture on the same or an earlier date in "
@@ -44,6 +70,7 @@ CHECK_GROUPS: dict[str, tuple[str, ...]] = {
         "chain_within_day",
         "day_movement",
         "chain_across_days",
+        "entry_signs",
     ),
     "payouts_and_invoices": ("payout_last", "fees_invoiced"),
     "funds_vs_fees": ("fees_retained_mirror", "fee_coverage", "fee_has_capture", "one_currency"),
@@ -57,8 +84,8 @@ def _finding(
     topic: str,
     check: str,
     status: str,
-    expected: object = None,
-    actual: object = None,
+    expected: int | None = None,
+    actual: int | None = None,
     detail: str = "",
 ) -> dict:
     return {
@@ -67,8 +94,8 @@ def _finding(
         "topic": topic,
         "check": check,
         "status": status,
-        "expected": None if expected is None else str(expected),
-        "actual": None if actual is None else str(actual),
+        "expected": None if expected is None else int(expected),
+        "actual": None if actual is None else int(actual),
         "detail": detail,
     }
 
@@ -89,6 +116,7 @@ COLUMNS = [
     "seq",
     "psp_reference",
     "entry_type",
+    "reference",
     "currency",
     "amount",
     "balance_before",
@@ -130,10 +158,27 @@ def day_totals(e: pd.DataFrame) -> dict[tuple[str, date], tuple]:
     )
 
 
+def day_settlement(entries: pd.DataFrame) -> dict[date, str]:
+    """The settlement type each day shows by itself: ``net`` when fees were retained from the
+    funds, ``gross`` when fees were invoiced. Most days show neither."""
+    out = {d: "gross" for d in entries.loc[entries.entry_type == "fees-invoiced", "ledger_date"]}
+    out.update(
+        {d: "net" for d in entries.loc[entries.entry_type == "fees-retained", "ledger_date"]}
+    )
+    return out
+
+
 def statements(
-    entries: pd.DataFrame, ledger_id: str, stored: Iterable[tuple[str, date]]
+    entries: pd.DataFrame,
+    ledger_id: str,
+    stored: Iterable[tuple[str, date]],
+    settlement: str | None = None,
 ) -> pa.Table:
-    """One statement row per stored (topic, date); empty days get null balances."""
+    """One statement row per stored (topic, date); empty days get null balances.
+
+    ``settlement`` is the ledger's settlement type (override or learned from its history);
+    without it each day shows what its own entries suggest, or null.
+    """
     e = entries
     agg = day_totals(e)
     by_type: dict[tuple[str, date], list[tuple[str, int, int]]] = {}
@@ -145,11 +190,11 @@ def statements(
     ):
         by_type.setdefault((topic, d), []).append((entry_type, int(n), int(total)))
     payout_rows = e.loc[
-        e.entry_type.isin(PAYOUT_TYPES), ["topic", "ledger_date", "amount", "psp_reference"]
+        e.entry_type.isin(PAYOUT_TYPES),
+        ["topic", "ledger_date", "amount", "psp_reference", "reference", "balance_after"],
     ]
-    payouts = {(t, d): (a, p) for t, d, a, p in payout_rows.itertuples(index=False)}  # last wins
-    retained = set(e.loc[e.entry_type == "fees-retained", "ledger_date"])
-    gross_days = set(e.loc[e.entry_type.isin(["capture-fee", "fees-invoiced"]), "ledger_date"])
+    payouts = {(t, d): rest for t, d, *rest in payout_rows.itertuples(index=False)}  # last wins
+    shown = day_settlement(e)
     rows = []
     for topic, d in sorted(stored, key=lambda k: (k[1], k[0])):
         n, opening, closing, total, currency, _ = agg.get((topic, d), (0, None, None, 0, None, -1))
@@ -167,9 +212,11 @@ def statements(
                 "sum_amount": int(total),
                 "count_by_type": [(k, c) for k, c, _ in types],
                 "total_by_type": [(k, t) for k, _, t in types],
-                "payout_amount": None if payout is None else int(payout[0]),
+                "payout_amount": None if payout is None else -int(payout[0]),
                 "payout_reference": None if payout is None else payout[1],
-                "settlement": "net" if d in retained else ("gross" if d in gross_days else None),
+                "payout_text": None if payout is None else payout[2],
+                "reserve_kept": None if payout is None else int(payout[3]),
+                "settlement": settlement or shown.get(d),
                 "complete": True,
             }
         )
@@ -195,8 +242,27 @@ def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -
     day = day_totals(e)
     pay_by = _grouped(e[(e.topic == "funds") & e.entry_type.isin(PAYOUT_TYPES)])
     inv_by = _grouped(e[(e.topic == "fees") & (e.entry_type == "fees-invoiced")])
+    expected_sign = (e.topic + "/" + e.entry_type).map(_FLAT_SIGNS).fillna(0)
+    sign_by = _grouped(e[(expected_sign * e.amount < 0).fillna(False)])
     for topic, d in keys:
         key = (topic, d)
+        wrong = sign_by.get(key, [])
+        out.append(
+            _finding(
+                ledger_id,
+                d,
+                topic,
+                "entry_signs",
+                "fail" if wrong else "pass",
+                detail=_listed(
+                    [
+                        f"{_entry(x)} {x['entry_type']} has amount {x['amount']}, expected "
+                        f"{'positive' if SIGNS[topic][x['entry_type']] > 0 else 'negative'}"
+                        for x in wrong
+                    ]
+                ),
+            )
+        )
         if key in arith_by:
             g = arith_by[key]
             r = g[0]
@@ -280,11 +346,18 @@ def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -
                         f"{_entry(x)} {x['entry_type']} is not the last entry "
                         f"(last is seq {last_seq})"
                     )
-                if x["amount"] != -x["balance_before"]:
+                if x["amount"] > 0:
+                    problems.append(f"{_entry(x)} pays out a positive amount {x['amount']}")
+                elif x["balance_before"] + x["amount"] < 0:
                     problems.append(
-                        f"{_entry(x)} pays {x['amount']}, balance before was {x['balance_before']}"
+                        f"{_entry(x)} pays out {-x['amount']}, more than the balance "
+                        f"{x['balance_before']} before it"
                     )
             x = g[-1]
+            kept = x["balance_before"] + x["amount"]
+            note = f"payout {_entry(x)} of {-x['amount']}" + (
+                f", {kept} kept on the ledger (rolling reserve)" if kept > 0 else ""
+            )
             out.append(
                 _finding(
                     ledger_id,
@@ -292,9 +365,9 @@ def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -
                     topic,
                     "payout_last",
                     "fail" if problems else "pass",
-                    -x["balance_before"],
-                    x["amount"],
-                    _listed(problems) or f"payout {_entry(x)}",
+                    x["balance_before"],
+                    -x["amount"],
+                    _listed(problems) or note,
                 )
             )
         else:
@@ -322,59 +395,59 @@ def _row_checks(ledger_id: str, e: pd.DataFrame, keys: list[tuple[str, date]]) -
 def _continuity(
     ledger_id: str, st: pd.DataFrame, keys: list[tuple[str, date]], first_date: date
 ) -> list[dict]:
+    """A day opens where the last day with entries closed, when every day between is stored
+    and empty (quiet days); ``unknown`` when a day that could hold the answer is not stored."""
     out = []
     by_key = {(r.topic, r.ledger_date): r for r in st.itertuples()}
+    check = "chain_across_days"
     for topic, d in keys:
         today = by_key.get((topic, d))
-        prev = by_key.get((topic, d - timedelta(days=1)))
-        check = "chain_across_days"
         if today is None or pd.isna(today.opening_balance):
             out.append(
                 _finding(ledger_id, d, topic, check, "pass", detail="no entries on this date")
             )
-        elif d <= first_date:
+            continue
+        if d <= first_date:
             out.append(
                 _finding(
                     ledger_id, d, topic, check, "unknown", detail="first date of the stored history"
                 )
             )
-        elif prev is None:
-            out.append(
-                _finding(
-                    ledger_id,
-                    d,
-                    topic,
-                    check,
-                    "unknown",
-                    detail=f"previous ledger date {d - timedelta(days=1)} is not stored",
-                )
-            )
-        elif pd.isna(prev.closing_balance):
-            out.append(
-                _finding(
-                    ledger_id,
-                    d,
-                    topic,
-                    check,
-                    "unknown",
-                    detail=f"previous ledger date {d - timedelta(days=1)} has no entries",
-                )
-            )
+            continue
+        prev, quiet, why = None, 0, ""
+        for back in range(1, CHAIN_LOOKBACK_DAYS + 1):
+            p = d - timedelta(days=back)
+            row = by_key.get((topic, p))
+            if p < first_date:
+                why = f"no entries stored since the first date {first_date}"
+                break
+            if row is None:
+                why = f"previous ledger date {p} is not stored"
+                break
+            if not pd.isna(row.closing_balance):
+                prev = (p, int(row.closing_balance))
+                break
+            quiet += 1
         else:
-            ok = int(prev.closing_balance) == int(today.opening_balance)
-            out.append(
-                _finding(
-                    ledger_id,
-                    d,
-                    topic,
-                    check,
-                    "pass" if ok else "fail",
-                    int(prev.closing_balance),
-                    int(today.opening_balance),
-                    f"{d - timedelta(days=1)} closed at {int(prev.closing_balance)}, "
-                    f"{d} opened at {int(today.opening_balance)}",
-                )
+            why = f"no entries in the {CHAIN_LOOKBACK_DAYS} days before"
+        if prev is None:
+            out.append(_finding(ledger_id, d, topic, check, "unknown", detail=why))
+            continue
+        p, closed = prev
+        opened = int(today.opening_balance)
+        between = f" ({quiet} quiet day{'s' if quiet != 1 else ''} between)" if quiet else ""
+        out.append(
+            _finding(
+                ledger_id,
+                d,
+                topic,
+                check,
+                "pass" if closed == opened else "fail",
+                closed,
+                opened,
+                f"{p} closed at {closed}, {d} opened at {opened}{between}",
             )
+        )
     return out
 
 
@@ -387,9 +460,11 @@ def _funds_vs_fees(
     funds_dates: set[date],
     fees_dates: set[date],
     window: int,
+    settlement: str | None,
 ) -> list[dict]:
     out = []
     topic = "funds_fees"
+    charges = fees[~fees.entry_type.isin(FEE_SETTLEMENT_TYPES)].groupby("ledger_date").amount.sum()
     fr_funds = funds[funds.entry_type == "fees-retained"].groupby("ledger_date").amount.sum()
     fr_fees = fees[fees.entry_type == "fees-retained"].groupby("ledger_date").amount.sum()
     captures = funds.loc[
@@ -420,15 +495,31 @@ def _funds_vs_fees(
     orphans_by_day = {d: g for d, g in has[~has.ok].groupby("ledger_date")}
     currencies = st.groupby("ledger_date").currency.agg(lambda s: sorted(set(s.dropna())))
     invoiced_days = set(fees.loc[fees.entry_type == "fees-invoiced", "ledger_date"])
-    gross_hint = bool(len(cfees)) and not len(fr_fees) and not len(fr_funds)
+    if settlement is None and len(cfees) and not len(fr_fees) and not len(fr_funds):
+        settlement = "gross"  # only a guess from these days: the caller knows no better
     for d in targets:
         # fees-retained mirrored on both ledgers with opposite signs
         a, b = int(fr_funds.get(d, 0)), int(fr_fees.get(d, 0))
-        if a == 0 and b == 0:
+        charged = int(charges.get(d, 0))
+        if a == 0 and b == 0 and settlement == "net" and charged:
+            out.append(
+                _finding(
+                    ledger_id,
+                    d,
+                    topic,
+                    "fees_retained_mirror",
+                    "fail",
+                    -charged,
+                    0,
+                    f"net settlement, but the {-charged} of fees charged on this date were not "
+                    "retained from the funds",
+                )
+            )
+        elif a == 0 and b == 0:
             note = (
                 "gross settlement: no fees retained, fees are invoiced monthly"
-                if gross_hint or d in invoiced_days
-                else "no fees retained on this date"
+                if settlement == "gross" or d in invoiced_days
+                else "no fees charged or retained on this date"
             )
             out.append(_finding(ledger_id, d, topic, "fees_retained_mirror", "pass", 0, 0, note))
         else:
@@ -506,9 +597,9 @@ def _funds_vs_fees(
                 topic,
                 "one_currency",
                 "pass" if len(seen) <= 1 else "fail",
-                seen[:1] or None,
-                ",".join(seen),
-                "" if len(seen) <= 1 else "currency changes",
+                detail=", ".join(seen)
+                if len(seen) <= 1
+                else f"currency changes: {', '.join(seen)} on this date and the day before",
             )
         )
     return out
@@ -525,11 +616,13 @@ def reconcile(
     fees_dates: set[date],
     first_date: date,
     window: int,
+    settlement: str | None = None,
 ) -> pa.Table:
     """All findings for ``targets`` (dates whose funds and fees are both stored).
 
     ``funds``/``fees`` may hold more days than ``targets`` (the fee window on either side);
-    ``statement_rows`` must include the day before each target for the cross-day check.
+    ``statement_rows`` must reach :data:`CHAIN_LOOKBACK_DAYS` before the first target, for the
+    cross-day check across quiet days. ``settlement`` is the ledger's settlement type.
     """
     targets = sorted(targets)
     wanted = set(targets)
@@ -539,7 +632,7 @@ def reconcile(
     rows = _row_checks(ledger_id, both, keys)
     rows += _continuity(ledger_id, statement_rows, keys, first_date)
     rows += _funds_vs_fees(
-        ledger_id, funds, fees, statement_rows, targets, funds_dates, fees_dates, window
+        ledger_id, funds, fees, statement_rows, targets, funds_dates, fees_dates, window, settlement
     )
     rows.sort(key=lambda r: (r["ledger_date"], r["topic"], r["check"]))
     return pa.Table.from_pylist(rows, schema=FINDING_SCHEMA)

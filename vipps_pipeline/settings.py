@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,11 +38,32 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ("VIPPS_DATA_DIR", "data", "where Parquet files are written"),
     ("VIPPS_START_DATE", "2020-05-01", "first ledger date of the daily partitions"),
     ("VIPPS_TIMEZONE", "Europe/Oslo", "timezone of ledger dates and of the schedule"),
-    ("VIPPS_NOT_READY_RETRIES", "2", "in-run retries of a ledger-day that is not ready"),
-    ("VIPPS_NOT_READY_DELAY_SECONDS", "600", "wait between those retries"),
-    ("VIPPS_PERSISTENT_404_DAYS", "7", "a 404 this many days after the date gets its own error"),
-    ("VIPPS_LOOKBACK_DAYS", "7", "how far back automation re-requests missing ledger-days"),
-    ("VIPPS_POLL_MINUTE", "17", "minute of every hour automation polls (11-59, never :00-:10)"),
+    (
+        "VIPPS_PERSISTENT_404_DAYS",
+        "7",
+        "a 404 this many days after the date is an ERROR: the ledger may not be yours",
+    ),
+    ("VIPPS_STALE_DAYS", "62", "a ledger not final for this many days gets a freshness WARN"),
+    (
+        "VIPPS_MAX_CONSECUTIVE_ERRORS",
+        "3",
+        "a step stops after this many ledger-days fail in a row (outage)",
+    ),
+    (
+        "VIPPS_SETTLEMENT",
+        "(learned)",
+        "per-ledger settlement override, e.g. `100001:net,100003:gross`",
+    ),
+    (
+        "VIPPS_POLL_MINUTE",
+        "17",
+        "minute of every hour the sync sensor polls (11-59, never :00-:10)",
+    ),
+    (
+        "VIPPS_NOW",
+        "(the clock)",
+        "pretend it is this time (ISO 8601): for tests and replays against the simulator",
+    ),
     ("VIPPS_SCHEDULE_TIME", "06:15", "daily schedule time in VIPPS_TIMEZONE"),
     ("VIPPS_LEDGER_REFRESH_SECONDS", "86400", "how often the sensor refreshes the ledger list"),
     ("VIPPS_FEE_WINDOW_DAYS", "3", "ledger dates within which a capture must get its fee"),
@@ -57,6 +78,14 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
 DEFAULTS: dict[str, str] = {
     name: default for name, default, _ in SETTINGS_DOC if not default.startswith("(")
 }
+REMOVED_SETTINGS = {
+    "VIPPS_NOT_READY_RETRIES": "runs no longer wait for a day that is not ready; the hourly "
+    "sync is the retry",
+    "VIPPS_NOT_READY_DELAY_SECONDS": "runs no longer wait for a day that is not ready",
+    "VIPPS_LOOKBACK_DAYS": "there is no lookback window: every ledger is synced from its "
+    "frontier, however old",
+}
+"""Settings of earlier versions that no longer do anything, and why (the CLI warns once)."""
 
 
 class SettingsError(ValueError):
@@ -123,6 +152,21 @@ def parse_date(raw: str, name: str) -> date:
         raise SettingsError(f"{name} must be a date YYYY-MM-DD, got {raw!r}") from None
 
 
+def _datetime(env: Mapping[str, str | None], name: str) -> datetime | None:
+    raw = _get(env, name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be an ISO 8601 time such as 2026-11-24T12:00+00:00, got {raw!r}"
+        ) from None
+    if value.tzinfo is None:
+        raise SettingsError(f"{name} must include a UTC offset, got {raw!r}")
+    return value
+
+
 def validate_ledger_id(ledger_id: object, where: str = "ledger id") -> str:
     """Ledger ids end up in URLs and file paths: only a safe alphabet gets through."""
     if not isinstance(ledger_id, str) or not LEDGER_ID_RE.match(ledger_id):
@@ -131,6 +175,23 @@ def validate_ledger_id(ledger_id: object, where: str = "ledger id") -> str:
             "(1-64 characters of A-Z, a-z, 0-9, '_' and '-')"
         )
     return ledger_id
+
+
+SETTLEMENT_TYPES = ("net", "gross")
+
+
+def parse_settlement(raw: str, name: str = "VIPPS_SETTLEMENT") -> dict[str, str]:
+    """``LEDGER:net,LEDGER:gross``: the settlement type of a ledger, when learning it from the
+    ledger's history is not wanted (a new ledger, or a change of agreement)."""
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        ledger_id, _, kind = part.partition(":")
+        if kind not in SETTLEMENT_TYPES:
+            raise SettingsError(
+                f"{name} must list LEDGER:net or LEDGER:gross separated by commas, got {part!r}"
+            )
+        out[validate_ledger_id(ledger_id.strip(), f"{name} names ledger")] = kind
+    return out
 
 
 def _header(env: Mapping[str, str | None], name: str) -> str:
@@ -208,15 +269,25 @@ class PipelineSettings:
     data_dir: Path
     start_date: date
     timezone: str
-    not_ready_retries: int
-    not_ready_delay_seconds: int
     persistent_404_days: int
-    lookback_days: int
+    stale_days: int
+    max_consecutive_errors: int
+    settlement: Mapping[str, str]
     poll_minute: int
     schedule_hour: int
     schedule_minute: int
     ledger_refresh_seconds: int
     fee_window_days: int
+    now_override: datetime | None = None
+
+    def now(self) -> datetime:
+        """The current time in VIPPS_TIMEZONE (VIPPS_NOW when set)."""
+        tz = ZoneInfo(self.timezone)
+        return (self.now_override or datetime.now(UTC)).astimezone(tz)
+
+    def today(self) -> date:
+        """Today's date in VIPPS_TIMEZONE: every date before it may be final."""
+        return self.now().date()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str | None]) -> PipelineSettings:
@@ -235,13 +306,14 @@ class PipelineSettings:
             data_dir=Path(data_dir),
             start_date=start,
             timezone=parse_timezone(_get(env, "VIPPS_TIMEZONE")),
-            not_ready_retries=_int(env, "VIPPS_NOT_READY_RETRIES", 0, 100),
-            not_ready_delay_seconds=_int(env, "VIPPS_NOT_READY_DELAY_SECONDS", 0, 86400),
             persistent_404_days=_int(env, "VIPPS_PERSISTENT_404_DAYS", 1, 3650),
-            lookback_days=_int(env, "VIPPS_LOOKBACK_DAYS", 1, 366),
+            stale_days=_int(env, "VIPPS_STALE_DAYS", 1, 3650),
+            max_consecutive_errors=_int(env, "VIPPS_MAX_CONSECUTIVE_ERRORS", 1, 100),
+            settlement=parse_settlement(_get(env, "VIPPS_SETTLEMENT")),
             poll_minute=_int(env, "VIPPS_POLL_MINUTE", 11, 59),
             schedule_hour=int(match[1]),
             schedule_minute=int(match[2]),
             ledger_refresh_seconds=_int(env, "VIPPS_LEDGER_REFRESH_SECONDS", 60, 30 * 86400),
             fee_window_days=_int(env, "VIPPS_FEE_WINDOW_DAYS", 1, 31),
+            now_override=_datetime(env, "VIPPS_NOW"),
         )

@@ -9,6 +9,8 @@ partial one. Temporary names start with a dot and do not end in ``.parquet``: ne
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import uuid
 from collections.abc import Iterable, Iterator
@@ -62,12 +64,17 @@ STATEMENT_SCHEMA = pa.schema(
         pa.field("total_by_type", _COUNTS),
         pa.field("payout_amount", pa.int64()),
         pa.field("payout_reference", pa.string()),
+        pa.field("payout_text", pa.string()),
+        pa.field("reserve_kept", pa.int64()),
         pa.field("settlement", pa.string()),
         pa.field("complete", pa.bool_(), nullable=False),
     ],
-    metadata={"vipps_pipeline.schema": "statement/1"},
+    metadata={"vipps_pipeline.schema": "statement/2"},
 )
-"""One row per ledger, date and topic; opening/closing are null on a day with no entries."""
+"""One row per ledger, date and topic; opening/closing are null on a day with no entries.
+``payout_amount`` is the money paid out (positive), ``payout_reference`` the payout's
+pspReference (``<ledgerId>-<n>``), ``payout_text`` the text on the bank transfer, and
+``reserve_kept`` the balance left on the ledger after the payout (a rolling reserve)."""
 
 FINDING_SCHEMA = pa.schema(
     [
@@ -76,13 +83,14 @@ FINDING_SCHEMA = pa.schema(
         pa.field("topic", pa.string(), nullable=False),
         pa.field("check", pa.string(), nullable=False),
         pa.field("status", pa.string(), nullable=False),
-        pa.field("expected", pa.string()),
-        pa.field("actual", pa.string()),
+        pa.field("expected", pa.int64()),
+        pa.field("actual", pa.int64()),
         pa.field("detail", pa.string()),
     ],
-    metadata={"vipps_pipeline.schema": "finding/1"},
+    metadata={"vipps_pipeline.schema": "finding/2"},
 )
-"""One row per ledger, date, topic and check; status is pass, fail, unknown or pending."""
+"""One row per ledger, date, topic and check; status is pass, fail, unknown or pending.
+``expected`` and ``actual`` are amounts in minor units or counts, null where a check has none."""
 
 
 def _day_path(root: Path, kind: str, ledger_id: str, ledger_date: date) -> Path:
@@ -108,6 +116,66 @@ def findings_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
 
 def ledgers_path(data_dir: Path) -> Path:
     return Path(data_dir) / "ledgers.parquet"
+
+
+def day_path(data_dir: Path, kind: str, ledger_id: str, ledger_date: date) -> Path:
+    """The file of one ledger-day; ``kind`` is one of :data:`DAY_KINDS`."""
+    if kind not in DAY_KINDS:
+        raise ValueError(f"kind must be one of {DAY_KINDS}, got {kind!r}")
+    return _day_path(Path(data_dir), kind, ledger_id, ledger_date)
+
+
+DAY_KINDS = ("reports/funds", "reports/fees", "statements", "reconciliation")
+"""Every per-ledger-day dataset, as folder names under the data directory."""
+
+
+def state_path(data_dir: Path, ledger_id: str) -> Path:
+    """``<data>/state/<ledger>.json``: the facts about a ledger that no data file holds."""
+    return Path(data_dir) / "state" / f"{validate_ledger_id(ledger_id)}.json"
+
+
+def write_json(path: Path, data: object) -> None:
+    """Atomically replace a small JSON file (temporary name, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@contextlib.contextmanager
+def ledger_lock(data_dir: Path, ledger_id: str) -> Iterator[None]:
+    """Serialise statement and findings work on one ledger across processes.
+
+    Two runs may store neighbouring days of a ledger at the same time (a backfill split by
+    date, or a backfill beside the hourly sync). Each recomputes its neighbours' findings; the
+    lock makes "read the inputs, write the findings" one step, so a run can never overwrite a
+    neighbour's findings with a result computed before the other run's day was stored.
+    """
+    path = Path(data_dir) / "state" / f".{validate_ledger_id(ledger_id)}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -14,7 +14,7 @@ from vipps_pipeline.simulator import Faults, Simulator, World
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 """The simulator's clock in tests: every date up to 2026-11-22 is closed on daily ledgers."""
 CLOSED_DAY = date(2026, 11, 20)
-LEDGER_IDS = ["100001", "100002", "100003", "100004"]
+LEDGER_IDS = ["100001", "100002", "100003", "100004", "100005", "100006", "100007"]
 
 
 def days(first: date, last: date) -> list[date]:

@@ -10,6 +10,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from vipps_pipeline.storage import REPORT_SCHEMA
+from vipps_pipeline_tests.conftest import LEDGER_IDS
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300):
@@ -39,9 +40,10 @@ def test_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "Parquet files under" in out and "Reconciliation," in out
-    for ledger_id in ("100001", "100002", "100003", "100004"):
-        assert ledger_id in out
-    assert "not ready for ledger 100004" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line[:3] == "  1"}
+    assert sorted(rows) == LEDGER_IDS
+    assert rows["100004"][-1] == "3", "the monthly ledger's November is not ready yet"
+    assert rows["100001"][1] == "3", "three days checked"
     funds = ds.dataset(
         tmp_path / "data" / "reports" / "funds", format="parquet", schema=REPORT_SCHEMA
     )

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vipps_pipeline.client import ApiError, AuthError, NotReady, ReportClient
+from vipps_pipeline.client import ApiError, AuthError, LedgerForbidden, NotReady, ReportClient
+from vipps_pipeline.ledgers import write_ledgers
 from vipps_pipeline.parse import BadReport
 from vipps_pipeline.settings import ApiSettings, SettingsError
 from vipps_pipeline.simulator import DEMO_CREDENTIALS
 from vipps_pipeline.simulator.server import _encode_cursor
-from vipps_pipeline_tests.conftest import CLOSED_DAY
+from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS
 
 SPEC = yaml.safe_load((Path(__file__).parent / "spec" / "report-api-swagger.yaml").read_text())
 SYSTEM_HEADERS = (
@@ -43,10 +44,16 @@ def test_merchant_token_flow_sends_header_credentials(sim, client):
     assert api_headers["Authorization"].startswith("Bearer sim-")
 
 
-def test_partner_token_flow_uses_basic_auth_and_no_subscription_key(sim, make_client):
+@pytest.mark.parametrize("as_string", [False, True], ids=["expires_in-number", "expires_in-string"])
+def test_partner_token_flow_uses_basic_auth_and_no_subscription_key(
+    sim, make_client, faults, as_string
+):
+    faults.partner_expires_in_string = as_string
     client = make_client("partner")
     result = client.list_ledgers()
-    assert len(result.ledgers) == 4
+    assert len(result.ledgers) == len(LEDGER_IDS)
+    assert client.token() == client.token(), "cached either way"
+    assert sim.counters["token_partner"] == 1
     method, path, _, headers = sim.requests_log[0]
     assert (method, path) == ("POST", "/miami/v1/token")
     assert headers["Authorization"].startswith("Basic ")
@@ -81,7 +88,7 @@ def test_token_is_cached_and_refreshed_before_it_expires(sim, make_client, fault
 def test_unexpected_401_refreshes_once_and_retries(sim, client):
     client.list_ledgers()
     sim.revoke_all_tokens()
-    assert len(client.list_ledgers().ledgers) == 4
+    assert len(client.list_ledgers().ledgers) == len(LEDGER_IDS)
     assert sim.counters["401"] == 1
     assert sim.counters["token_merchant"] == 2
 
@@ -96,13 +103,24 @@ def test_bad_credentials_name_the_settings_but_never_the_secret(sim):
     assert "wrong-secret-value-123" not in text
 
 
-def test_ledger_list_follows_cursor_in_both_shapes_and_keeps_sales_units(client, faults):
-    for key in ("ledgers", "items"):
-        faults.ledger_list_key = key
-        faults.ledgers_page_size = 1
-        result = client.list_ledgers()
-        assert [x["ledgerId"] for x in result.ledgers] == ["100001", "100002", "100003", "100004"]
-        assert {u["name"] for u in result.sales_units} >= {"ACME Fitness", "Hygge Bageri"}
+@pytest.mark.parametrize("shape", ["reference", "openapi", "newest"])
+def test_ledger_list_follows_cursor_in_every_shape_and_stores_sales_units(
+    client, faults, tmp_path, shape
+):
+    faults.ledger_list_shape = shape
+    faults.ledgers_page_size = 3
+    result = client.list_ledgers()
+    assert [x["ledgerId"] for x in result.ledgers] == LEDGER_IDS
+    stored = {r["ledger_id"]: r for r in write_ledgers(client, tmp_path).table.to_pylist()}
+    assert sorted(stored) == LEDGER_IDS
+    units = stored["100002"]["sales_units"]  # two recipient handles
+    if shape == "openapi":
+        assert units == [], "that shape has no sales units"
+    elif shape == "reference":
+        assert units == ["Hygge Bageri"]
+    else:  # one unit per handle, each with a single-string recipientHandle
+        assert units == ["Hygge Bageri", "Hygge Bageri api:555002"]
+    assert stored["100001"]["settles_for_recipient_handles"] == ["NO:123455"]
 
 
 def test_ledger_list_filter_by_recipient_handle(sim, client):
@@ -215,7 +233,7 @@ def test_other_4xx_fail_at_once_naming_ledger_topic_date_and_api_text(sim, clien
     faults.forbidden_ledgers = {"100003"}
     client.list_ledgers()
     before = len(sim.requests_log)
-    with pytest.raises(AuthError) as info:
+    with pytest.raises(LedgerForbidden) as info:
         list(client.iter_report_pages("100003", "fees", CLOSED_DAY))
     text = str(info.value)
     assert "100003" in text and "fees" in text and "2026-11-20" in text

@@ -1,4 +1,8 @@
-"""The Dagster wiring, through Dagster's own test helpers, against the simulator."""
+"""The Dagster wiring, through Dagster's own test helpers, against the simulator.
+
+The invariant every test here checks one way or another: Dagster marks a ledger-day
+partition materialized if and only if its file is on disk, whatever started the run.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,26 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
+from dagster._core.storage.asset_check_state import AssetCheckState, bulk_update_asset_check_state
 
 from vipps_pipeline.definitions import build_defs
-from vipps_pipeline.defs.assets import fees_report, funds_report
+from vipps_pipeline.defs.assets import ledger_day_assets
+from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.defs.schedules import daily_ledger_schedule
-from vipps_pipeline.defs.sensors import ledger_refresh_sensor
+from vipps_pipeline.defs.sensors import ledger_refresh_sensor, vipps_sync_sensor
 from vipps_pipeline.simulator import Simulator
-from vipps_pipeline.storage import GDPR_COLUMNS, report_path
-from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS, days
+from vipps_pipeline.storage import DAY_KINDS, GDPR_COLUMNS, report_path
+from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS, NOW, days
 
 OSLO = ZoneInfo("Europe/Oslo")
+ASSETS = {
+    "funds_report": "reports/funds",
+    "fees_report": "reports/fees",
+    "daily_statements": "statements",
+    "reconciliation": "reconciliation",
+}
+CHECKS = ("balance_continuity", "payouts_and_invoices", "funds_vs_fees")
 
 
 def api_resource(sim: Simulator, **overrides: str) -> ReportApiResource:
@@ -33,8 +46,8 @@ def make_defs(
 ) -> dg.Definitions:
     settings = {
         "data_dir": str(data_dir),
-        "not_ready_retries": "0",
         "start_date": "2026-10-01",
+        "now": NOW.isoformat(),
         **pipeline,
     }
     return build_defs(
@@ -53,178 +66,361 @@ def key(d: date, ledger_id: str) -> str:
     return f"{d.isoformat()}|{ledger_id}"
 
 
-def materialize_one(sim, instance, tmp_path, partition, assets=(funds_report,), **pipeline):
-    return dg.materialize(
-        list(assets),
-        partition_key=partition,
-        instance=instance,
-        resources=make_defs(sim, tmp_path, **pipeline).resources,
-        raise_on_error=False,
-    )
-
-
-def run_range(defs, instance, ledger_id, first: date, last: date):
+def run_range(defs, instance, ledger_id, first: date, last: date, tags=None, selection=None):
     return defs.resolve_job_def("daily_ledger_job").execute_in_process(
         instance=instance,
         raise_on_error=False,
+        asset_selection=selection,
         tags={
             "dagster/asset_partition_range_start": key(first, ledger_id),
             "dagster/asset_partition_range_end": key(last, ledger_id),
+            **(tags or {}),
         },
     )
 
 
+def materialize_one(sim, instance, data_dir, partition, selection=("funds_report",), **pipeline):
+    return dg.materialize(
+        [ledger_day_assets],
+        selection=list(selection),
+        partition_key=partition,
+        instance=instance,
+        resources=make_defs(sim, data_dir, **pipeline).resources,
+        raise_on_error=False,
+    )
+
+
+def stored(data_dir: Path, kind: str) -> set[str]:
+    """Partition keys of the files on disk."""
+    return {
+        f"{p.stem}|{p.parent.parent.name}"
+        for p in (Path(data_dir) / kind).rglob("*.parquet")
+        if not p.name.startswith(".")
+    }
+
+
+def assert_status_equals_files(instance: dg.DagsterInstance, data_dir: Path) -> dict[str, int]:
+    counts = {}
+    for asset, kind in ASSETS.items():
+        marked = set(instance.get_materialized_partitions(dg.AssetKey(asset)))
+        assert marked == stored(data_dir, kind), asset
+        counts[asset] = len(marked)
+    return counts
+
+
+def check_status(instance: dg.DagsterInstance, check: str) -> dict[str, set[str]]:
+    """What the Checks tab shows per partition: {status: partitions}."""
+    ck = dg.AssetCheckKey(dg.AssetKey("reconciliation"), check)
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        state = bulk_update_asset_check_state(
+            instance, [(ck, ledger_day_partitions)], {ck: AssetCheckState.empty()}
+        )[ck]
+        return {
+            status.value: set(subset.subset_value.get_partition_keys())
+            for status, subset in state.subsets.items()
+        }
+
+
+# --- one partition ---------------------------------------------------------------------------
 def test_one_partition_writes_its_file_and_rich_metadata(sim, instance, tmp_path):
     result = materialize_one(sim, instance, tmp_path, key(CLOSED_DAY, "100001"))
     assert result.success
     path = report_path(tmp_path, "funds", "100001", CLOSED_DAY)
     table = pq.read_table(path)
     assert table.num_rows == len(sim.world.day("100001", "funds", CLOSED_DAY))
-    [mat] = result.asset_materializations_for_node("funds_report")
+    [mat] = result.asset_materializations_for_node("ledger_days")
     assert mat.partition == key(CLOSED_DAY, "100001")
     md = mat.metadata
     assert md["rows"].value == table.num_rows
     assert md["counts_by_entry_type"].value["capture"] > 0
-    assert (
-        md["closing_balance"].value == 0 and md["sum_amount"].value == -md["opening_balance"].value
-    )
-    assert md["path"].value == str(path)
+    assert md["closing_balance"].value == 0
+    assert md["sum_amount"].value == -md["opening_balance"].value
+    assert md["path"].value == str(path.resolve())
     preview = md["preview"].value
     assert "| seq | time | entry_type |" in preview and "capture" in preview
     assert not any(col in preview for col in GDPR_COLUMNS)
+    assert_status_equals_files(instance, tmp_path)
 
 
 def test_rematerializing_leaves_identical_data(sim, instance, tmp_path):
     partition = key(CLOSED_DAY, "100002")
-    materialize_one(sim, instance, tmp_path, partition, (funds_report, fees_report))
+    both = ("funds_report", "fees_report")
+    materialize_one(sim, instance, tmp_path, partition, both)
     first = {
         t: pq.read_table(report_path(tmp_path, t, "100002", CLOSED_DAY)) for t in ("funds", "fees")
     }
-    materialize_one(sim, instance, tmp_path, partition, (funds_report, fees_report))
+    materialize_one(sim, instance, tmp_path, partition, both)
     for topic, table in first.items():
         assert pq.read_table(report_path(tmp_path, topic, "100002", CLOSED_DAY)).equals(table)
     assert len(list(tmp_path.rglob("*.parquet"))) == 2
 
 
-def test_not_ready_stores_nothing_fails_clearly_and_succeeds_later(sim, instance, tmp_path):
+# --- not ready is not a failure ----------------------------------------------------------------
+def test_a_day_not_ready_succeeds_stores_nothing_and_says_why(sim, instance, tmp_path):
     partition = key(CLOSED_DAY, "100004")  # monthly settlement: open until December
-    result = materialize_one(sim, instance, tmp_path, partition)
-    assert not result.success
-    [failure] = result.get_step_failure_events()
-    message = failure.event_specific_data.error.message
-    assert "not ready" in message and "100004" in message and "2026-11-20" in message
-    assert "tryLater" in message
+    result = materialize_one(sim, instance, tmp_path, partition, ("funds_report", "fees_report"))
+    assert result.success, "not ready is not a failure"
     assert not report_path(tmp_path, "funds", "100004", CLOSED_DAY).exists()
     assert not instance.get_materialized_partitions(dg.AssetKey("funds_report"))
-    sim.clock = lambda: datetime(2026, 12, 2, 12, tzinfo=UTC)  # the month has closed
-    assert materialize_one(sim, instance, tmp_path, partition).success
-    assert report_path(tmp_path, "funds", "100004", CLOSED_DAY).exists()
-
-
-def test_not_ready_retries_inside_the_run(sim, instance, tmp_path, faults):
-    faults.not_ready_polls = 1
-    result = materialize_one(
-        sim,
-        instance,
-        tmp_path,
-        key(CLOSED_DAY, "100001"),
-        not_ready_retries="2",
-        not_ready_delay_seconds="0",
-    )
-    assert result.success
-    assert sim.counters["404_not_ready"] == 1
-
-
-def test_runs_from_automation_do_not_retry_inside_the_run(sim, instance, tmp_path, faults):
-    faults.not_ready_polls = 1
-    result = dg.materialize(
-        [funds_report],
-        partition_key=key(CLOSED_DAY, "100001"),
-        instance=instance,
-        resources=make_defs(
-            sim, tmp_path, not_ready_retries="2", not_ready_delay_seconds="0"
-        ).resources,
-        tags={"dagster/from_automation_condition": "true"},
-        raise_on_error=False,
-    )
-    assert not result.success and sim.counters["404_not_ready"] == 1
-    [failure] = result.get_step_failure_events()
-    [entry] = failure.event_specific_data.user_failure_data.metadata["not_ready"].value
-    assert entry == {
-        "ledger": "100001",
-        "topic": "funds",
-        "date": "2026-11-20",
-        "api_said": "HTTP 404",
-        "detail": "Not Found",
-    }
-
-
-def test_persistent_404_gets_its_own_message(sim, instance, tmp_path):
-    instance.add_dynamic_partitions("ledgers", ["999999"])
-    result = materialize_one(
-        sim, instance, tmp_path, key(date(2026, 10, 1), "999999"), persistent_404_days="7"
-    )
-    message = result.get_step_failure_events()[0].event_specific_data.error.message
-    assert "still 404" in message and "may not belong to these API keys" in message
-
-
-def test_ranged_backfill_run_stores_every_day_and_reconciles(sim, instance, tmp_path):
-    defs = make_defs(sim, tmp_path)
-    first, last = date(2026, 11, 1), date(2026, 11, 20)
-    result = run_range(defs, instance, "100002", first, last)
-    assert result.success
-    wanted = {key(d, "100002") for d in days(first, last)}
-    for asset in ("funds_report", "fees_report", "daily_statements", "reconciliation"):
-        assert instance.get_materialized_partitions(dg.AssetKey(asset)) == wanted, asset
-    runs = instance.get_runs()
-    assert len(runs) == 1, "a 20-day range is one run"
-    for d in days(first, last):
-        stored = pq.read_table(report_path(tmp_path, "fees", "100002", d)).column("psp_reference")
-        truth = [e["pspReference"] for e in sim.world.day("100002", "fees", d).entries]
-        assert stored.to_pylist() == truth
-
-
-def test_asset_checks_are_recorded_per_partition_with_severity(sim, instance, tmp_path, faults):
-    broken = date(2026, 11, 12)
-    faults.payout_not_last.add(("100001", broken))
-    assert run_range(
-        make_defs(sim, tmp_path), instance, "100001", date(2026, 11, 10), date(2026, 11, 14)
-    ).success
-    check = dg.AssetCheckKey(dg.AssetKey("reconciliation"), "payouts_and_invoices")
-    records = instance.event_log_storage.get_asset_check_execution_history(check, limit=50)
-    by_partition = {
-        r.partition: r.event.dagster_event.event_specific_data
-        for r in records
-        if r.event and r.event.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
-    assert set(by_partition) == {
-        key(d, "100001") for d in days(date(2026, 11, 10), date(2026, 11, 14))
-    }
-    bad = by_partition[key(broken, "100001")]
-    assert not bad.passed and bad.severity == dg.AssetCheckSeverity.ERROR
-    assert "is not the last entry" in str(bad.metadata["findings"].value)
-    assert by_partition[key(date(2026, 11, 13), "100001")].passed
-    first = dg.AssetCheckKey(dg.AssetKey("reconciliation"), "balance_continuity")
-    warn = [
-        r
-        for r in instance.event_log_storage.get_asset_check_execution_history(first, limit=50)
-        if r.partition == key(date(2026, 11, 10), "100001")
-        and r.event
-        and r.event.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+    observed = [
+        e.event_specific_data.asset_observation
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
     ]
-    assert warn[0].event.dagster_event.event_specific_data.severity == dg.AssetCheckSeverity.WARN
+    assert {o.partition for o in observed} == {partition}
+    assert observed[0].metadata["not_ready"].value == "tryLater: true"
+    assert sim.counters["report_pages"] == 2, "one request per topic"
+    later = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    sim.clock = lambda: later
+    assert materialize_one(
+        sim, instance, tmp_path, partition, ("funds_report",), now=later.isoformat()
+    ).success
+    assert report_path(tmp_path, "funds", "100004", CLOSED_DAY).exists()
+    assert_status_equals_files(instance, tmp_path)
+
+
+def test_one_open_day_does_not_block_the_range(sim, instance, tmp_path):
+    """The issue's case: a monthly ledger over Oct 20 to Nov 2, where November is open."""
+    defs = make_defs(sim, tmp_path)
+    result = run_range(defs, instance, "100004", date(2026, 10, 20), date(2026, 11, 2))
+    assert result.success
+    october = {key(d, "100004") for d in days(date(2026, 10, 20), date(2026, 10, 31))}
+    counts = assert_status_equals_files(instance, tmp_path)
+    assert counts == {asset: 12 for asset in ASSETS}
+    assert set(instance.get_materialized_partitions(dg.AssetKey("reconciliation"))) == october
+    assert sim.counters["report_pages"] == 12 * 2 + 2, "Nov 2 is never asked: Nov 1 is open"
+    # running it again (statements over the range) does not fail either
+    assert run_range(defs, instance, "100004", date(2026, 10, 20), date(2026, 11, 2)).success
+
+
+# --- every way a run names its partitions -------------------------------------------------------
+def test_a_jobs_page_backfill_run_stores_its_whole_range(sim, instance, tmp_path):
+    """The Jobs page gives each ranged run the range tags AND per-dimension tags naming the
+    backfill's first partition; Dagster's own partition_keys then see one ledger-day."""
+    defs = make_defs(sim, tmp_path)
+    first, last = date(2026, 10, 20), date(2026, 10, 31)
+    tags = {"dagster/partition/date": first.isoformat(), "dagster/partition/ledger": "100001"}
+    assert run_range(defs, instance, "100002", first, last, tags=tags).success
+    counts = assert_status_equals_files(instance, tmp_path)
+    assert counts == {asset: 12 for asset in ASSETS}
+    assert stored(tmp_path, "reports/funds") == {key(d, "100002") for d in days(first, last)}
+
+
+def test_a_rectangle_of_dates_and_ledgers_is_one_run(sim, instance, tmp_path):
+    """Lineage "Materialize all" splits a backfill by date: each run covers every ledger."""
+    defs = make_defs(sim, tmp_path)
+    result = defs.resolve_job_def("daily_ledger_job").execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": key(date(2026, 11, 10), "100001"),
+            "dagster/asset_partition_range_end": key(date(2026, 11, 11), "100003"),
+        },
+    )
+    assert result.success
+    wanted = {
+        key(d, lid) for d in days(date(2026, 11, 10), date(2026, 11, 11)) for lid in LEDGER_IDS[:3]
+    }
+    assert stored(tmp_path, "reconciliation") == wanted
+    assert_status_equals_files(instance, tmp_path)
+
+
+def test_a_report_only_run_leaves_statements_to_the_sync(sim, instance, tmp_path):
+    defs = make_defs(sim, tmp_path)
+    first, last = date(2026, 11, 3), date(2026, 11, 6)
+    selection = [dg.AssetKey("funds_report"), dg.AssetKey("fees_report")]
+    assert run_range(defs, instance, "100001", first, last, selection=selection).success
+    assert stored(tmp_path, "statements") == set()
+    # the sync (here without API calls) derives what the reports allow
+    result = defs.resolve_job_def("vipps_sync").execute_in_process(
+        instance=instance,
+        run_config={"ops": {"sync_ledgers": {"config": {"ledgers": ["100001"], "fetch": False}}}},
+    )
+    assert result.success
+    assert stored(tmp_path, "reconciliation") == {key(d, "100001") for d in days(first, last)}
+    assert_status_equals_files(instance, tmp_path)
+
+
+# --- downstream follows the data ---------------------------------------------------------------
+def test_a_late_day_gets_its_findings_and_its_neighbours_are_recomputed(sim, instance, tmp_path):
+    late = date(2026, 11, 12)
+    sim.faults.open_dates.add(("100001", late))
+    defs = make_defs(sim, tmp_path)
+    first, last = date(2026, 11, 10), date(2026, 11, 14)
+    for d in days(first, last):  # one run per date, as a backfill split by date makes them
+        assert run_range(defs, instance, "100001", d, d).success
+    findings = pq.read_table(tmp_path / "reconciliation/100001/2026/2026-11-13.parquet")
+    chain = [f for f in findings.to_pylist() if f["check"] == "chain_across_days"]
+    assert {f["status"] for f in chain} == {"unknown"}
+    assert not (tmp_path / "reconciliation/100001/2026/2026-11-12.parquet").exists()
+    sim.faults.open_dates.clear()
+    result = defs.resolve_job_def("vipps_sync").execute_in_process(
+        instance=instance,
+        run_config={"ops": {"sync_ledgers": {"config": {"ledgers": ["100001"]}}}},
+    )
+    assert result.success
+    findings = pq.read_table(tmp_path / "reconciliation/100001/2026/2026-11-13.parquet")
+    assert {f["status"] for f in findings.to_pylist() if f["check"] == "chain_across_days"} == {
+        "pass"
+    }
+    recomputed = {
+        e.event_specific_data.materialization.partition
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+        and e.event_specific_data.materialization.asset_key.path == ["reconciliation"]
+    }
+    assert {key(late, "100001"), key(late + timedelta(days=1), "100001")} <= recomputed
+    assert_status_equals_files(instance, tmp_path)
+    passed = check_status(instance, "balance_continuity")["SUCCEEDED"]
+    assert key(late + timedelta(days=1), "100001") in passed
+
+
+def test_the_checks_tab_shows_passed_and_failed_per_partition(sim, instance, tmp_path):
+    broken = date(2026, 11, 12)
+    sim.faults.payout_not_last.add(("100001", broken))
+    first, last = date(2026, 11, 10), date(2026, 11, 14)
+    assert run_range(make_defs(sim, tmp_path), instance, "100001", first, last).success
+    status = check_status(instance, "payouts_and_invoices")
+    assert status["FAILED"] == {key(broken, "100001")}
+    assert status["SUCCEEDED"] == {key(d, "100001") for d in days(first, last)} - {
+        key(broken, "100001")
+    }
+    for check in CHECKS:  # every reconciled partition has a current result, none stale
+        shown = check_status(instance, check)
+        assert shown["SUCCEEDED"] | shown["FAILED"] == stored(tmp_path, "reconciliation")
+    ck = dg.AssetCheckKey(dg.AssetKey("reconciliation"), "payouts_and_invoices")
+    [record] = [
+        r
+        for r in instance.event_log_storage.get_asset_check_execution_history(ck, limit=50)
+        if r.partition == key(broken, "100001")
+    ]
+    evaluation = record.event.dagster_event.event_specific_data
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert "is not the last entry" in evaluation.metadata["findings"].value
+    assert "| check | topic | status |" in evaluation.metadata["findings"].value
+
+
+def test_pending_and_unknown_do_not_show_as_failed(sim, instance, tmp_path):
+    first = date(2026, 10, 1)  # the first stored date: the chain across days is unknown
+    assert run_range(make_defs(sim, tmp_path), instance, "100002", first, first).success
+    shown = check_status(instance, "balance_continuity")
+    assert shown["SUCCEEDED"] == {key(first, "100002")} and not shown["FAILED"]
+    ck = dg.AssetCheckKey(dg.AssetKey("reconciliation"), "balance_continuity")
+    [record] = instance.event_log_storage.get_asset_check_execution_history(ck, limit=5)
+    evaluation = record.event.dagster_event.event_specific_data
+    assert evaluation.passed and "unknown" in evaluation.description
+
+
+# --- sync, freshness, the sensor ---------------------------------------------------------------
+def sync(defs, instance, **config):
+    return defs.resolve_job_def("vipps_sync").execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {"sync_ledgers": {"config": config}}},
+    )
+
+
+def freshness(instance) -> dg.AssetCheckEvaluation:
+    ck = dg.AssetCheckKey(dg.AssetKey("ledgers"), "ledger_freshness")
+    [latest] = instance.event_log_storage.get_asset_check_execution_history(ck, limit=1)
+    return latest.event.dagster_event.event_specific_data
+
+
+def test_sync_walks_from_the_frontier_and_polls_an_open_ledger_once_per_topic(
+    sim, instance, tmp_path
+):
+    defs = make_defs(sim, tmp_path, start_date="2026-11-01")
+    assert sync(defs, instance).success
+    assert_status_equals_files(instance, tmp_path)
+    per_ledger = {lid: 0 for lid in LEDGER_IDS}
+    for partition in stored(tmp_path, "reconciliation"):
+        per_ledger[partition.split("|")[1]] += 1
+    # daily ledgers are final through Nov 23; the weekly one through Sunday Nov 22; the
+    # monthly one not at all in November
+    assert per_ledger == {**{lid: 23 for lid in LEDGER_IDS}, "100004": 0, "100007": 22}
+    before = sim.counters["report_pages"]
+    assert sync(defs, instance).success
+    asked = [r for r in list(sim.requests_log)[-40:] if "/report/" in r[1]]
+    # 100004 (Nov 1) and 100007 (Nov 23) are open: one request per topic each
+    assert sim.counters["report_pages"] - before == 4, asked
+    evaluation = freshness(instance)
+    assert evaluation.passed
+    assert "open since 2026-11-01" in evaluation.metadata["ledgers"].value
+
+
+def test_a_foreign_ledger_is_an_error_naming_it_and_a_long_open_ledger_a_warning(
+    sim, instance, tmp_path
+):
+    instance.add_dynamic_partitions("ledgers", ["999999"])
+    defs = make_defs(sim, tmp_path, start_date="2026-11-01")
+    assert sync(defs, instance, ledgers=["999999", "100004"]).success
+    evaluation = freshness(instance)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    table = evaluation.metadata["ledgers"].value
+    assert "999999" in table and "No such ledgerId" in table
+    assert "may not belong to these API keys" in table
+    # a ledger open for longer than VIPPS_STALE_DAYS: a warning, not an error
+    defs = make_defs(sim, tmp_path, start_date="2026-11-01", stale_days="10")
+    assert sync(defs, instance, ledgers=["100004"]).success
+    ledger_ids = [r for r in instance.get_dynamic_partitions("ledgers") if r != "999999"]
+    instance.delete_dynamic_partition("ledgers", "999999")
+    assert sync(defs, instance, ledgers=ledger_ids[:1]).success
+    evaluation = freshness(instance)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert "stale" in evaluation.metadata["ledgers"].value
+
+
+def test_the_sensor_polls_hourly_at_its_minute_and_derives_in_between(sim, instance, tmp_path):
+    defs = make_defs(sim, tmp_path, start_date="2026-11-20")
+    resources = defs.resources
+
+    def tick(at: datetime, cursor: str | None = None):
+        pipeline = PipelineResource(**{**resources["pipeline"].model_dump(), "now": at.isoformat()})
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"pipeline": pipeline}
+        )
+        return vipps_sync_sensor(context), context.cursor
+
+    early, cursor = tick(datetime(2026, 11, 24, 10, 5, tzinfo=OSLO))
+    assert isinstance(early, dg.SkipReason), "never before the poll minute"
+    request, cursor = tick(datetime(2026, 11, 24, 10, 17, tzinfo=OSLO), cursor)
+    assert isinstance(request, dg.RunRequest)
+    config = request.run_config["ops"]["sync_ledgers"]["config"]
+    assert config["fetch"] and sorted(config["ledgers"]) == LEDGER_IDS
+    again, cursor = tick(datetime(2026, 11, 24, 10, 40, tzinfo=OSLO), cursor)
+    assert isinstance(again, dg.SkipReason), "once an hour"
+    # reports stored without statements (a UI backfill of the reports): derived between polls
+    run_range(
+        defs,
+        instance,
+        "100002",
+        date(2026, 11, 20),
+        date(2026, 11, 21),
+        selection=[dg.AssetKey("funds_report"), dg.AssetKey("fees_report")],
+    )
+    derive, cursor = tick(datetime(2026, 11, 24, 10, 50, tzinfo=OSLO), cursor)
+    assert isinstance(derive, dg.RunRequest)
+    assert derive.run_config["ops"]["sync_ledgers"]["config"] == {
+        "ledgers": ["100002"],
+        "fetch": False,
+    }
+    nxt, _ = tick(datetime(2026, 11, 24, 11, 17, tzinfo=OSLO), cursor)
+    assert isinstance(nxt, dg.RunRequest) and nxt.run_key != request.run_key
 
 
 def test_schedule_requests_yesterday_for_every_ledger(instance):
+    from vipps_pipeline.definitions import defs
+
+    schedule = defs.resolve_schedule_def(daily_ledger_schedule.name)
     context = dg.build_schedule_context(
         instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 6, 15, tzinfo=OSLO)
     )
-    requests = list(daily_ledger_schedule.evaluate_tick(context).run_requests)
+    requests = list(schedule.evaluate_tick(context).run_requests)
     assert sorted(r.partition_key for r in requests) == [
         key(date(2026, 11, 23), lid) for lid in LEDGER_IDS
     ]
-    assert daily_ledger_schedule.cron_schedule == "15 6 * * *"
-    assert daily_ledger_schedule.execution_timezone == "Europe/Oslo"
+    assert schedule.cron_schedule == "15 6 * * *"
+    assert schedule.execution_timezone == "Europe/Oslo"
 
 
 def test_ledger_sensor_requests_a_refresh_that_registers_new_ledgers(sim, tmp_path):
@@ -251,7 +447,7 @@ def test_bad_ledger_id_in_the_list_is_refused_and_nothing_is_stored(sim, tmp_pat
 
     def with_bad_id(query):
         body = original(query)
-        body["ledgers"].append({**body["ledgers"][0], "ledgerId": "../x"})
+        body["items"].append({**body["items"][0], "ledgerId": "../x"})
         return body
 
     monkeypatch.setattr(sim, "ledgers", with_bad_id)
@@ -268,55 +464,6 @@ def test_bad_ledger_id_in_the_list_is_refused_and_nothing_is_stored(sim, tmp_pat
         assert instance.get_dynamic_partitions("ledgers") == []
 
 
-def test_automation_requests_missing_recent_ledger_days_hourly_not_old_ones(
-    sim, instance, tmp_path
-):
-    defs = make_defs(sim, tmp_path)
-    materialize_one(sim, instance, tmp_path, key(date(2026, 11, 22), "100001"))
-    t0 = datetime(2026, 11, 24, 10, 5, tzinfo=OSLO)
-    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=t0)
-    assert first.get_requested_partitions(dg.AssetKey("funds_report")) == set()
-    second = dg.evaluate_automation_conditions(
-        defs=defs,
-        instance=instance,
-        evaluation_time=t0 + timedelta(minutes=15),
-        cursor=first.cursor,
-    )
-    requested = second.get_requested_partitions(dg.AssetKey("funds_report"))
-    assert key(date(2026, 11, 23), "100004") in requested
-    assert key(date(2026, 11, 18), "100002") in requested
-    assert key(date(2026, 11, 22), "100001") not in requested, "already stored"
-    assert key(date(2026, 10, 1), "100001") not in requested, "outside the lookback window"
-    assert all(date.fromisoformat(k.split("|")[0]) >= date(2026, 11, 17) for k in requested)
-    third = dg.evaluate_automation_conditions(
-        defs=defs,
-        instance=instance,
-        evaluation_time=t0 + timedelta(minutes=30),
-        cursor=second.cursor,
-    )
-    assert third.get_requested_partitions(dg.AssetKey("funds_report")) == set(), "once an hour"
-
-
-def test_automation_cascades_statements_and_checks_after_reports_arrive(sim, instance, tmp_path):
-    defs = make_defs(sim, tmp_path)
-    first = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, evaluation_time=datetime(2026, 11, 24, 10, 5, tzinfo=OSLO)
-    )
-    for d in (date(2026, 11, 19), date(2026, 11, 20)):
-        assert materialize_one(
-            sim, instance, tmp_path, key(d, "100002"), (funds_report, fees_report)
-        ).success
-    second = dg.evaluate_automation_conditions(
-        defs=defs,
-        instance=instance,
-        cursor=first.cursor,
-        evaluation_time=datetime(2026, 11, 24, 10, 8, tzinfo=OSLO),
-    )
-    wanted = {key(date(2026, 11, 19), "100002"), key(date(2026, 11, 20), "100002")}
-    assert second.get_requested_partitions(dg.AssetKey("daily_statements")) == wanted
-    assert second.get_requested_partitions(dg.AssetKey("funds_report")) == set(), "not at :08"
-
-
 def test_definitions_load_with_every_asset_described_grouped_and_kinded():
     from vipps_pipeline.definitions import defs
 
@@ -324,13 +471,8 @@ def test_definitions_load_with_every_asset_described_grouped_and_kinded():
     for asset_key in graph.get_all_asset_keys():
         node = graph.get(asset_key)
         assert node.description and node.group_name and node.kinds, asset_key
-    pools = {
-        frozenset(graph.get(dg.AssetKey(a)).pools)
-        for a in ("funds_report", "fees_report", "ledgers")
-    }
+    pools = {frozenset(graph.get(dg.AssetKey(a)).pools) for a in ("funds_report", "ledgers")}
     assert pools == {frozenset({"vipps_api"})}
-    policies = {
-        graph.get(dg.AssetKey(a)).backfill_policy
-        for a in ("funds_report", "fees_report", "daily_statements", "reconciliation")
-    }
+    policies = {graph.get(dg.AssetKey(a)).backfill_policy for a in ASSETS}
     assert policies == {dg.BackfillPolicy.single_run()}
+    assert set(DAY_KINDS) == set(ASSETS.values())

@@ -17,14 +17,20 @@ import pytest
 
 from vipps_pipeline import books
 from vipps_pipeline.definitions import build_defs
-from vipps_pipeline.defs.assets import funds_report
+from vipps_pipeline.defs.assets import ledger_day_assets
 from vipps_pipeline.defs.resources import ReportApiResource
 from vipps_pipeline.ingest import fetch_day
 from vipps_pipeline.simulator import Faults, Simulator, World
 from vipps_pipeline.simulator.faults import CORRUPTIONS
 from vipps_pipeline.storage import report_path
-from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW, days
-from vipps_pipeline_tests.test_dagster import key, make_defs, run_range
+from vipps_pipeline_tests.conftest import NOW, days
+from vipps_pipeline_tests.test_dagster import (
+    assert_status_equals_files,
+    key,
+    make_defs,
+    run_range,
+    sync,
+)
 
 TOPICS = ("funds", "fees")
 
@@ -42,16 +48,20 @@ def _truth_row(e: dict, seq: int) -> dict:
 
 
 def compare_with_truth(world: World, data_dir: Path, ledger_ids, dates, now) -> dict[str, int]:
-    """Every closed ledger-day stored exactly as served; every open one absent."""
+    """Every closed ledger-day before a ledger's first open date stored exactly as served;
+    from the first open date on nothing (the walk stops there: the vendor closes a ledger's
+    dates in order, so later dates wait for the next poll)."""
     seen = {"rows": 0, "closed_days": 0, "open_days": 0}
     for ledger_id in ledger_ids:
         spec = world.ledgers[ledger_id]
+        blocked = False
         for d in dates:
-            closed = world.status(spec, d, now) == "closed"
+            blocked = blocked or world.status(spec, d, now) != "closed"
+            closed = not blocked
             for topic in TOPICS:
                 path = report_path(data_dir, topic, ledger_id, d)
                 if not closed:
-                    assert not path.exists(), f"{path} stored while the day is open"
+                    assert not path.exists(), f"{path} stored past the ledger's frontier"
                     continue
                 rows = pq.read_table(path).to_pylist()
                 truth = [
@@ -67,26 +77,20 @@ def compare_with_truth(world: World, data_dir: Path, ledger_ids, dates, now) -> 
     return seen
 
 
-def rerun_until_settled(defs, instance, ledger_ids, dates, rounds=6) -> int:
-    """What the hourly automation does: request the missing ledger-days again, one ranged run
-    per ledger over the span of what is missing, until nothing more arrives."""
-    runs = stale = 0
+def sync_until_settled(defs, instance, rounds=40) -> int:
+    """What the hourly sensor does: a sync run per poll, until two polls in a row store
+    nothing new (with a 404 on every report's first poll, each poll advances a ledger by one
+    date: the walk stops at the first date that is not ready)."""
+    runs = idle = 0
     for _ in range(rounds):
-        done = instance.get_materialized_partitions(dg.AssetKey("reconciliation"))
-        missing = {lid: [d for d in dates if key(d, lid) not in done] for lid in ledger_ids}
-        missing = {lid: ds for lid, ds in missing.items() if ds}
-        if not missing:
+        before = len(instance.get_materialized_partitions(dg.AssetKey("reconciliation")))
+        result = sync(defs, instance)
+        assert result.success, [e.message for e in result.get_step_failure_events()]
+        runs += 1
+        after = len(instance.get_materialized_partitions(dg.AssetKey("reconciliation")))
+        idle = idle + 1 if after == before else 0
+        if idle == 2:
             break
-        before = len(done)
-        for lid, ds in missing.items():
-            run_range(defs, instance, lid, ds[0], ds[-1])
-            runs += 1
-        if len(instance.get_materialized_partitions(dg.AssetKey("reconciliation"))) == before:
-            stale += 1
-            if stale == 2:
-                break  # two polls in a row brought nothing: what is left is not ready
-        else:
-            stale = 0
     return runs
 
 
@@ -99,18 +103,24 @@ def test_every_fault_at_once_keeps_every_entry_exactly_once(tmp_path):
     world = World(seed=0, faults=faults)
     dates = days(date(2026, 11, 1), date(2026, 11, 14))
     clock = [NOW]
+    ledger_ids = ["100001", "100002", "100003", "100004"]
     with Simulator(world, clock=lambda: clock[0]) as sim, dg.instance_for_test() as instance:
-        defs = make_defs(sim, tmp_path)
+        defs = make_defs(sim, tmp_path, start_date="2026-11-01", now=NOW.isoformat())
         assert defs.resolve_job_def("refresh_ledgers").execute_in_process(instance=instance).success
-        runs = rerun_until_settled(defs, instance, LEDGER_IDS, dates)
-        first = compare_with_truth(world, tmp_path, LEDGER_IDS, dates, clock[0])
-        assert first["open_days"] == 14 + 2  # ledger 100004 settles monthly; two forced open
+        for extra in set(instance.get_dynamic_partitions("ledgers")) - set(ledger_ids):
+            instance.delete_dynamic_partition("ledgers", extra)
+        runs = sync_until_settled(defs, instance)
+        first = compare_with_truth(world, tmp_path, ledger_ids, dates, clock[0])
+        # 100004 settles monthly; 100001 and 100002 stop at their forced-open date
+        assert first["open_days"] == 14 + (14 - 4) + (14 - 8)
         # the open dates close; the next polls store them
         faults.open_dates.clear()
         clock[0] = datetime(2026, 12, 2, 12, tzinfo=UTC)
-        runs += rerun_until_settled(defs, instance, LEDGER_IDS, dates)
-        final = compare_with_truth(world, tmp_path, LEDGER_IDS, dates, clock[0])
+        defs = make_defs(sim, tmp_path, start_date="2026-11-01", now=clock[0].isoformat())
+        runs += sync_until_settled(defs, instance)
+        final = compare_with_truth(world, tmp_path, ledger_ids, dates, clock[0])
         assert final["open_days"] == 0 and final["closed_days"] == 56
+        assert_status_equals_files(instance, tmp_path)
         hit = {k: sim.counters[k] for k in ("404_not_ready", "429", "500", "revoked", "truncated")}
         print(
             f"\ncompared {final['rows']} rows in {final['closed_days']} ledger-days x 2 topics "
@@ -205,10 +215,13 @@ def test_bad_api_input_is_refused_clearly_and_stores_nothing_for_that_day(sim, t
         sim.faults.page_size = 10
         result = run_range(defs, instance, "100001", date(2026, 11, 10), date(2026, 11, 12))
         assert not result.success
-        messages = [e.event_specific_data.error.message for e in result.get_step_failure_events()]
+        [failure] = result.get_step_failure_events()
+        message = failure.event_specific_data.error.message
+        failed = failure.event_specific_data.user_failure_data.metadata["failed"].value
+        assert len(failed) == 2, failed
         for topic in TOPICS:
-            assert any(f"ledger 100001, {topic}, 2026-11-11" in m for m in messages), messages
-        assert all(problem in m for m in messages), messages
+            assert any(f"ledger 100001, {topic}, 2026-11-11" in m for m in failed), failed
+        assert all(problem in m for m in failed) and problem in message, failed
         for topic in TOPICS:
             assert report_path(tmp_path, topic, "100001", bad).read_bytes() == before[topic]
             for good in (date(2026, 11, 10), date(2026, 11, 12)):
@@ -228,7 +241,8 @@ def test_bad_settings_stop_before_any_request(sim, tmp_path):
             ("client_secret", "", "VIPPS_CLIENT_SECRET is not set"),
         ]:
             result = dg.materialize(
-                [funds_report],
+                [ledger_day_assets],
+                selection=["funds_report"],
                 partition_key=key(date(2026, 11, 10), "100001"),
                 instance=instance,
                 resources=make_defs(sim, tmp_path, api={field: value}).resources,
@@ -272,7 +286,8 @@ def test_no_secret_or_token_is_logged_stored_or_raised(tmp_path, monkeypatch, ca
                 run_range(defs, instance, "100001", date(2026, 11, 1), date(2026, 11, 5)),
                 run_range(defs, instance, "100004", date(2026, 11, 1), date(2026, 11, 2)),
             ]
-            assert results[0].success and not results[1].success
+            assert results[0].success and results[1].success  # 100004 is open: not a failure
+            results.append(sync(defs, instance))
             records = []
             for result in results:
                 records += [str(r) for r in instance.all_logs(result.run_id)]

@@ -28,9 +28,18 @@ def test_defaults():
     assert api.include_gdpr is False
     pipe = PipelineSettings.from_env({})
     assert str(pipe.data_dir) == "data" and pipe.start_date.isoformat() == "2020-05-01"
-    assert pipe.timezone == "Europe/Oslo" and pipe.not_ready_retries == 2
-    assert pipe.not_ready_delay_seconds == 600 and pipe.lookback_days == 7
+    assert pipe.timezone == "Europe/Oslo" and pipe.stale_days == 62
+    assert pipe.persistent_404_days == 7 and pipe.max_consecutive_errors == 3
+    assert pipe.settlement == {} and pipe.now_override is None
     assert (pipe.schedule_hour, pipe.schedule_minute, pipe.poll_minute) == (6, 15, 17)
+
+
+def test_settlement_overrides_and_simulated_clock():
+    pipe = PipelineSettings.from_env(
+        {"VIPPS_SETTLEMENT": "100001:net, 100003:gross", "VIPPS_NOW": "2026-11-24T23:30+00:00"}
+    )
+    assert pipe.settlement == {"100001": "net", "100003": "gross"}
+    assert pipe.today().isoformat() == "2026-11-25", "today is a date in VIPPS_TIMEZONE"
 
 
 def test_secrets_are_not_in_the_repr():
@@ -69,6 +78,11 @@ def test_bad_api_settings_name_the_setting(env, named):
         ({"VIPPS_POLL_MINUTE": "5"}, "VIPPS_POLL_MINUTE must be between 11 and 59"),
         ({"VIPPS_SCHEDULE_TIME": "25:00"}, "VIPPS_SCHEDULE_TIME must be HH:MM"),
         ({"VIPPS_FEE_WINDOW_DAYS": "0"}, "VIPPS_FEE_WINDOW_DAYS must be between 1 and 31"),
+        ({"VIPPS_STALE_DAYS": "0"}, "VIPPS_STALE_DAYS must be between 1 and 3650"),
+        ({"VIPPS_SETTLEMENT": "100001:weekly"}, "VIPPS_SETTLEMENT must list LEDGER:net"),
+        ({"VIPPS_SETTLEMENT": "../x:net"}, "VIPPS_SETTLEMENT names ledger '../x'"),
+        ({"VIPPS_NOW": "tomorrow"}, "VIPPS_NOW must be an ISO 8601 time"),
+        ({"VIPPS_NOW": "2026-11-24T12:00"}, "VIPPS_NOW must include a UTC offset"),
     ],
 )
 def test_bad_pipeline_settings_name_the_setting(env, named):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -47,6 +48,11 @@ def window_mapping(start_offset: int, end_offset: int) -> dg.MultiPartitionMappi
     )
 
 
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+DIMENSION_TAG_PREFIX = "dagster/partition/"
+
+
 @dataclass(frozen=True, order=True)
 class LedgerDay:
     ledger_id: str
@@ -54,10 +60,33 @@ class LedgerDay:
     key: str
 
 
-def ledger_days(context: dg.AssetExecutionContext) -> list[LedgerDay]:
-    """The run's ledger-days, for a single partition and a ranged backfill run alike."""
+def partition_key(ledger_id: str, ledger_date: date) -> str:
+    """The multi-partition key string (dimensions sorted by name: date, then ledger)."""
+    return f"{ledger_date.isoformat()}|{ledger_id}"
+
+
+def run_partition_keys(
+    tags: Mapping[str, str], fallback: Sequence[str], instance: dg.DagsterInstance
+) -> list[str]:
+    """The run's ledger-days, from its range tags whenever it has them.
+
+    A backfill from the Jobs page gives each ranged run the range tags AND the per-dimension
+    tags of the backfill's first partition; Dagster's ``context.partition_keys`` then reads the
+    per-dimension tags and sees one ledger-day. The range is what the run was launched for.
+    """
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    if not (start and end):
+        return [str(k) for k in fallback]
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        return list(
+            ledger_day_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
+        )
+
+
+def ledger_days(keys: Sequence[str]) -> list[LedgerDay]:
+    """Partition keys as validated, sorted ledger-days."""
     out = []
-    for key in context.partition_keys:
+    for key in keys:
         dims = ledger_day_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
         ledger = validate_ledger_id(dims["ledger"], "partition ledger")
         out.append(LedgerDay(ledger, date.fromisoformat(dims["date"]), str(key)))

@@ -17,10 +17,17 @@ def settings_failure(exc: SettingsError) -> dg.Failure:
 
 
 class _EnvBacked(dg.ConfigurableResource):
-    """Fields map to environment variables by name: ``client_secret`` is VIPPS_CLIENT_SECRET."""
+    """Fields map to environment variables by name: ``client_secret`` is VIPPS_CLIENT_SECRET.
+
+    A field left unset falls back to the variable in the process that executes the step, so a
+    run launched by the daemon reads the environment it was deployed with.
+    """
 
     def as_env(self) -> dict[str, str | None]:
-        return {f"VIPPS_{name.upper()}": getattr(self, name) for name in type(self).model_fields}
+        return {
+            (var := f"VIPPS_{name.upper()}"): getattr(self, name) or os.environ.get(var)
+            for name in type(self).model_fields
+        }
 
     @classmethod
     def from_env(cls) -> Any:
@@ -68,14 +75,15 @@ class PipelineResource(_EnvBacked):
     data_dir: str | None = None
     start_date: str | None = None
     timezone: str | None = None
-    not_ready_retries: str | None = None
-    not_ready_delay_seconds: str | None = None
     persistent_404_days: str | None = None
-    lookback_days: str | None = None
+    stale_days: str | None = None
+    max_consecutive_errors: str | None = None
+    settlement: str | None = None
     poll_minute: str | None = None
     schedule_time: str | None = None
     ledger_refresh_seconds: str | None = None
     fee_window_days: str | None = None
+    now: str | None = None
 
     def settings(self) -> PipelineSettings:
         try:

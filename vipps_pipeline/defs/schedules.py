@@ -1,17 +1,18 @@
-"""The daily job and its schedule: yesterday for every ledger, downstream included."""
+"""The daily job (every ledger-day dataset) and its optional schedule."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from vipps_pipeline.defs.assets import daily_statements, fees_report, funds_report, reconciliation
-from vipps_pipeline.defs.partitions import SETTINGS, ledger_day_partitions
+from vipps_pipeline.defs.assets import ledger_day_assets
+from vipps_pipeline.defs.partitions import SETTINGS
 
 daily_ledger_job = dg.define_asset_job(
     "daily_ledger_job",
-    selection=[funds_report, fees_report, daily_statements, reconciliation],
-    partitions_def=ledger_day_partitions,
-    description="Fetch, store, state and reconcile ledger-days: the pipeline's main job.",
+    selection=dg.AssetSelection.assets(ledger_day_assets),
+    description="Fetch, store, state and reconcile ledger-days: the pipeline's main job. "
+    "Launch a range from this page or the asset graph; days not final yet stay missing and "
+    "the hourly sync fetches them once they close.",
 )
 
 daily_ledger_schedule = dg.build_schedule_from_partitioned_job(
@@ -20,5 +21,6 @@ daily_ledger_schedule = dg.build_schedule_from_partitioned_job(
     hour_of_day=SETTINGS.schedule_hour,
     minute_of_hour=SETTINGS.schedule_minute,
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Every day at VIPPS_SCHEDULE_TIME (VIPPS_TIMEZONE): yesterday, every ledger.",
+    description="Every day at VIPPS_SCHEDULE_TIME (VIPPS_TIMEZONE): yesterday, every ledger. "
+    "Off by default: vipps_sync_sensor already fetches every new day.",
 )

@@ -1,15 +1,25 @@
-"""Sensors: refresh the ledger list, and evaluate automation conditions."""
+"""Sensors: refresh the ledger list, and poll every ledger hourly through the planner."""
 
+import hashlib
 import time
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from vipps_pipeline.defs.assets import ledgers
-from vipps_pipeline.defs.partitions import SETTINGS
+from vipps_pipeline.defs.partitions import SETTINGS, ledger_partitions
+from vipps_pipeline.defs.resources import PipelineResource
+from vipps_pipeline.defs.sync import plan, sync_ledgers, vipps_sync_job
 
 refresh_ledgers_job = dg.define_asset_job(
     "refresh_ledgers", selection=[ledgers], description="List the ledgers and register new ones."
 )
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 @dg.sensor(
@@ -23,10 +33,56 @@ def ledger_refresh_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=f"ledgers-{bucket}")
 
 
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "vipps_automation",
-    target=dg.AssetSelection.all(),
+def poll_tick(now: datetime, minute: int) -> datetime | None:
+    """This hour's poll time once it has passed, else None: polls happen at the chosen minute
+    of the hour only (the vendor asks for a fixed random minute, never :00-:10)."""
+    tick = now.replace(minute=minute, second=0, microsecond=0)
+    return tick if now >= tick else None
+
+
+def _sync_request(run_key: str, ledger_ids: list[str], fetch: bool) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=run_key,
+        run_config={
+            "ops": {sync_ledgers.name: {"config": {"ledgers": ledger_ids, "fetch": fetch}}}
+        },
+        tags={"vipps/trigger": "sensor", "vipps/fetch": str(fetch).lower()},
+    )
+
+
+@dg.sensor(
+    job=vipps_sync_job,
+    minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=120,
-    description="Polls missing recent ledger-days hourly and cascades statements and checks.",
+    description="Hourly at VIPPS_POLL_MINUTE: a vipps_sync run for every ledger that is not "
+    "final through yesterday, however far back its frontier is. In between, a run without API "
+    "calls whenever stored reports lack statements or findings (e.g. after a UI backfill of "
+    "one report asset).",
 )
+def vipps_sync_sensor(
+    context: dg.SensorEvaluationContext, pipeline: PipelineResource
+) -> dg.RunRequest | dg.SkipReason:
+    settings = pipeline.settings()
+    if context.instance.get_run_ids(
+        dg.RunsFilter(job_name=vipps_sync_job.name, statuses=IN_FLIGHT), limit=1
+    ):
+        return dg.SkipReason("a vipps_sync run is still in progress")
+    now = settings.now()
+    today = now.date()
+    ids = sorted(context.instance.get_dynamic_partitions(ledger_partitions.name))
+    plans = [plan(settings, ledger_id, today) for ledger_id in ids]
+    tick = poll_tick(now, settings.poll_minute)
+    if tick is not None and (context.cursor or "") < tick.isoformat():
+        context.update_cursor(tick.isoformat())
+        wanted = [p.ledger_id for p in plans if p.has_work]
+        if wanted:
+            return _sync_request(f"poll:{tick.isoformat()}", wanted, fetch=True)
+        return dg.SkipReason(
+            f"poll {tick:%H:%M}: every ledger is final through {today - timedelta(days=1)}"
+        )
+    stale = {p.ledger_id: p.stale for p in plans if p.stale}
+    if stale:
+        digest = hashlib.sha1(repr(sorted(stale.items())).encode()).hexdigest()[:16]
+        return _sync_request(f"derive:{digest}", sorted(stale), fetch=False)
+    nxt = (tick or now.replace(minute=settings.poll_minute)) + timedelta(hours=1 if tick else 0)
+    return dg.SkipReason(f"nothing to do until the poll at {nxt:%H:%M}")

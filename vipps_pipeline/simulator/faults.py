@@ -9,7 +9,7 @@ ledger, date and check where they were injected.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 LedgerDay = tuple[str, date]
 
@@ -50,8 +50,13 @@ class Faults:
     trailing_empty_page: bool = False
     """End every report with an extra ``hasMore: true`` page followed by an empty page."""
     page_size: int = 1000
-    ledger_list_key: str = "ledgers"
-    """``ledgers`` (the API reference) or ``items`` (the older OpenAPI file)."""
+    ledger_list_shape: str = "newest"
+    """``reference`` (``ledgers`` with top-level ``salesUnits``), ``openapi`` (``items``, no
+    units) or ``newest`` (``items``, each with its own ``salesUnits``, one handle each)."""
+    partner_expires_in_string: bool = False
+    """Answer the partner token's ``expires_in`` as a string (as the vendor's SDK types say)."""
+    outage: tuple[datetime, datetime] | None = None
+    """Every request in this (simulated-clock) window answers 503: a long outage."""
     ledgers_page_size: int = 2
     forbidden_ledgers: set[str] = field(default_factory=set)
     """Ledgers whose reports answer 403 with a problem+json body (keys lack access)."""
@@ -93,6 +98,6 @@ class Faults:
             truncate_every=19,
             trailing_empty_page=True,
             page_size=page_size,
-            ledger_list_key="items",
+            ledger_list_shape="openapi",
             ledgers_page_size=1,
         )

@@ -34,6 +34,8 @@ JUMP = 7_700
 """Size of an injected balance jump, in minor units."""
 UNKNOWN_ENTRY_TYPE = "interest-adjustment"
 """A type the vendor might add without notice: the pipeline must keep it, never reject it."""
+NEGATIVE_EPISODE_REFUND = 250_000_000
+"""A cancelled event refunded at once (2.5 million NOK): the balance stays negative for weeks."""
 _PERIOD = 97
 """Large days repeat a 97-entry amount pattern so any page's balances are closed-form."""
 
@@ -56,6 +58,22 @@ class LedgerSpec:
     fee_bp: int
     fee_fixed: int
     start: date
+    reserve: int = 0
+    """Rolling reserve: a payout leaves this much on the ledger (the FAQ's held-back money)."""
+    quiet_weekdays: tuple[int, ...] = ()
+    """Weekdays (0 = Monday) without sales: closed ledger dates with an empty report."""
+    negative: tuple[int, int, int] | None = None
+    """(offset, period, length) in days from ``start``: episodes where a huge refund drives the
+    balance negative; no payout while it lasts, the dates stay open, and a ``top-up`` on the
+    episode's last day clears it."""
+    extras: frozenset[str] = frozenset()
+    """Occasional entry types: disputes, payout-aborted, service-fee, credit-note."""
+    payout_text: str = ""
+    """The bank-transfer text of a payout (``{n}`` is the payout number); empty where the
+    vendor leaves it missing (Norway today)."""
+    listed_from: datetime | None = None
+    """Before this (simulated) time the keys cannot see the ledger: it is not in the list, and
+    its reports answer 404 "No such ledgerId"."""
 
 
 LEDGERS: tuple[LedgerSpec, ...] = (
@@ -76,6 +94,8 @@ LEDGERS: tuple[LedgerSpec, ...] = (
         175,
         100,
         date(2020, 5, 1),
+        extras=frozenset({"disputes", "payout-aborted"}),
+        payout_text="Vipps utbet. {n} Vippsnr 55001",
     ),
     LedgerSpec(
         "100002",
@@ -94,6 +114,7 @@ LEDGERS: tuple[LedgerSpec, ...] = (
         145,
         100,
         date(2021, 3, 1),
+        payout_text="MobilePay {n}",
     ),
     LedgerSpec(
         "100003",
@@ -112,6 +133,9 @@ LEDGERS: tuple[LedgerSpec, ...] = (
         120,
         35,
         date(2022, 6, 1),
+        quiet_weekdays=(6,),
+        extras=frozenset({"service-fee", "credit-note"}),
+        payout_text="MobilePay {n} Sauna Oy",
     ),
     LedgerSpec(
         "100004",
@@ -130,6 +154,65 @@ LEDGERS: tuple[LedgerSpec, ...] = (
         90,
         0,
         date(2023, 1, 1),
+    ),
+    LedgerSpec(
+        "100005",
+        "NOK",
+        "Europe/Oslo",
+        ("api:888005",),
+        "Fly Fjell",
+        ("934567890", "business:NO:ORG"),
+        ("BBAN:NO", "15030054321"),
+        "net",
+        "daily",
+        "payout-scheduled",
+        0,
+        (15, 30),
+        (50_000, 500_000),
+        150,
+        100,
+        date(2024, 1, 1),
+        reserve=250_000,
+        extras=frozenset({"service-fee"}),
+    ),
+    LedgerSpec(
+        "100006",
+        "NOK",
+        "Europe/Oslo",
+        ("api:888006",),
+        "Konsert Arena",
+        ("945678901", "business:NO:ORG"),
+        ("BBAN:NO", "15030099887"),
+        "net",
+        "daily",
+        "payout-scheduled",
+        0,
+        (10, 25),
+        (20_000, 150_000),
+        175,
+        100,
+        date(2024, 8, 2),
+        negative=(30, 365, 61),
+    ),
+    LedgerSpec(
+        "100007",
+        "DKK",
+        "Europe/Copenhagen",
+        ("DK:555007",),
+        "Ugens Kaffe",
+        ("32345678", "business:DK:CVR"),
+        ("BBAN:DK", "30004000654321"),
+        "net",
+        "weekly",
+        "payout-scheduled",
+        0,
+        (8, 20),
+        (2_000, 80_000),
+        145,
+        100,
+        date(2023, 6, 5),
+        quiet_weekdays=(5,),
+        payout_text="MobilePay {n} Ugens Kaffe",
     ),
 )
 
@@ -280,6 +363,10 @@ class LargeDay(Day):
         return out
 
 
+class NoSuchLedger(LookupError):
+    """The keys cannot see this ledger: the API answers 404 "No such ledgerId"."""
+
+
 class World:
     """All simulated ledgers, their days, and the clock-dependent view the API serves."""
 
@@ -306,9 +393,34 @@ class World:
         end = datetime.combine(d + timedelta(days=1), time(spec.cutoff_hour), tz)
         return start.astimezone(UTC), end.astimezone(UTC)
 
+    def episode(self, spec: LedgerSpec, d: date) -> tuple[date, date] | None:
+        """The negative-balance episode ``d`` falls in, as (first, last day), or None."""
+        if spec.negative is None or d < spec.start:
+            return None
+        offset, period, length = spec.negative
+        k = ((d - spec.start).days - offset) // period
+        first = spec.start + timedelta(days=offset + k * period)
+        last = first + timedelta(days=length - 1)
+        return (first, last) if k >= 0 and first <= d <= last else None
+
+    def period_end(self, spec: LedgerSpec, d: date) -> date:
+        """The last date of the settlement period ``d`` belongs to: the dates of a period
+        close together, when its payout is made (a negative-balance episode closes when the
+        top-up clears it)."""
+        episode = self.episode(spec, d)
+        if episode is not None:
+            return episode[1]
+        if spec.payout == "monthly":
+            return month_end(d)
+        if spec.payout == "weekly":
+            return d + timedelta(days=6 - d.weekday())
+        return d
+
+    def pays_out(self, spec: LedgerSpec, d: date) -> bool:
+        return self.period_end(spec, d) == d and self.episode(spec, d) is None
+
     def closes_at(self, spec: LedgerSpec, d: date) -> datetime:
-        last = month_end(d) if spec.payout == "monthly" else d
-        return self.window(spec, last)[1] + self.close_lag
+        return self.window(spec, self.period_end(spec, d))[1] + self.close_lag
 
     def status(self, spec: LedgerSpec, d: date, now: datetime) -> str:
         """'future' (404), 'open' (tryLater) or 'closed'."""
@@ -317,6 +429,9 @@ class World:
         if (spec.ledger_id, d) in self.faults.open_dates or now < self.closes_at(spec, d):
             return "open"
         return "closed"
+
+    def listed(self, spec: LedgerSpec, now: datetime) -> bool:
+        return spec.listed_from is None or now >= spec.listed_from
 
     def ledger_date_of(self, spec: LedgerSpec, t: datetime) -> date:
         local = t.astimezone(ZoneInfo(spec.timezone)) - timedelta(hours=spec.cutoff_hour)
@@ -346,8 +461,77 @@ class World:
 
     def _activity(self, spec: LedgerSpec, d: date) -> tuple[list[_Move], list[_Fee]]:
         """Captures, refunds and odd entries of a funds day, and the fees its captures cause."""
-        if d < spec.start or (spec.ledger_id, d) in self.large_days:
-            return [], []
+        moves, fees, rng = self._sales(spec, d)
+        if not moves:
+            return [], fees
+        start, end = self.window(spec, d)
+        span = (end - start).total_seconds()
+        moves = list(moves)
+        ordinal = d.toordinal() + int(spec.ledger_id)
+        mid = start + timedelta(seconds=span / 2)
+        if ordinal % 11 == 0:
+            moves.append(
+                _Move(mid, "correction", rng.choice((-900, 1200)), f"C{d:%y%m%d}", "", None)
+            )
+        if ordinal % 13 == 0:
+            moves.append(_Move(mid, "top-up", 25_000, f"T{d:%y%m%d}", "top-up", None))
+        if ordinal % 7 == 0:
+            moves.append(_Move(mid, UNKNOWN_ENTRY_TYPE, 321, f"U{d:%y%m%d}", "", None))
+        if "disputes" in spec.extras:
+            net = sum(m.amount for m in moves)  # never let a dispute push a day below zero
+            retained = self._disputed(spec, d - timedelta(days=3))
+            if ordinal % 17 == 3 and retained and retained.amount < net // 3:
+                moves.append(
+                    replace(
+                        retained,
+                        t=mid,
+                        entry_type="retained-disputed-capture",
+                        amount=-retained.amount,
+                    )
+                )
+            returned = self._disputed(spec, d - timedelta(days=8))
+            then = self._sales(spec, d - timedelta(days=5))[0]
+            if (
+                (ordinal - 5) % 17 == 3
+                and returned
+                and returned.amount < sum(m.amount for m in then) // 3
+            ):
+                moves.append(
+                    replace(
+                        returned,
+                        t=mid + timedelta(minutes=1),
+                        entry_type="returned-disputed-capture",
+                    )
+                )
+        episode = self.episode(spec, d)
+        if episode is not None and d == episode[0]:
+            moves.append(
+                _Move(
+                    start + timedelta(hours=9),
+                    "refund",
+                    -NEGATIVE_EPISODE_REFUND,
+                    f"{spec.ledger_id[-3:]}{d:%y%m%d}EV",
+                    "cancelled-event",
+                    None,
+                )
+            )
+        moves.sort(key=lambda m: m.t)
+        return moves, fees
+
+    def _disputed(self, spec: LedgerSpec, d: date) -> _Move | None:
+        """The capture of date ``d`` an issuer disputes (the smallest), if that date had any."""
+        captures = [m for m in self._sales(spec, d)[0] if m.entry_type == "capture"]
+        return min(captures, key=lambda m: m.amount, default=None)
+
+    def _sales(self, spec: LedgerSpec, d: date) -> tuple[list[_Move], list[_Fee], random.Random]:
+        """Captures and refunds of a date, the fees they cause, and the date's random stream
+        (left where the sales ended, for the odd entries that follow)."""
+        if (
+            d < spec.start
+            or (spec.ledger_id, d) in self.large_days
+            or d.weekday() in spec.quiet_weekdays
+        ):
+            return [], [], self._rng(spec, d, "activity")
         rng = self._rng(spec, d, "activity")
         start, end = self.window(spec, d)
         span = (end - start).total_seconds()
@@ -380,8 +564,10 @@ class World:
             fee = amount * spec.fee_bp // 10_000 + spec.fee_fixed
             delay = rng.choice((1, 2)) if i in delayed else 0
             landing = d + timedelta(days=delay)
-            if (spec.ledger_id, landing) in self.large_days:
-                landing = d
+            if (spec.ledger_id, landing) in self.large_days or landing.weekday() in (
+                spec.quiet_weekdays
+            ):
+                landing = d  # a quiet day stays empty
             fee_t = (
                 t + timedelta(seconds=3)
                 if delay == 0
@@ -404,23 +590,12 @@ class World:
                         handle,
                     )
                 )
-        ordinal = d.toordinal() + int(spec.ledger_id)
-        mid = start + timedelta(seconds=span / 2)
-        if ordinal % 11 == 0:
-            moves.append(
-                _Move(mid, "correction", rng.choice((-900, 1200)), f"C{d:%y%m%d}", "", None)
-            )
-        if ordinal % 13 == 0:
-            moves.append(_Move(mid, "top-up", 25_000, f"T{d:%y%m%d}", "top-up", None))
-        if ordinal % 7 == 0:
-            moves.append(_Move(mid, UNKNOWN_ENTRY_TYPE, 321, f"U{d:%y%m%d}", "", None))
-        moves.sort(key=lambda m: m.t)
-        return moves, fees
+        return moves, fees, rng
 
     def _fee_moves(self, spec: LedgerSpec, d: date) -> list[_Move]:
         moves = []
         for back in (2, 1, 0):
-            for fee in self._activity(spec, d - timedelta(days=back))[1]:
+            for fee in self._sales(spec, d - timedelta(days=back))[1]:
                 if fee.landing == d:
                     moves.append(
                         _Move(
@@ -432,37 +607,99 @@ class World:
                             fee.handle,
                         )
                     )
-        if d >= spec.start and (d.toordinal() + int(spec.ledger_id)) % 23 == 5:
-            start, end = self.window(spec, d)
+        start, end = self.window(spec, d)
+        if d < spec.start:
+            return moves
+        if (d.toordinal() + int(spec.ledger_id)) % 23 == 5 and d.weekday() not in (
+            spec.quiet_weekdays
+        ):
             moves.append(
                 _Move(start + (end - start) / 3, "correction", 50, f"FC{d:%y%m%d}", "", None)
+            )
+        if "service-fee" in spec.extras and d.day == 1:
+            moves.append(
+                _Move(
+                    start + timedelta(hours=2),
+                    "service-fee",
+                    -9_900,
+                    f"SF{d:%y%m}",
+                    "subscription",
+                    None,
+                )
+            )
+        if "credit-note" in spec.extras and d.day == 3:
+            moves.append(
+                _Move(
+                    start + timedelta(hours=3),
+                    "credit-note",
+                    1_500,
+                    f"CN{d:%y%m}",
+                    "credit note",
+                    None,
+                )
             )
         moves.sort(key=lambda m: m.t)
         return moves
 
-    def zeroes_at_end(self, spec: LedgerSpec, topic: str, d: date) -> bool:
-        """Days whose closing balance is 0 by construction, so the next day opens at 0."""
+    def closing_anchor(self, spec: LedgerSpec, topic: str, d: date) -> int | None:
+        """A day's closing balance when it is known by construction (so the next day's opening
+        needs no replay of history): a payout leaves the reserve, net fees are retained daily,
+        gross fees are invoiced at month end, a top-up clears a negative episode."""
         if topic == "fees":
-            return spec.settlement == "net" or d == month_end(d)
+            return 0 if spec.settlement == "net" or d == month_end(d) else None
         if (spec.ledger_id, d) in self.faults.payout_not_last:
-            return False
-        return spec.payout == "daily" or d == month_end(d)
+            return None
+        if self.pays_out(spec, d):
+            return spec.reserve
+        episode = self.episode(spec, d)
+        return 0 if episode is not None and d == episode[1] else None
 
     def opening(self, spec: LedgerSpec, topic: str, d: date) -> int:
         prev = d - timedelta(days=1)
-        if prev < spec.start or self.zeroes_at_end(spec, topic, prev):
+        if prev < spec.start:
             return 0
+        anchor = self.closing_anchor(spec, topic, prev)
+        if anchor is not None:
+            return anchor
         closing = self.day(spec.ledger_id, topic, prev).closing
         return self.opening(spec, topic, prev) if closing is None else closing
+
+    def payout_number(self, spec: LedgerSpec, d: date) -> int:
+        return 2_000_000 + (d - spec.start).days
+
+    def _aborted(self, spec: LedgerSpec, d: date) -> _Move | None:
+        """The previous date's payout coming back: it could not be executed."""
+        prev = d - timedelta(days=1)
+        if (
+            "payout-aborted" not in spec.extras
+            or (d.toordinal() + int(spec.ledger_id)) % 29
+            or prev < spec.start
+        ):
+            return None
+        last = self.day(spec.ledger_id, "funds", prev).entries[-1:]
+        if not last or last[0]["entryType"] != spec.payout_type:
+            return None
+        start, _ = self.window(spec, d)
+        return _Move(
+            start + timedelta(seconds=30),
+            "payout-aborted",
+            -last[0]["amount"],
+            last[0]["pspReference"],
+            last[0]["reference"],
+            None,
+        )
 
     def _build(self, spec: LedgerSpec, topic: str, d: date) -> Day:
         _start, end = self.window(spec, d)
         fee_moves = self._fee_moves(spec, d)
-        moves = fee_moves if topic == "fees" else self._activity(spec, d)[0]
-        tail: list[tuple[str, int | None]] = []  # (entry type, amount or None = -balance)
+        moves = fee_moves if topic == "fees" else list(self._activity(spec, d)[0])
+        tail: list[tuple[str, str | int]] = []  # (entry type, amount or how to compute it)
         fees_total = sum(m.amount for m in fee_moves)
         key = (spec.ledger_id, d)
         if topic == "funds":
+            aborted = self._aborted(spec, d)
+            if aborted is not None:
+                moves.insert(0, aborted)
             if spec.settlement == "net" and fees_total:
                 tail.append(
                     (
@@ -470,8 +707,11 @@ class World:
                         fees_total + 100 * (key in self.faults.fees_retained_mismatch),
                     )
                 )
-            if spec.payout == "daily" or d == month_end(d):
-                payout = (spec.payout_type, None)
+            episode = self.episode(spec, d)
+            if episode is not None and d == episode[1]:
+                tail.append(("top-up", "clear"))
+            if self.pays_out(spec, d):
+                payout = (spec.payout_type, "payout")
                 if key in self.faults.payout_not_last and tail:
                     tail.insert(0, payout)
                 else:
@@ -479,7 +719,7 @@ class World:
         elif spec.settlement == "net" and fees_total:
             tail.append(("fees-retained", -fees_total))
         elif spec.settlement == "gross" and d == month_end(d):
-            tail.append(("fees-invoiced", None))
+            tail.append(("fees-invoiced", "clear"))
         if not moves and d < spec.start:
             return Day([], [])
 
@@ -494,20 +734,29 @@ class World:
         times: list[float] = []
         rows = [(m.t, m.entry_type, m.amount, m) for m in moves]
         rows += [(end, entry_type, amount, None) for entry_type, amount in tail]
-        for i, (t, entry_type, amount, move) in enumerate(rows):
+        for i, (t, entry_type, how, move) in enumerate(rows):
             if i == jump_at:
                 balance += JUMP
-            if amount is None:
-                amount = -balance
-                if amount == 0 and entry_type == "fees-invoiced":
-                    continue
             psp = move.psp if move else f"{entry_type[:2].upper()}{spec.ledger_id}{d:%y%m%d}"
+            reference = move.reference if move else ""
+            if how == "payout":
+                amount = -(balance - spec.reserve)
+                if amount >= 0:
+                    continue  # nothing to pay out (a quiet day, or below the reserve)
+                n = self.payout_number(spec, d)
+                psp, reference = f"{spec.ledger_id}-{n}", spec.payout_text.format(n=n)
+            elif how == "clear":
+                amount = -balance
+                if amount == 0 or (entry_type == "top-up" and amount < 0):
+                    continue
+            else:
+                amount = int(how)
             entry = {
                 "pspReference": psp,
                 "time": _fmt_time(t, tz if move and move.local_format else None),
                 "ledgerDate": d.isoformat(),
                 "entryType": entry_type,
-                "reference": move.reference if move else "",
+                "reference": reference,
                 "currency": spec.currency,
                 "amount": amount,
                 "balanceBefore": balance,
@@ -527,10 +776,11 @@ class World:
 
     # --- what the API serves -------------------------------------------------------------------
     def served(self, ledger_id: str, topic: str, d: date, now: datetime) -> tuple[Day, int, bool]:
-        """(day, number of entries visible now, tryLater). Raises LookupError for a 404."""
+        """(day, number of entries visible now, tryLater). Raises LookupError for a 404:
+        :class:`NoSuchLedger` for a ledger these keys cannot see."""
         spec = self.ledgers.get(ledger_id)
-        if spec is None:
-            raise LookupError("unknown ledger")
+        if spec is None or not self.listed(spec, now):
+            raise NoSuchLedger("No such ledgerId")
         status = self.status(spec, d, now)
         if status == "future":
             raise LookupError("report not available yet")

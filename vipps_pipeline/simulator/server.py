@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from vipps_pipeline.simulator.faults import Faults
-from vipps_pipeline.simulator.model import DEMO_CREDENTIALS, World
+from vipps_pipeline.simulator.model import DEMO_CREDENTIALS, NoSuchLedger, World
 
 _DATE_PATH = re.compile(r"^/report/v2/ledgers/([^/]+)/([^/]+)/dates/([^/]+)$")
 _FEED_PATH = re.compile(r"^/report/v2/ledgers/([^/]+)/([^/]+)/feed$")
@@ -194,10 +194,10 @@ class Simulator:
         if form.get("grant_type") != ["client_credentials"]:
             raise _Reply(400, {"error": "unsupported_grant_type"})
         ttl = self.faults.token_ttl_seconds or PARTNER_TOKEN_TTL
-        return {
+        return {  # a number in one vendor source, a string in its generated SDK types
             "access_token": self._issue("partner", ttl),
             "token_type": "Bearer",
-            "expires_in": ttl,
+            "expires_in": str(ttl) if self.faults.partner_expires_in_string else ttl,
         }
 
     def authenticate(self, headers: dict[str, str]) -> str:
@@ -219,6 +219,13 @@ class Simulator:
         return token
 
     # --- transport faults ----------------------------------------------------------------------
+    def outage(self) -> None:
+        """Every request fails with 503 while the simulated clock is inside an outage."""
+        window = self.faults.outage
+        if window is not None and window[0] <= self.clock() < window[1]:
+            self.counters["503_outage"] += 1
+            raise _Reply(503, {"statusCode": 503, "message": "Service Unavailable"})
+
     def transport_faults(self) -> None:
         n = next(self._api_calls)
         f = self.faults
@@ -242,7 +249,11 @@ class Simulator:
 
     # --- endpoints -----------------------------------------------------------------------------
     def ledgers(self, query: dict[str, list[str]]) -> dict[str, Any]:
-        specs = sorted(self.world.ledgers.values(), key=lambda s: s.ledger_id)
+        now = self.clock()
+        specs = sorted(
+            (s for s in self.world.ledgers.values() if self.world.listed(s, now)),
+            key=lambda s: s.ledger_id,
+        )
         wanted = query.get("settlesForRecipientHandles", [None])[0]
         offset = 0
         if query.get("cursor", [""])[0]:
@@ -257,27 +268,48 @@ class Simulator:
         size = self.faults.ledgers_page_size
         page = specs[offset : offset + size]
         more = offset + size < len(specs)
-        return {
-            "cursor": _encode_cursor({"offset": offset + size, "handle": wanted}) if more else "",
-            self.faults.ledger_list_key: [
-                {
-                    "ledgerId": s.ledger_id,
-                    "currency": s.currency,
-                    "payoutBankAccount": {"scheme": s.bank_account[0], "id": s.bank_account[1]},
-                    "owner": {"id": s.owner[0], "scheme": s.owner[1]},
-                    "settlesForRecipientHandles": list(s.recipient_handles),
-                }
-                for s in page
-            ],
-            "salesUnits": [
+        shape = self.faults.ledger_list_shape
+        ledgers = [
+            {
+                "ledgerId": s.ledger_id,
+                "currency": s.currency,
+                "payoutBankAccount": {"scheme": s.bank_account[0], "id": s.bank_account[1]},
+                "owner": {"id": s.owner[0], "scheme": s.owner[1]},
+                "settlesForRecipientHandles": list(s.recipient_handles),
+            }
+            for s in page
+        ]
+        body: dict[str, Any] = {
+            "cursor": _encode_cursor({"offset": offset + size, "handle": wanted}) if more else ""
+        }
+        if shape == "reference":  # the API reference: `ledgers`, sales units beside them
+            body["ledgers"] = ledgers
+            body["salesUnits"] = [
                 {
                     "name": s.sales_unit,
                     "recipientHandle": list(s.recipient_handles),
                     "businessIdentifier": {"id": s.owner[0], "scheme": s.owner[1]},
                 }
                 for s in page
-            ],
-        }
+            ]
+        elif shape == "openapi":  # the 2023 OpenAPI file: `items`, no sales units
+            body["items"] = ledgers
+        else:  # the newest guide: `items`, each with its own units, one handle per unit
+            body["items"] = [
+                {
+                    **ledger,
+                    "salesUnits": [
+                        {
+                            "name": s.sales_unit if i == 0 else f"{s.sales_unit} {handle}",
+                            "recipientHandle": handle,
+                            "businessIdentifier": {"id": s.owner[0], "scheme": s.owner[1]},
+                        }
+                        for i, handle in enumerate(s.recipient_handles)
+                    ],
+                }
+                for ledger, s in zip(ledgers, page, strict=True)
+            ]
+        return body
 
     def report(
         self,
@@ -319,6 +351,9 @@ class Simulator:
         self._page_faults(token)
         try:
             day, visible, try_later = self.world.served(ledger_id, topic, d, self.clock())
+        except NoSuchLedger as exc:
+            self.counters["404_no_such_ledger"] += 1
+            raise _problem(404, "Not Found", str(exc), path) from None
         except LookupError:
             self.counters["404"] += 1
             raise _Reply(404, b"", "text/plain") from None
@@ -444,6 +479,7 @@ class _Handler(BaseHTTPRequestHandler):
         extra: dict[str, str] = {}
         truncate = False
         try:
+            sim.outage()
             if method == "POST" and parts.path == "/accesstoken/get":
                 answer: Any = sim.merchant_token(headers)
             elif method == "POST" and parts.path == "/miami/v1/token":

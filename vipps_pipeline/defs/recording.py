@@ -1,0 +1,263 @@
+"""Engine events as Dagster events: one materialization per stored ledger-day file, check
+evaluations tied to their partition's materialization, observations for open days.
+
+Nothing is ever reported for a partition whose file was not written: this is what keeps the
+partition status in the UI equal to the files on disk, whatever started the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
+from vipps_pipeline import ledger_run as lr
+from vipps_pipeline.defs.partitions import partition_key
+from vipps_pipeline.ingest import DaySummary
+from vipps_pipeline.reconcile import CHECK_GROUPS, CHECKS
+from vipps_pipeline.storage import findings_path, statement_path
+
+REPORT_ASSETS = {t: dg.AssetKey(f"{t}_report") for t in ("funds", "fees")}
+STATEMENTS = dg.AssetKey("daily_statements")
+RECONCILIATION = dg.AssetKey("reconciliation")
+PREVIEW_COLUMNS = [
+    "seq",
+    "time",
+    "entry_type",
+    "psp_reference",
+    "amount",
+    "balance_before",
+    "balance_after",
+]
+FINDING_COLUMNS = ["check", "topic", "status", "expected", "actual", "detail"]
+API_SAID = {"404": "HTTP 404", "tryLater": "tryLater: true"}
+
+
+def markdown(rows: list[dict], cols: list[str], empty: str = "_no entries_") -> str:
+    """A small markdown table for the UI's metadata panel."""
+    if not rows:
+        return empty
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += [
+        "| "
+        + " | ".join(
+            str(r.get(c, "") if r.get(c) is not None else "").replace("|", "/") for c in cols
+        )
+        + " |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def report_metadata(s: DaySummary) -> dict[str, object]:
+    return {
+        "ledger": s.ledger_id,
+        "date": s.ledger_date.isoformat(),
+        "topic": s.topic,
+        "rows": s.rows,
+        "pages": s.pages,
+        "counts_by_entry_type": dg.MetadataValue.json(dict(sorted(s.counts_by_type.items()))),
+        "opening_balance": s.opening_balance,
+        "closing_balance": s.closing_balance,
+        "sum_amount": s.sum_amount,
+        "path": dg.MetadataValue.path(str(s.path.resolve())),
+        "preview": dg.MetadataValue.md(markdown(s.preview, PREVIEW_COLUMNS)),
+    }
+
+
+def statement_metadata(rows: Iterable[dict], path: str) -> dict[str, object]:
+    by_topic = {r["topic"]: r for r in rows}
+    funds = by_topic["funds"]
+    md: dict[str, object] = {
+        f"{topic}_{name}": by_topic[topic][name]
+        for topic in ("funds", "fees")
+        for name in ("entries", "opening_balance", "closing_balance", "sum_amount")
+    }
+    md |= {
+        "payout_amount": funds["payout_amount"],
+        "reserve_kept": funds["reserve_kept"],
+        "settlement": funds["settlement"] or "unknown",
+        "path": dg.MetadataValue.path(path),
+    }
+    return md
+
+
+def _group_result(findings: list[dict], group: str) -> tuple[bool, str, list[dict]]:
+    """(passed, one-line description, findings that are not a pass) for one check group.
+
+    ``pending`` (a fee window still open) and ``unknown`` (a day that would decide it is not
+    stored yet) are not failures: the check passes and says what it is waiting for.
+    """
+    rows = [f for f in findings if f["check"] in CHECK_GROUPS[group]]
+    bad = [f for f in rows if f["status"] != "pass"]
+    counts: dict[str, int] = {}
+    for f in bad:
+        counts[f["status"]] = counts.get(f["status"], 0) + 1
+    if not bad:
+        return True, f"all {len(rows)} checks pass", bad
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return "fail" not in counts, f"{summary} of {len(rows)} checks", bad
+
+
+@dataclass
+class Summary:
+    """What a run did, for its log line, its failure message and the CLI."""
+
+    stored: dict[str, dict[str, list[date]]] = field(default_factory=dict)  # ledger -> topic
+    derived: dict[str, int] = field(default_factory=dict)  # ledger -> findings days
+    open: dict[str, list[str]] = field(default_factory=dict)  # ledger -> "funds 2026-11-01 ..."
+    failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def ledger_line(self, ledger_id: str) -> str:
+        stored = self.stored.get(ledger_id, {})
+        days = sorted({d for ds in stored.values() for d in ds})
+        parts = [
+            f"stored {len(days)} day(s)"
+            + (f" ({days[0]}..{days[-1]})" if len(days) > 1 else f" ({days[0]})" if days else "")
+        ]
+        if self.derived.get(ledger_id):
+            parts.append(f"reconciled {self.derived[ledger_id]} day(s)")
+        if self.open.get(ledger_id):
+            parts.append("open: " + "; ".join(self.open[ledger_id]))
+        return f"ledger {ledger_id}: " + ", ".join(parts)
+
+
+class Recorder:
+    """Translates a run's engine events; ``checks`` are the check keys to evaluate."""
+
+    def __init__(
+        self, context: dg.OpExecutionContext, data_dir, checks: Iterable[dg.AssetCheckKey]
+    ) -> None:
+        self.context = context
+        self.data_dir = data_dir
+        self.checks = {k.name for k in checks if k.asset_key == RECONCILIATION}
+        self.summary = Summary()
+        self._pending: list[lr.FindingsStored] = []
+
+    def handle(self, event: lr.Event) -> Iterator[dg.AssetMaterialization | dg.AssetObservation]:
+        s = self.summary
+        if isinstance(event, lr.ReportStored):
+            s.stored.setdefault(event.ledger_id, {}).setdefault(event.topic, []).append(
+                event.ledger_date
+            )
+            yield dg.AssetMaterialization(
+                asset_key=REPORT_ASSETS[event.topic],
+                partition=partition_key(event.ledger_id, event.ledger_date),
+                metadata=report_metadata(event.summary),
+            )
+        elif isinstance(event, lr.StatementStored):
+            path = statement_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
+            yield dg.AssetMaterialization(
+                asset_key=STATEMENTS,
+                partition=partition_key(event.ledger_id, event.ledger_date),
+                metadata=statement_metadata(event.rows, str(path)),
+            )
+        elif isinstance(event, lr.FindingsStored):
+            s.derived[event.ledger_id] = s.derived.get(event.ledger_id, 0) + 1
+            findings = list(event.findings)
+            counts = {k: 0 for k in ("pass", "fail", "pending", "unknown")}
+            for f in findings:
+                counts[f["status"]] += 1
+            path = findings_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
+            yield dg.AssetMaterialization(
+                asset_key=RECONCILIATION,
+                partition=partition_key(event.ledger_id, event.ledger_date),
+                metadata={
+                    **counts,
+                    "findings": dg.MetadataValue.md(
+                        markdown(
+                            [f for f in findings if f["status"] != "pass"],
+                            FINDING_COLUMNS,
+                            "_every check passes_",
+                        )
+                    ),
+                    "path": dg.MetadataValue.path(str(path)),
+                },
+            )
+            self._pending.append(event)
+        elif isinstance(event, lr.NotReadyFound):
+            p = event.probe
+            s.open.setdefault(event.ledger_id, []).append(
+                f"{p.topic} {p.ledger_date} ({API_SAID[p.reason]})"
+            )
+            yield dg.AssetObservation(
+                asset_key=REPORT_ASSETS[p.topic],
+                partition=partition_key(event.ledger_id, p.ledger_date),
+                metadata={
+                    "not_ready": API_SAID[p.reason],
+                    "detail": p.detail,
+                    "open_since": p.first_seen.isoformat(timespec="seconds"),
+                    "later_dates_not_asked": event.not_asked,
+                },
+            )
+        elif isinstance(event, lr.DayFailed):
+            s.failures.append(event.message)
+        elif isinstance(event, lr.Skipped):
+            s.skipped.append(
+                f"ledger {event.ledger_id}: {event.what} not computed for {len(event.dates)} "
+                f"day(s) from {event.dates[0]}: {event.reason}"
+            )
+
+    def flush(self) -> Iterator[dg.AssetCheckEvaluation]:
+        """Check evaluations for the findings announced so far, each tied to the
+        materialization it judges (otherwise the UI shows the check as stale)."""
+        pending, self._pending = self._pending, []
+        if not pending or not self.checks:
+            return
+        keys = [partition_key(e.ledger_id, e.ledger_date) for e in pending]
+        records = self.context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=RECONCILIATION, asset_partitions=keys),
+            limit=len(keys) * 4,
+        ).records
+        latest: dict[str, dg.EventLogRecord] = {}
+        for record in records:  # newest first
+            latest.setdefault(record.partition_key or "", record)
+        for event, key in zip(pending, keys, strict=True):
+            record = latest.get(key)
+            target = (
+                AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=record.storage_id,
+                    run_id=record.run_id,
+                    timestamp=record.timestamp,
+                )
+                if record
+                else None
+            )
+            findings = list(event.findings)
+            for group in CHECK_GROUPS:
+                if group not in self.checks:
+                    continue
+                passed, description, bad = _group_result(findings, group)
+                yield dg.AssetCheckEvaluation(
+                    asset_key=RECONCILIATION,
+                    check_name=group,
+                    passed=passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    partition=key,
+                    target_materialization_data=target,
+                    description=description,
+                    metadata={
+                        "findings": dg.MetadataValue.md(
+                            markdown(bad, FINDING_COLUMNS, "_every check passes_")
+                        ),
+                        "checks": dg.MetadataValue.md(
+                            "\n".join(f"- `{c}`: {CHECKS[c]}" for c in CHECK_GROUPS[group])
+                        ),
+                    },
+                )
+
+    def record(
+        self, events: Iterable[lr.Event]
+    ) -> Iterator[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation]:
+        for event in events:
+            if isinstance(event, lr.ChunkDone):
+                yield from self.flush()
+            else:
+                yield from self.handle(event)
+        yield from self.flush()

@@ -1,0 +1,180 @@
+"""The sync job: what the planner says, for every ledger, in one run.
+
+The hourly sensor and ``vipps-pipeline sync`` both launch it. It walks each ledger from its
+frontier to yesterday, never waits for a day that is not ready (the next poll is the retry),
+recomputes stale statements and findings, and ends with the per-ledger freshness check. Its
+materializations carry the ledger-day partitions, so the UI shows exactly what it stored.
+"""
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+from pydantic import Field
+
+from vipps_pipeline import completeness, planner, state
+from vipps_pipeline import ledger_run as lr
+from vipps_pipeline.defs.assets import API_POOL, finish, ledgers
+from vipps_pipeline.defs.partitions import ledger_partitions
+from vipps_pipeline.defs.recording import RECONCILIATION, Recorder, markdown
+from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
+from vipps_pipeline.reconcile import CHECK_GROUPS
+from vipps_pipeline.settings import TOPICS, PipelineSettings
+
+FRESHNESS_CHECK = "ledger_freshness"
+FRESHNESS_COLUMNS = ["ledger_id", "status", "final_through", "open_since", "days_behind", "detail"]
+
+
+def plan(settings: PipelineSettings, ledger_id: str, today: date) -> planner.LedgerPlan:
+    return planner.plan_ledger(
+        completeness.scan(settings.data_dir, ledger_id),
+        state.load(settings.data_dir, ledger_id),
+        start=settings.start_date,
+        until=today - timedelta(days=1),
+        window=settings.fee_window_days,
+    )
+
+
+def freshness_rows(
+    settings: PipelineSettings, ledger_ids: list[str], today: date
+) -> list[planner.Freshness]:
+    return [
+        planner.freshness(
+            plan(settings, ledger_id, today),
+            today=today,
+            stale_days=settings.stale_days,
+            persistent_404_days=settings.persistent_404_days,
+        )
+        for ledger_id in ledger_ids
+    ]
+
+
+def freshness_evaluation(
+    rows: list[planner.Freshness], target: dg.EventLogRecord | None = None
+) -> dg.AssetCheckEvaluation:
+    """ERROR when a ledger's 404 persists (not yours?), WARN when one is open too long."""
+    statuses = {r.status for r in rows}
+    severity = (
+        dg.AssetCheckSeverity.ERROR if "not_yours" in statuses else dg.AssetCheckSeverity.WARN
+    )
+    attention = [r for r in rows if r.status in planner.ATTENTION]
+    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "open", "stale", "not_yours")}
+    return dg.AssetCheckEvaluation(
+        asset_key=ledgers.key,
+        check_name=FRESHNESS_CHECK,
+        passed=not attention,
+        severity=severity,
+        description=(
+            ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n) or "no ledgers"
+        ),
+        target_materialization_data=AssetCheckEvaluationTargetMaterializationData(
+            storage_id=target.storage_id, run_id=target.run_id, timestamp=target.timestamp
+        )
+        if target
+        else None,
+        metadata={
+            **counts,
+            "ledgers": dg.MetadataValue.md(
+                markdown(
+                    [
+                        r.__dict__
+                        for r in sorted(rows, key=lambda r: (r.status == "ok", r.ledger_id))
+                    ],
+                    FRESHNESS_COLUMNS,
+                    "_no ledgers registered_",
+                )
+            ),
+        },
+    )
+
+
+def latest_ledgers_record(instance: dg.DagsterInstance) -> dg.EventLogRecord | None:
+    records = instance.fetch_materializations(ledgers.key, limit=1).records
+    return records[0] if records else None
+
+
+@dg.asset_check(
+    asset=ledgers,
+    name=FRESHNESS_CHECK,
+    description="Per ledger: how far its reports are final. WARN when a ledger has not been "
+    "final for more than VIPPS_STALE_DAYS (past a monthly settlement); ERROR when a date still "
+    "answers HTTP 404 VIPPS_PERSISTENT_404_DAYS after it (the ledger may not be yours).",
+)
+def ledger_freshness(
+    context: dg.AssetCheckExecutionContext, pipeline: PipelineResource
+) -> dg.AssetCheckResult:
+    settings = pipeline.settings()
+    ids = sorted(context.instance.get_dynamic_partitions(ledger_partitions.name))
+    e = freshness_evaluation(freshness_rows(settings, ids, settings.today()))
+    return dg.AssetCheckResult(
+        passed=e.passed, severity=e.severity, description=e.description, metadata=e.metadata
+    )
+
+
+class SyncConfig(dg.Config):
+    ledgers: list[str] = Field(default_factory=list)
+    """Only these ledgers (empty: every registered ledger)."""
+    fetch: bool = True
+    """False: only recompute stale statements and findings (no API call)."""
+
+
+@dg.op(
+    out={},
+    pool=API_POOL,
+    description="Fetch every ledger from its frontier to yesterday, reconcile what arrived, "
+    "and evaluate the ledger freshness check.",
+)
+def sync_ledgers(
+    context: dg.OpExecutionContext,
+    config: SyncConfig,
+    api: ReportApiResource,
+    pipeline: PipelineResource,
+) -> Iterator[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation]:
+    settings = pipeline.settings()
+    today = settings.today()
+    registered = sorted(context.instance.get_dynamic_partitions(ledger_partitions.name))
+    unknown = sorted(set(config.ledgers) - set(registered))
+    if unknown:
+        raise dg.Failure(
+            f"ledger(s) {', '.join(unknown)} not registered: materialize `ledgers` first "
+            f"(registered: {', '.join(registered) or 'none'})",
+            allow_retries=False,
+        )
+    ids = config.ledgers or registered
+    client = api.get_client() if config.fetch else None
+    breaker = lr.Breaker(settings.max_consecutive_errors)
+    checks = [dg.AssetCheckKey(RECONCILIATION, group) for group in CHECK_GROUPS]
+    recorder = Recorder(context, settings.data_dir, checks)
+    outage = None
+    for ledger_id in ids:
+        p = plan(settings, ledger_id, today)
+        dates = p.dates(fetch=config.fetch)
+        if not dates:
+            continue
+        work = lr.Work(ledger_id, dates, topics=TOPICS if config.fetch else (), sync=True)
+        try:
+            yield from recorder.record(
+                lr.run_ledger(work, client=client, settings=settings, breaker=breaker)
+            )
+        except lr.Outage as exc:
+            yield from recorder.flush()
+            outage = str(exc)
+            break
+        context.log.info(recorder.summary.ledger_line(ledger_id))
+    yield freshness_evaluation(
+        freshness_rows(settings, registered, today), latest_ledgers_record(context.instance)
+    )
+    finish(context, recorder, outage, planned=0)
+
+
+@dg.job(
+    name="vipps_sync",
+    description="What the planner says, for every ledger: launched hourly by "
+    "`vipps_sync_sensor` and by `vipps-pipeline sync`.",
+    tags={"vipps/trigger": "sync"},
+)
+def vipps_sync_job() -> None:
+    sync_ledgers()
