@@ -29,7 +29,7 @@ from vipps_pipeline.ingest import DaySummary, fetch_day
 from vipps_pipeline.parse import BadReport
 from vipps_pipeline.reconcile import CHAIN_LOOKBACK_DAYS
 from vipps_pipeline.settings import TOPICS, PipelineSettings
-from vipps_pipeline.storage import ledger_lock
+from vipps_pipeline.storage import day_path, ledger_lock
 
 CHUNK_DAYS = 31
 """Days per chunk of statements and findings: a month keeps memory flat for any range."""
@@ -272,3 +272,27 @@ def _derived(
             found[row["ledger_date"]].append(row)
         for d in sorted(found):
             yield FindingsStored(ledger_id, d, tuple(found[d]))
+
+
+def events_for_files(data_dir, ledger_id: str, kind: str, dates: Sequence[date]) -> Iterator[Event]:
+    """Announce files already on disk (a run killed between writing a file and recording it
+    leaves such files): the events a run would have emitted for them."""
+    import pyarrow.parquet as pq
+
+    for d in sorted(dates):
+        path = day_path(data_dir, kind, ledger_id, d)
+        try:
+            table = pq.read_table(path)
+        except FileNotFoundError:
+            continue
+        if kind.startswith("reports/"):
+            topic = kind.split("/", 1)[1]
+            summary = DaySummary(ledger_id, topic, d, path)
+            for batch in table.to_batches():
+                summary.add(batch)
+            yield ReportStored(ledger_id, topic, d, summary)
+        elif kind == "statements":
+            yield StatementStored(ledger_id, d, tuple(table.to_pylist()))
+        else:
+            yield FindingsStored(ledger_id, d, tuple(table.to_pylist()))
+    yield ChunkDone(ledger_id)

@@ -14,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
 
 from vipps_pipeline import books
 from vipps_pipeline.definitions import build_defs
@@ -318,3 +320,40 @@ def test_no_secret_or_token_is_logged_stored_or_raised(tmp_path, monkeypatch, ca
         assert hits == []
     finally:
         sim.stop()
+
+
+@pytest.mark.slow
+def test_a_killed_ranged_run_keeps_what_it_recorded_and_the_next_sync_records_the_rest(tmp_path):
+    world = World(seed=0, faults=Faults(slow_every=3, slow_seconds=0.3))
+    with Simulator(world, clock=lambda: NOW) as sim:
+        home, data = tmp_path / "home", tmp_path / "data"
+        env = {
+            "PATH": os.environ["PATH"],
+            **sim.env("merchant"),
+            "VIPPS_DATA_DIR": str(data),
+            "VIPPS_START_DATE": "2026-10-01",
+            "VIPPS_NOW": NOW.isoformat(),
+            "DAGSTER_HOME": str(home),
+        }
+        args = ["run", "--start", "2026-10-01", "--end", "2026-11-20", "--ledger", "100001"]
+        child = subprocess.Popen(
+            [sys.executable, "-m", "vipps_pipeline.cli", *args, "--dagster-home", str(home)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while len(list((data / "reconciliation").rglob("*.parquet"))) < 10:
+            assert time.monotonic() < deadline and child.poll() is None, "run never got going"
+            time.sleep(0.1)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+            recorded = instance.get_materialized_partitions(dg.AssetKey("funds_report"))
+            on_disk = {f"{p.stem}|100001" for p in (data / "reports/funds").rglob("*.parquet")}
+            assert len(recorded) >= 10 and recorded <= on_disk, "progress was recorded per day"
+            defs = make_defs(sim, data, now=NOW.isoformat())
+            assert sync(defs, instance, ledgers=["100001"]).success
+            counts = assert_status_equals_files(instance, data)
+        assert counts["reconciliation"] == len(days(date(2026, 10, 1), date(2026, 11, 23)))
+        print(f"\nkilled after {len(recorded)} recorded days; the sync completed {counts}")

@@ -18,8 +18,14 @@ from pydantic import Field
 from vipps_pipeline import completeness, planner, state
 from vipps_pipeline import ledger_run as lr
 from vipps_pipeline.defs.assets import API_POOL, finish, ledgers
-from vipps_pipeline.defs.partitions import ledger_partitions
-from vipps_pipeline.defs.recording import RECONCILIATION, Recorder, markdown
+from vipps_pipeline.defs.partitions import ledger_partitions, partition_key
+from vipps_pipeline.defs.recording import (
+    RECONCILIATION,
+    REPORT_ASSETS,
+    STATEMENTS,
+    Recorder,
+    markdown,
+)
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.reconcile import CHECK_GROUPS
 from vipps_pipeline.settings import TOPICS, PipelineSettings
@@ -164,10 +170,42 @@ def sync_ledgers(
             outage = str(exc)
             break
         context.log.info(recorder.summary.ledger_line(ledger_id))
+    if outage is None:
+        yield from record_unrecorded(context, settings, ids, recorder)
     yield freshness_evaluation(
         freshness_rows(settings, registered, today), latest_ledgers_record(context.instance)
     )
     finish(context, recorder, outage, planned=0)
+
+
+def record_unrecorded(
+    context: dg.OpExecutionContext,
+    settings: PipelineSettings,
+    ledger_ids: list[str],
+    recorder: Recorder,
+) -> Iterator[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation]:
+    """Record files that are on disk but not in Dagster (a step killed between writing a file
+    and reporting it), so the UI's partition status catches up with the data."""
+    kinds = {REPORT_ASSETS[t]: f"reports/{t}" for t in TOPICS} | {
+        STATEMENTS: "statements",
+        RECONCILIATION: "reconciliation",
+    }
+    inventories = {lid: completeness.scan(settings.data_dir, lid) for lid in ledger_ids}
+    healed = 0
+    for asset_key, kind in kinds.items():
+        marked = context.instance.get_materialized_partitions(asset_key)
+        for ledger_id, inv in inventories.items():
+            missing = [d for d in inv.dates(kind) if partition_key(ledger_id, d) not in marked]
+            if missing:
+                healed += len(missing)
+                yield from recorder.record(
+                    lr.events_for_files(settings.data_dir, ledger_id, kind, missing)
+                )
+    if healed:
+        context.log.warning(
+            f"recorded {healed} ledger-day file(s) that were stored but not recorded "
+            "(an earlier run was interrupted)"
+        )
 
 
 @dg.job(

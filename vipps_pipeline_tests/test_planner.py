@@ -1,0 +1,108 @@
+"""The completeness model and the planner, as plain Python: no Dagster, no HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from vipps_pipeline import completeness, planner
+from vipps_pipeline.state import LedgerState, Probe
+from vipps_pipeline_tests.conftest import days
+
+START = date(2026, 8, 1)
+REPORTS = ("reports/funds", "reports/fees")
+
+
+def inventory(stored: dict[str, dict[date, int]]) -> completeness.Inventory:
+    return completeness.Inventory("100001", {k: dict(v) for k, v in stored.items()})
+
+
+def reports(dates, t: int = 10) -> dict[str, dict[date, int]]:
+    return {k: dict.fromkeys(dates, t) for k in REPORTS}
+
+
+def probe(topic: str, d: date, reason: str = "tryLater") -> Probe:
+    seen = datetime(2026, 11, 1, tzinfo=UTC)
+    return Probe(topic, d, reason, "No such ledgerId" if reason == "404" else "", seen, seen)
+
+
+def test_final_through_and_frontier():
+    stored = set(days(START, date(2026, 8, 10))) | {date(2026, 8, 12)}
+    assert completeness.final_through(stored, START) == date(2026, 8, 10)
+    assert completeness.frontier(stored, START) == date(2026, 8, 11), "a hole stops it"
+    assert completeness.final_through(set(), START) is None
+    assert completeness.frontier({date(2026, 8, 2)}, START) == START
+
+
+def test_the_plan_walks_from_the_frontier_however_old_no_lookback():
+    inv = inventory(reports(days(START, date(2026, 8, 24))))
+    plan = planner.plan_ledger(inv, LedgerState(), start=START, until=date(2026, 11, 23), window=3)
+    assert plan.final_through == date(2026, 8, 24)
+    assert plan.fetch[0] == date(2026, 8, 25) and plan.fetch[-1] == date(2026, 11, 23)
+    assert len(plan.fetch) == 91, "a date open for three months is still fetched"
+    up_to_date = planner.plan_ledger(
+        inv, LedgerState(), start=START, until=date(2026, 8, 24), window=3
+    )
+    assert up_to_date.fetch == ()
+    assert up_to_date.has_work, "no statements yet: derived files are due"
+    inv.files["statements"] = dict.fromkeys(inv.dates("reports/funds"), 20)
+    inv.files["reconciliation"] = dict.fromkeys(inv.dates("reports/funds"), 30)
+    done = planner.plan_ledger(inv, LedgerState(), start=START, until=date(2026, 8, 24), window=3)
+    assert not done.has_work
+
+
+def test_each_topic_has_its_own_frontier_and_the_walk_starts_at_the_earliest():
+    files = reports(days(START, date(2026, 8, 20)))
+    files["reports/fees"] = dict.fromkeys(days(START, date(2026, 8, 15)), 10)
+    plan = planner.plan_ledger(
+        inventory(files), LedgerState(), start=START, until=date(2026, 8, 22), window=3
+    )
+    by_topic = {t.topic: t.frontier for t in plan.topics}
+    assert by_topic == {"funds": date(2026, 8, 21), "fees": date(2026, 8, 16)}
+    assert plan.fetch[0] == date(2026, 8, 16) and plan.final_through == date(2026, 8, 15)
+
+
+def test_stale_statements_and_findings_follow_modification_times():
+    dates = days(START, date(2026, 8, 10))
+    files = reports(dates, t=10)
+    files["statements"] = dict.fromkeys(dates, 20)
+    files["reconciliation"] = dict.fromkeys(dates, 30)
+    inv = inventory(files)
+    assert completeness.stale_days(inv, 3) == ([], [])
+    # a report re-fetched later makes its statement stale, and the findings of every day whose
+    # fee window reaches it
+    inv.record("reports/fees", date(2026, 8, 5), 40)
+    statements, findings = completeness.stale_days(inv, 3)
+    assert statements == [date(2026, 8, 5)]
+    assert findings == days(date(2026, 8, 3), date(2026, 8, 7))
+    # a statement rewritten later makes the findings of the days after it stale (the balance
+    # chain may reach back across quiet days) but not the days before it
+    inv = inventory({**files, "statements": {**files["statements"], date(2026, 8, 8): 50}})
+    _, findings = completeness.stale_days(inv, 3)
+    assert findings == [date(2026, 8, 8), date(2026, 8, 9), date(2026, 8, 10)]
+    # reports without statements: both are due; findings never without a statement
+    inv = inventory(reports(dates))
+    statements, findings = completeness.stale_days(inv, 3)
+    assert statements == dates and findings == dates
+
+
+def test_freshness_open_is_normal_stale_is_a_warning_a_lasting_404_an_error():
+    today = date(2026, 11, 24)
+
+    def fresh(final: date, probes: dict[str, Probe]):
+        inv = inventory(reports(days(START, final)))
+        plan = planner.plan_ledger(
+            inv, LedgerState(probes=probes), start=START, until=today - timedelta(days=1), window=3
+        )
+        return planner.freshness(plan, today=today, stale_days=62, persistent_404_days=7)
+
+    assert fresh(date(2026, 11, 23), {}).status == "ok"
+    monthly = fresh(date(2026, 10, 31), {t: probe(t, date(2026, 11, 1)) for t in ("funds", "fees")})
+    assert monthly.status == "open" and monthly.open_since == date(2026, 11, 1)
+    negative = fresh(date(2026, 9, 1), {"funds": probe("funds", date(2026, 9, 2))})
+    assert negative.status == "stale" and "VIPPS_STALE_DAYS" in negative.detail
+    foreign = fresh(date(2026, 8, 1), {"funds": probe("funds", date(2026, 8, 2), "404")})
+    assert foreign.status == "not_yours"
+    assert "No such ledgerId" in foreign.detail and "may not belong" in foreign.detail
+    # a probe of another date than the frontier is old news: it does not count
+    moved_on = fresh(date(2026, 11, 23), {"funds": probe("funds", date(2026, 11, 1))})
+    assert moved_on.status == "ok"
