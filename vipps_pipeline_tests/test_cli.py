@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+from vipps_pipeline import books
 from vipps_pipeline.storage import REPORT_SCHEMA
 from vipps_pipeline_tests.conftest import LEDGER_IDS
 
@@ -71,3 +72,34 @@ def test_cli_reports_a_bad_setting_in_one_line(tmp_path: Path):
     assert result.stderr.strip() == (
         "error: VIPPS_TIMEZONE must be an IANA timezone such as Europe/Oslo, got 'Mars/Olympus'"
     )
+
+
+@pytest.mark.slow
+def test_sync_twice_an_hour_apart_stores_and_reconciles_a_month_that_closed(tmp_path: Path):
+    """The monthly ledger's October closes at 01:00 on 1 November (Oslo): the 00:17 poll finds
+    it open, the 01:17 poll stores the whole month and reconciles it."""
+    from datetime import UTC, datetime
+
+    from vipps_pipeline.simulator import Simulator, World
+
+    clock = [datetime(2026, 10, 31, 23, 17, tzinfo=UTC)]  # 00:17 in Oslo
+    with Simulator(World(seed=0), clock=lambda: clock[0]) as sim:
+        env = {
+            **sim.env("merchant"),
+            "VIPPS_DATA_DIR": str(tmp_path / "data"),
+            "VIPPS_START_DATE": "2026-10-01",
+            "DAGSTER_HOME": str(tmp_path / "home"),
+        }
+        args = ("sync", "--ledger", "100004", "--dagster-home", str(tmp_path / "home"))
+        first = cli(*args, cwd=tmp_path, env={**env, "VIPPS_NOW": clock[0].isoformat()})
+        assert first.returncode == 0, first.stdout + first.stderr[-3000:]
+        row = next(line for line in first.stdout.splitlines() if line.startswith("  100004"))
+        assert row.split()[1:3] == ["-", "2026-10-01"], row  # nothing final, open since Oct 1
+        assert not list((tmp_path / "data" / "reports").rglob("*.parquet"))
+        clock[0] = datetime(2026, 11, 1, 0, 17, tzinfo=UTC)  # 01:17 in Oslo
+        second = cli(*args, cwd=tmp_path, env={**env, "VIPPS_NOW": clock[0].isoformat()})
+        assert second.returncode == 0, second.stdout + second.stderr[-3000:]
+        row = next(line for line in second.stdout.splitlines() if line.startswith("  100004"))
+        assert row.split()[1:4] == ["2026-10-31", "-", "31"], row
+    findings = books.read_findings(tmp_path / "data")
+    assert findings.ledger_date.nunique() == 31 and (findings.status != "fail").all()
