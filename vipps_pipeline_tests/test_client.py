@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import date, timedelta
@@ -325,3 +326,37 @@ def test_requests_conform_to_the_openapi_spec(sim, make_client, faults):
         assert headers["Authorization"].startswith("Bearer ")
         checked += 1
     assert checked > 10
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("tryLater", "true"), ("tryLater", 1), ("tryLater", None), ("hasMore", "false")],
+)
+def test_a_flag_that_is_not_a_json_boolean_is_a_bad_report_never_a_final_day(
+    sim, client, flag, value
+):
+    body = {"hasMore": False, "tryLater": False, "items": [], flag: value}
+    path = f"/report/v2/ledgers/100001/funds/dates/{CLOSED_DAY}"
+    sim.faults.canned[path] = [(200, json.dumps(body).encode(), "application/json")]
+    with pytest.raises(BadReport, match=f"field '{flag}' must be true or false"):
+        list(client.iter_report_pages("100001", "funds", CLOSED_DAY))
+
+
+def test_without_has_more_a_cursor_still_means_more_pages(sim, client):
+    """Before November 2023 there was no hasMore: a cursor alone meant another page."""
+    path = f"/report/v2/ledgers/100001/funds/dates/{CLOSED_DAY}"
+    pages = [
+        {"cursor": "Mw==", "items": [{"amount": 1}]},
+        {"cursor": "", "items": [{"amount": 2}]},
+    ]
+    sim.faults.canned[path] = [(200, json.dumps(p).encode(), "application/json") for p in pages]
+    assert [p.items for p in client.iter_report_pages("100001", "funds", CLOSED_DAY)] == [
+        [{"amount": 1}],
+        [{"amount": 2}],
+    ]
+
+
+def test_a_ledger_that_is_not_yours_answers_no_such_ledger_id(client):
+    with pytest.raises(NotReady) as info:
+        list(client.iter_report_pages("999999", "funds", CLOSED_DAY))
+    assert info.value.reason == "404" and "No such ledgerId" in info.value.detail

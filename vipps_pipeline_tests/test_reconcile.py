@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from vipps_pipeline import books
@@ -151,6 +152,133 @@ def test_a_year_of_one_ledger_reconciles_vectorised_in_seconds(tmp_path):
     table = books.write_findings(tmp_path, "100001", stored, first_date=year[0], window=WINDOW)
     elapsed = time.perf_counter() - started
     print(f"reconciled 365 days of ledger 100001 in {elapsed:.2f}s ({table.num_rows} findings)")
-    # per date: 4 checks on each topic, payout_last, fees_invoiced, 4 funds-vs-fees checks
-    assert table.num_rows == 365 * 14  # the time is a figure for benchmarks, not an assertion
+    # per date: 5 checks on each topic, payout_last, fees_invoiced, 4 funds-vs-fees checks
+    assert table.num_rows == 365 * 16  # the time is a figure for benchmarks, not an assertion
     assert (pd.Series(table.column("status").to_pylist()) != "fail").all()
+
+
+# --- the vendor's documented cases, built entry by entry ------------------------------------
+def _entries(ledger_date: date, moves: list[tuple[str, int]], opening: int = 0) -> list[dict]:
+    out, balance = [], opening
+    for i, (entry_type, amount) in enumerate(moves):
+        out.append(
+            {
+                "pspReference": f"P{i}",
+                "time": f"{ledger_date.isoformat()}T10:{i:02d}:00Z",
+                "entryType": entry_type,
+                "reference": "",
+                "currency": "NOK",
+                "amount": amount,
+                "balanceBefore": balance,
+                "balanceAfter": balance + amount,
+            }
+        )
+        balance += amount
+    return out
+
+
+def _store(data_dir: Path, ledger_id: str, d: date, funds: list[dict], fees: list[dict]) -> None:
+    for topic, entries in (("funds", funds), ("fees", fees)):
+        batch = page_to_batch(
+            entries,
+            ledger_id=ledger_id,
+            topic=topic,
+            ledger_date=d,
+            seq_start=0,
+            include_gdpr=False,
+        )
+        write_batches(report_path(data_dir, topic, ledger_id, d), REPORT_SCHEMA, [batch])
+
+
+def _check(data_dir: Path, ledger_id: str, dates: list[date], first=None, settlement=None) -> dict:
+    books.write_statements(data_dir, ledger_id, dates, settlement)
+    table = books.write_findings(
+        data_dir, ledger_id, dates, first_date=first or dates[0], window=1, settlement=settlement
+    )
+    return {(f["ledger_date"], f["topic"], f["check"]): f for f in table.to_pylist()}
+
+
+def test_a_rolling_reserve_payout_passes_and_the_statement_shows_the_reserve(tmp_path):
+    """The FAQ: three tickets of 5,000 NOK, 7,500 NOK held back, 7,500 NOK paid out."""
+    d = date(2026, 10, 5)
+    moves = [("capture", 500_000)] * 3 + [("payout-scheduled", -750_000)]
+    _store(tmp_path, "100005", d, _entries(d, moves), [])
+    found = _check(tmp_path, "100005", [d])
+    payout = found[(d, "funds", "payout_last")]
+    assert (
+        payout["status"] == "pass"
+        and "750000 kept on the ledger (rolling reserve)" in (payout["detail"])
+    )
+    [row] = [
+        r
+        for r in pq.read_table(tmp_path / "statements/100005/2026/2026-10-05.parquet").to_pylist()
+        if r["topic"] == "funds"
+    ]
+    assert (row["payout_amount"], row["reserve_kept"]) == (750_000, 750_000)
+
+
+def test_a_payout_larger_than_the_balance_fails(tmp_path):
+    d = date(2026, 10, 5)
+    _store(
+        tmp_path,
+        "100005",
+        d,
+        _entries(d, [("capture", 500_000), ("payout-scheduled", -600_000)]),
+        [],
+    )
+    payout = _check(tmp_path, "100005", [d])[(d, "funds", "payout_last")]
+    assert payout["status"] == "fail" and "more than the balance 500000" in payout["detail"]
+    assert (payout["expected"], payout["actual"]) == (500_000, 600_000)
+
+
+def test_continuity_across_quiet_days_compares_with_the_last_day_with_entries(tmp_path):
+    """Friday closes at 1,000; Saturday and Sunday are empty; Monday must open at 1,000."""
+    fri, sat, sun, mon = days(date(2026, 10, 2), date(2026, 10, 5))
+    _store(tmp_path, "100007", fri, _entries(fri, [("capture", 1_000)]), [])
+    for quiet in (sat, sun):
+        _store(tmp_path, "100007", quiet, [], [])
+    _store(tmp_path, "100007", mon, _entries(mon, [("capture", 5)], opening=777_777), [])
+    found = _check(tmp_path, "100007", [fri, sat, sun, mon])
+    monday = found[(mon, "funds", "chain_across_days")]
+    assert monday["status"] == "fail" and (monday["expected"], monday["actual"]) == (1_000, 777_777)
+    assert "2 quiet days between" in monday["detail"]
+    assert found[(sat, "funds", "chain_across_days")]["status"] == "pass"
+    _store(tmp_path, "100007", mon, _entries(mon, [("capture", 5)], opening=1_000), [])
+    assert (
+        _check(tmp_path, "100007", [mon], first=fri)[(mon, "funds", "chain_across_days")]["status"]
+        == "pass"
+    )
+    # with Sunday not stored the answer is unknown, never a pass or a fail
+    (tmp_path / "reports/funds/100007/2026/2026-10-04.parquet").unlink()
+    (tmp_path / "statements/100007/2026/2026-10-04.parquet").unlink()
+    unknown = _check(tmp_path, "100007", [mon], first=fri)[(mon, "funds", "chain_across_days")]
+    assert unknown["status"] == "unknown" and "2026-10-04 is not stored" in unknown["detail"]
+
+
+def test_settlement_is_learned_per_ledger_and_unretained_fees_on_a_net_ledger_are_reported(
+    tmp_path,
+):
+    """A net-settlement day with capture fees but no fees-retained on either ledger."""
+    d1, d2 = date(2026, 10, 5), date(2026, 10, 6)
+    _store(
+        tmp_path,
+        "100001",
+        d1,
+        _entries(d1, [("capture", 10_000), ("fees-retained", -200), ("payout-scheduled", -9_800)]),
+        _entries(d1, [("capture-fee", -200), ("fees-retained", 200)]),
+    )
+    _store(
+        tmp_path,
+        "100001",
+        d2,
+        _entries(d2, [("capture", 10_000), ("payout-scheduled", -10_000)]),
+        _entries(d2, [("capture-fee", -200)]),
+    )
+    found = _check(tmp_path, "100001", [d1, d2])
+    mirror = found[(d2, "funds_fees", "fees_retained_mirror")]
+    assert mirror["status"] == "fail" and "were not retained" in mirror["detail"]
+    statements = pq.read_table(tmp_path / "statements/100001/2026/2026-10-06.parquet").to_pylist()
+    assert {r["settlement"] for r in statements} == {"net"}, "a property of the ledger"
+    # the ledger's agreement says gross (VIPPS_SETTLEMENT): invoiced later, not a failure
+    found = _check(tmp_path, "100001", [d2], settlement="gross", first=d1)
+    assert found[(d2, "funds_fees", "fees_retained_mirror")]["status"] == "pass"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import resource
 from datetime import UTC, date, datetime, timedelta
 
@@ -58,10 +59,57 @@ def test_the_simulated_world_covers_what_the_pipeline_must_handle():
         "top-up",
         "payout-scheduled",
         "scheduled-for-payout",
+        "payout-aborted",
+        "retained-disputed-capture",
+        "returned-disputed-capture",
+        "service-fee",
+        "credit-note",
         UNKNOWN_ENTRY_TYPE,
     } <= types
     assert max_balance > 2**31, "balances must exceed int32"
     assert null_handles and offsets
+
+
+def test_the_vendors_settlement_cases_are_simulated():
+    world = World(seed=0)
+    funds = {
+        lid: {d: world.day(lid, "funds", d).entries for d in MONTH}
+        for lid in ("100001", "100005", "100006", "100007")
+    }
+    # rolling reserve: every payout leaves 250,000 on the ledger
+    payouts = [
+        e[-1] for e in funds["100005"].values() if e and e[-1]["entryType"].startswith("pay")
+    ]
+    assert payouts and {p["balanceAfter"] for p in payouts} == {250_000}
+    # negative balance: carried for weeks with no payout, then a top-up clears it
+    negative = [d for d, e in funds["100006"].items() if e and e[-1]["balanceAfter"] < 0]
+    assert len(negative) >= 40
+    assert not any(
+        x["entryType"] == "payout-scheduled" for d in negative for x in funds["100006"][d]
+    )
+    [top_up] = [
+        x
+        for e in funds["100006"].values()
+        for x in e
+        if x["entryType"] == "top-up"
+        and x["amount"] > 1_000_000  # the invoice paid, not a small one
+    ]
+    assert top_up["balanceAfter"] == 0 and top_up["ledgerDate"] == "2026-10-31"
+    # weekly settlement, quiet Saturdays: empty closed days, a payout on Sundays only
+    week = funds["100007"]
+    assert all(not e for d, e in week.items() if d.weekday() == 5)
+    assert {
+        d.weekday() for d, e in week.items() if e and e[-1]["entryType"] == "payout-scheduled"
+    } == {6}
+    # payouts are <ledgerId>-<n> with the bank-transfer text as reference (missing in Norway)
+    last = funds["100001"][MONTH[-1]][-1]
+    assert re.fullmatch(r"100001-\d+", last["pspReference"])
+    assert last["reference"].startswith("Vipps utbet.")
+    assert payouts[0]["reference"] == ""
+    status = world.status(
+        world.ledgers["100006"], date(2026, 9, 15), datetime(2026, 10, 20, tzinfo=UTC)
+    )
+    assert status == "open", "the negative episode keeps its dates open"
 
 
 def test_some_fees_land_one_or_two_ledger_dates_late_and_some_captures_have_two():

@@ -182,3 +182,41 @@ def test_whole_topic_reads_as_one_dataset(client, tmp_path):
     assert table.schema.remove_metadata() == REPORT_SCHEMA.remove_metadata()
     assert set(table.column("ledger_id").to_pylist()) == {"100001", "100002"}
     assert pa.compute.count_distinct(table.column("ledger_date")).as_py() == 2
+
+
+@pytest.mark.parametrize(
+    ("time", "stored"),
+    [
+        ("2026-11-20T10:21:54.123456789Z", "2026-11-20T10:21:54.123456+00:00"),
+        ("2026-11-20T12:21:54.1234567+02:00", "2026-11-20T10:21:54.123456+00:00"),
+        ("2026-11-20T12:21:54.141089+0200", "2026-11-20T10:21:54.141089+00:00"),
+        ("2026-11-20T10:21:54", "2026-11-20T10:21:54+00:00"),
+        ("2026-11-20T10:21:54.5", "2026-11-20T10:21:54.500000+00:00"),
+        (None, None),
+    ],
+)
+def test_every_documented_timestamp_form_is_stored_in_utc(time, stored):
+    entry = {**ENTRY, "time": time}
+    if time is None:
+        del entry["time"]
+    batch = page_to_batch(
+        [entry], ledger_id="100001", topic="funds", ledger_date=DAY, seq_start=0, include_gdpr=False
+    )
+    value = batch.column("time")[0].as_py()
+    assert (value.isoformat() if value else None) == stored
+
+
+def test_an_unreadable_time_names_the_entry_and_field():
+    bad = [ENTRY, {**ENTRY, "time": "yesterday at noon"}]
+    with pytest.raises(BadReport, match="entry 8: field 'time' 'yesterday at noon' is not an ISO"):
+        page_to_batch(
+            bad, ledger_id="100001", topic="funds", ledger_date=DAY, seq_start=7, include_gdpr=False
+        )
+
+
+def test_a_missing_ledger_date_takes_the_requested_date():
+    entry = {k: v for k, v in ENTRY.items() if k != "ledgerDate"}
+    batch = page_to_batch(
+        [entry], ledger_id="100001", topic="funds", ledger_date=DAY, seq_start=0, include_gdpr=False
+    )
+    assert batch.column("ledger_date")[0].as_py() == DAY

@@ -55,6 +55,10 @@ class Faults:
     units) or ``newest`` (``items``, each with its own ``salesUnits``, one handle each)."""
     partner_expires_in_string: bool = False
     """Answer the partner token's ``expires_in`` as a string (as the vendor's SDK types say)."""
+    canned: dict[str, list[tuple[int, bytes, str]]] = field(default_factory=dict)
+    """Answer authenticated GETs of this path with exactly these (status, body, content type),
+    one per request in order (the last repeats): the vendor's published example bodies,
+    served over HTTP."""
     outage: tuple[datetime, datetime] | None = None
     """Every request in this (simulated-clock) window answers 503: a long outage."""
     ledgers_page_size: int = 2

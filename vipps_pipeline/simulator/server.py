@@ -489,6 +489,10 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 token = sim.authenticate(headers)
                 sim.transport_faults()
+                canned = sim.faults.canned.get(parts.path)
+                if canned:
+                    status, raw, content_type = canned.pop(0) if len(canned) > 1 else canned[0]
+                    raise _Reply(status, raw, content_type)
                 if parts.path == "/settlement/v1/ledgers":
                     answer = sim.ledgers(query)
                 elif m := _DATE_PATH.match(parts.path):
