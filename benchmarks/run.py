@@ -50,10 +50,12 @@ def sim_env(port: int) -> dict[str, str]:
     }
 
 
-def start_simulator(large: dict[date, int], ledgers: int = 0) -> tuple[subprocess.Popen, int]:
+def start_simulator(
+    large: dict[date, int], ledgers: int = 0, outage: bool = False
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
     cmd = [sys.executable, "-m", "vipps_pipeline.cli", "simulate", "--port", str(port)]
-    cmd += ["--ledgers", str(ledgers)]
+    cmd += ["--ledgers", str(ledgers)] + (["--outage"] if outage else [])
     for d, n in large.items():
         cmd += ["--large-day", f"{LARGE_LEDGER}:{d.isoformat()}:{n}"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -232,7 +234,7 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
-    parser.add_argument("--only", default="B1,B2,B3,B4", help="comma-separated benchmarks")
+    parser.add_argument("--only", default="B1,B2,B3,B4,B5", help="comma-separated benchmarks")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "RESULTS.md"))
     args = parser.parse_args(argv)
     only = set(args.only.upper().split(","))
@@ -251,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.scale import b4
 
         rows += b4(3 if q else 100, 30 if q else 3 * 365)
+    if "B5" in only and not q:  # its outage half takes minutes by design
+        from benchmarks.completeness import b5
+
+        rows += b5(730, sim_env, start_simulator)
     table = ["| benchmark | measured | compared with |", "|---|---|---|"]
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     text = "\n".join(
@@ -273,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _save(path: Path, text: str, only: set[str]) -> None:
     """Write the results; a partial run (``--only``) replaces just its own rows."""
-    if only >= {"B1", "B2", "B3", "B4"} or not path.exists():
+    if only >= {"B1", "B2", "B3", "B4", "B5"} or not path.exists():
         path.write_text(text)
         return
     new_rows = [line for line in text.splitlines() if line.startswith("| B")]

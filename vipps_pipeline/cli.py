@@ -227,6 +227,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     faults = Faults.all_transport_faults() if args.faults else Faults()
     faults.page_size = args.page_size
+    if args.outage:
+        faults.outage = (
+            datetime.min.replace(tzinfo=ZoneInfo("UTC")),
+            datetime.max.replace(tzinfo=ZoneInfo("UTC")),
+        )
     large = {}
     for spec in args.large_day or []:
         ledger_id, day, n = spec.split(":")
@@ -317,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--key-type", choices=("merchant", "partner"), default="merchant")
     sim.add_argument("--page-size", type=int, default=1000)
     sim.add_argument("--faults", action="store_true", help="switch on every transport fault")
+    sim.add_argument("--outage", action="store_true", help="answer every request with 503")
     sim.add_argument("--large-day", action="append", metavar="LEDGER:YYYY-MM-DD:ENTRIES")
     sim.add_argument(
         "--ledgers",
