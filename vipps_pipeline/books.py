@@ -16,15 +16,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from vipps_pipeline import reconcile, state
+from vipps_pipeline import journal, reconcile, state
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.storage import (
     FINDING_SCHEMA,
     REPORT_SCHEMA,
     STATEMENT_SCHEMA,
     findings_path,
+    journal_csv_path,
+    journal_path,
     read_days,
     statement_path,
+    write_csv,
     write_table,
 )
 
@@ -141,6 +144,34 @@ def write_findings(
         _by_day(table, data_dir, ledger_id, group, findings_path)
         tables.append(table)
     return pa.concat_tables(tables) if tables else FINDING_SCHEMA.empty_table()
+
+
+def write_journal(
+    data_dir: Path,
+    ledger_id: str,
+    dates: Sequence[date],
+    chart: journal.Chart,
+    per_entry: bool = False,
+) -> dict[date, tuple[pa.Table, list[str]]]:
+    """Book ``dates`` (both reports stored) and store each day's journal as Parquet and CSV.
+
+    Returns per date its lines and what is wrong with them (empty when the day balances and
+    ties to the reports).
+    """
+    dates = sorted(dates)
+    reports = _reports(data_dir, ledger_id, dates)
+    entries = reconcile.to_frame(pa.concat_tables([reports["funds"][0], reports["fees"][0]]))
+    lines = journal.journal(entries, ledger_id, chart, per_entry)
+    moved = entries.groupby(["ledger_date", "topic"]).amount.sum().to_dict()
+    out = {}
+    for d in dates:
+        day = lines.filter(pc.equal(lines["ledger_date"], pa.scalar(d, pa.date32())))
+        path = journal_path(data_dir, ledger_id, d)
+        write_table(path, day)
+        write_csv(journal_csv_path(data_dir, ledger_id, d), journal.csv_rows(day))
+        movements = {t: int(moved.get((d, t), 0)) for t in TOPICS}
+        out[d] = (day, journal.day_balance(day, movements, chart))
+    return out
 
 
 def read_findings(data_dir: Path) -> pd.DataFrame:

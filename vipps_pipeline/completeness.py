@@ -120,6 +120,17 @@ def _sliding_max(
     return out
 
 
+def stale_journal(inv: Inventory) -> list[date]:
+    """Days whose journal is missing or older than one of the day's reports."""
+    journals = inv.files.get("journal", {})
+    return [
+        d
+        for d in sorted(inv.dates(REPORT_KINDS[0]))
+        if inv.has(REPORT_KINDS[1], d)
+        and journals.get(d, -1) < max(inv.mtime(k, d) or 0 for k in REPORT_KINDS)
+    ]
+
+
 def stale_days(inv: Inventory, window: int) -> tuple[list[date], list[date]]:
     """(days whose statement is missing or stale, days whose findings are missing or stale).
 

@@ -19,11 +19,14 @@ chain, the fee window either side) are recomputed too, under the ledger's lock.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from vipps_pipeline import books, completeness, state
+import pyarrow.compute as pc
+
+from vipps_pipeline import books, completeness, journal, state
 from vipps_pipeline.client import ApiError, AuthError, LedgerForbidden, NotReady, ReportClient
 from vipps_pipeline.ingest import DaySummary, fetch_day
 from vipps_pipeline.parse import BadReport
@@ -44,6 +47,7 @@ class Work:
     topics: tuple[str, ...] = TOPICS
     statements: bool = True
     findings: bool = True
+    journal: bool = True
     sync: bool = False
 
 
@@ -70,6 +74,16 @@ class StatementStored:
     ledger_id: str
     ledger_date: date
     rows: tuple[dict, ...]  # one per topic
+
+
+@dataclass(frozen=True)
+class JournalStored:
+    ledger_id: str
+    ledger_date: date
+    lines: int
+    debit: int  # the day's total of debits (= credits) in minor units
+    currency: str | None
+    problems: tuple[str, ...]  # empty when the day balances and ties to the reports
 
 
 @dataclass(frozen=True)
@@ -203,7 +217,7 @@ def run_ledger(
                     breaker.success()
                     stored[topic].add(d)
                     yield ReportStored(ledger_id, topic, d, summary)
-        if work.statements or work.findings:
+        if work.statements or work.findings or work.journal:
             later = {d for c in chunks[number + 1 :] for d in c}
             yield from _derived(work, chunk, later, settings)
         yield ChunkDone(ledger_id)
@@ -239,6 +253,8 @@ def _derived(
                 for d in targets:
                     yield StatementStored(ledger_id, d, tuple(rows[d]))
                 inv = completeness.scan(data_dir, ledger_id)
+        if work.journal:
+            yield from _journal(work, chunk, inv, settings)
         if not work.findings:
             return
         _, stale_findings = completeness.stale_days(inv, window)
@@ -274,6 +290,50 @@ def _derived(
             yield FindingsStored(ledger_id, d, tuple(found[d]))
 
 
+def _journal(
+    work: Work, chunk: list[date], inv: completeness.Inventory, settings: PipelineSettings
+) -> Iterator[Event]:
+    """The chunk's journal days: every day with both reports (explicit) or the stale ones."""
+    if work.sync:
+        stale = set(completeness.stale_journal(inv))
+        targets = [d for d in chunk if d in stale]
+    else:
+        targets = [d for d in chunk if inv.reports_stored(d)]
+    if not targets:
+        return
+    try:
+        chart = chart_for(settings)
+        booked = books.write_journal(
+            settings.data_dir, work.ledger_id, targets, chart, settings.journal_per_entry
+        )
+    except (OSError, ValueError) as exc:
+        yield DayFailed(work.ledger_id, "journal", targets[0], str(exc))
+        return
+    for d in targets:
+        lines, problems = booked[d]
+        currencies = [c for c in lines.column("currency").to_pylist() if c]
+        yield JournalStored(
+            work.ledger_id,
+            d,
+            lines.num_rows,
+            int(pc.sum(lines.column("debit")).as_py() or 0),
+            currencies[0] if currencies else None,
+            tuple(problems),
+        )
+
+
+def chart_for(settings: PipelineSettings) -> journal.Chart:
+    """The chart of accounts, read once per file version."""
+    path = settings.journal_accounts
+    stamp = path.stat().st_mtime_ns if path and path.exists() else 0
+    return _chart(str(path) if path else None, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _chart(path: str | None, stamp: int) -> journal.Chart:
+    return journal.load_chart(path)
+
+
 def events_for_files(data_dir, ledger_id: str, kind: str, dates: Sequence[date]) -> Iterator[Event]:
     """Announce files already on disk (a run killed between writing a file and recording it
     leaves such files): the events a run would have emitted for them."""
@@ -293,6 +353,12 @@ def events_for_files(data_dir, ledger_id: str, kind: str, dates: Sequence[date])
             yield ReportStored(ledger_id, topic, d, summary)
         elif kind == "statements":
             yield StatementStored(ledger_id, d, tuple(table.to_pylist()))
+        elif kind == "journal":
+            debit = int(pc.sum(table.column("debit")).as_py() or 0)
+            currencies = [c for c in table.column("currency").to_pylist() if c]
+            yield JournalStored(
+                ledger_id, d, table.num_rows, debit, currencies[0] if currencies else None, ()
+            )
         else:
             yield FindingsStored(ledger_id, d, tuple(table.to_pylist()))
     yield ChunkDone(ledger_id)

@@ -35,6 +35,7 @@ class LedgerPlan:
     topics: tuple[TopicStatus, ...]
     stale_statements: tuple[date, ...]
     stale_findings: tuple[date, ...]
+    stale_journal: tuple[date, ...] = ()
 
     @property
     def final_through(self) -> date | None:
@@ -54,7 +55,9 @@ class LedgerPlan:
 
     @property
     def stale(self) -> tuple[date, ...]:
-        return tuple(sorted(set(self.stale_statements) | set(self.stale_findings)))
+        return tuple(
+            sorted(set(self.stale_statements) | set(self.stale_findings) | set(self.stale_journal))
+        )
 
     @property
     def open_since(self) -> date | None:
@@ -95,6 +98,7 @@ def plan_ledger(
         tuple(topics),
         tuple(d for d in stale_statements if d >= start),
         tuple(d for d in stale_findings if d >= start),
+        tuple(d for d in completeness.stale_journal(inv) if d >= start),
     )
 
 

@@ -60,6 +60,16 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "minute of every hour the sync sensor polls (11-59, never :00-:10)",
     ),
     (
+        "VIPPS_JOURNAL_ACCOUNTS",
+        "(built in)",
+        "TOML chart of accounts for the journal (copy `vipps_pipeline/journal_accounts.toml`)",
+    ),
+    (
+        "VIPPS_JOURNAL_DETAIL",
+        "type",
+        "journal lines per day and entry `type` (summed) or per `entry`",
+    ),
+    (
         "VIPPS_NOW",
         "(the clock)",
         "pretend it is this time (ISO 8601): for tests and replays against the simulator",
@@ -115,6 +125,13 @@ def _int(env: Mapping[str, str | None], name: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _choice(env: Mapping[str, str | None], name: str, choices: tuple[str, ...]) -> str:
+    raw = _get(env, name).lower()
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _bool(env: Mapping[str, str | None], name: str) -> bool:
@@ -278,6 +295,8 @@ class PipelineSettings:
     schedule_minute: int
     ledger_refresh_seconds: int
     fee_window_days: int
+    journal_accounts: Path | None = None
+    journal_per_entry: bool = False
     now_override: datetime | None = None
 
     def now(self) -> datetime:
@@ -315,5 +334,9 @@ class PipelineSettings:
             schedule_minute=int(match[2]),
             ledger_refresh_seconds=_int(env, "VIPPS_LEDGER_REFRESH_SECONDS", 60, 30 * 86400),
             fee_window_days=_int(env, "VIPPS_FEE_WINDOW_DAYS", 1, 31),
+            journal_accounts=Path(accounts)
+            if (accounts := _get(env, "VIPPS_JOURNAL_ACCOUNTS"))
+            else None,
+            journal_per_entry=_choice(env, "VIPPS_JOURNAL_DETAIL", ("type", "entry")) == "entry",
             now_override=_datetime(env, "VIPPS_NOW"),
         )

@@ -114,6 +114,17 @@ def findings_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
     return _day_path(Path(data_dir), "reconciliation", ledger_id, ledger_date)
 
 
+def journal_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
+    """``<data>/journal/<ledger>/<yyyy>/<date>.parquet``."""
+    return _day_path(Path(data_dir), "journal", ledger_id, ledger_date)
+
+
+def journal_csv_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
+    """``<data>/journal-csv/<ledger>/<yyyy>/<date>.csv``: apart from the Parquet files, so the
+    ``journal`` folder stays one dataset."""
+    return _day_path(Path(data_dir), "journal-csv", ledger_id, ledger_date).with_suffix(".csv")
+
+
 def ledgers_path(data_dir: Path) -> Path:
     return Path(data_dir) / "ledgers.parquet"
 
@@ -125,7 +136,7 @@ def day_path(data_dir: Path, kind: str, ledger_id: str, ledger_date: date) -> Pa
     return _day_path(Path(data_dir), kind, ledger_id, ledger_date)
 
 
-DAY_KINDS = ("reports/funds", "reports/fees", "statements", "reconciliation")
+DAY_KINDS = ("reports/funds", "reports/fees", "statements", "reconciliation", "journal")
 """Every per-ledger-day dataset, as folder names under the data directory."""
 
 
@@ -228,6 +239,23 @@ def write_batches(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatc
             writer.write_batch(batch)
             rows += batch.num_rows
     return rows
+
+
+def write_csv(path: Path, table: pa.Table) -> None:
+    """Atomically write a CSV file (temporary name, fsync, rename), like the Parquet files."""
+    import pyarrow.csv as pacsv
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        pacsv.write_csv(table, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_table(path: Path, table: pa.Table) -> int:

@@ -32,6 +32,7 @@ ASSETS = {
     "fees_report": "reports/fees",
     "daily_statements": "statements",
     "reconciliation": "reconciliation",
+    "journal": "journal",
 }
 CHECKS = ("balance_continuity", "payouts_and_invoices", "funds_vs_fees")
 

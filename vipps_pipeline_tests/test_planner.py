@@ -46,6 +46,7 @@ def test_the_plan_walks_from_the_frontier_however_old_no_lookback():
     assert up_to_date.has_work, "no statements yet: derived files are due"
     inv.files["statements"] = dict.fromkeys(inv.dates("reports/funds"), 20)
     inv.files["reconciliation"] = dict.fromkeys(inv.dates("reports/funds"), 30)
+    inv.files["journal"] = dict.fromkeys(inv.dates("reports/funds"), 20)
     done = planner.plan_ledger(inv, LedgerState(), start=START, until=date(2026, 8, 24), window=3)
     assert not done.has_work
 

@@ -20,6 +20,8 @@ from vipps_pipeline.defs.partitions import (
     run_partition_keys,
 )
 from vipps_pipeline.defs.recording import (
+    JOURNAL,
+    JOURNAL_CHECK,
     RECONCILIATION,
     REPORT_ASSETS,
     STATEMENTS,
@@ -104,6 +106,14 @@ LEDGER_DAY_SPECS = [
         list(REPORT_ASSETS.values()),
     ),
     _spec(
+        JOURNAL,
+        "A balanced double-entry journal per ledger-day, ready to post: one debit and one "
+        "credit per entry type (or per entry), the ledger accounts (funds held at Vipps "
+        "MobilePay, fees owed) against the accounts in VIPPS_JOURNAL_ACCOUNTS. "
+        "`<data>/journal/<ledger>/<yyyy>/<date>.parquet` and `.csv`.",
+        list(REPORT_ASSETS.values()),
+    ),
+    _spec(
         RECONCILIATION,
         "Findings of every accountants' check, one row per ledger, date, topic and check "
         "(`pass`, `fail`, `unknown`, `pending`), in `<data>/reconciliation/`; the same results "
@@ -126,13 +136,22 @@ class LedgerDaysConfig(dg.Config):
     name="ledger_days",
     specs=LEDGER_DAY_SPECS,
     check_specs=[
+        *(
+            dg.AssetCheckSpec(
+                group,
+                asset=RECONCILIATION,
+                description=" ".join(CHECKS[c] for c in checks),
+                partitions_def=ledger_day_partitions,
+            )
+            for group, checks in CHECK_GROUPS.items()
+        ),
         dg.AssetCheckSpec(
-            group,
-            asset=RECONCILIATION,
-            description=" ".join(CHECKS[c] for c in checks),
+            JOURNAL_CHECK,
+            asset=JOURNAL,
+            description="Debits equal credits, each ledger account moves as its report did, "
+            "and every entry type has an account (unknown types go to suspense: a warning).",
             partitions_def=ledger_day_partitions,
-        )
-        for group, checks in CHECK_GROUPS.items()
+        ),
     ],
     can_subset=True,
     partitions_def=ledger_day_partitions,
@@ -166,6 +185,7 @@ def ledger_day_assets(
             topics=topics,
             statements=STATEMENTS in selected,
             findings=RECONCILIATION in selected,
+            journal=JOURNAL in selected,
             sync=config.sync,
         )
         try:

@@ -19,11 +19,19 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from vipps_pipeline import ledger_run as lr
 from vipps_pipeline.defs.partitions import partition_key
 from vipps_pipeline.ingest import DaySummary
+from vipps_pipeline.journal import minor_to_text
 from vipps_pipeline.reconcile import CHECK_GROUPS, CHECKS
-from vipps_pipeline.storage import findings_path, statement_path
+from vipps_pipeline.storage import (
+    findings_path,
+    journal_csv_path,
+    journal_path,
+    statement_path,
+)
 
 REPORT_ASSETS = {t: dg.AssetKey(f"{t}_report") for t in ("funds", "fees")}
 STATEMENTS = dg.AssetKey("daily_statements")
+JOURNAL = dg.AssetKey("journal")
+JOURNAL_CHECK = "journal_balances"
 RECONCILIATION = dg.AssetKey("reconciliation")
 PREVIEW_COLUMNS = [
     "seq",
@@ -136,9 +144,11 @@ class Recorder:
     ) -> None:
         self.context = context
         self.data_dir = data_dir
+        checks = list(checks)
         self.checks = {k.name for k in checks if k.asset_key == RECONCILIATION}
+        self.journal_check = dg.AssetCheckKey(JOURNAL, JOURNAL_CHECK) in checks
         self.summary = Summary()
-        self._pending: list[lr.FindingsStored] = []
+        self._pending: list[lr.FindingsStored | lr.JournalStored] = []
 
     def handle(self, event: lr.Event) -> Iterator[dg.AssetMaterialization | dg.AssetObservation]:
         s = self.summary
@@ -158,6 +168,28 @@ class Recorder:
                 partition=partition_key(event.ledger_id, event.ledger_date),
                 metadata=statement_metadata(event.rows, str(path)),
             )
+        elif isinstance(event, lr.JournalStored):
+            path = journal_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
+            yield dg.AssetMaterialization(
+                asset_key=JOURNAL,
+                partition=partition_key(event.ledger_id, event.ledger_date),
+                metadata={
+                    "lines": event.lines,
+                    "debits_and_credits": event.debit,
+                    "debits_and_credits_display": f"{minor_to_text(event.debit, event.currency)} "
+                    f"{event.currency or ''}".strip(),
+                    "balanced": not event.problems,
+                    "path": dg.MetadataValue.path(str(path)),
+                    "csv": dg.MetadataValue.path(
+                        str(
+                            journal_csv_path(
+                                self.data_dir, event.ledger_id, event.ledger_date
+                            ).resolve()
+                        )
+                    ),
+                },
+            )
+            self._pending.append(event)
         elif isinstance(event, lr.FindingsStored):
             s.derived[event.ledger_id] = s.derived.get(event.ledger_id, 0) + 1
             findings = list(event.findings)
@@ -208,27 +240,31 @@ class Recorder:
         """Check evaluations for the findings announced so far, each tied to the
         materialization it judges (otherwise the UI shows the check as stale)."""
         pending, self._pending = self._pending, []
-        if not pending or not self.checks:
-            return
-        keys = [partition_key(e.ledger_id, e.ledger_date) for e in pending]
-        records = self.context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=RECONCILIATION, asset_partitions=keys),
-            limit=len(keys) * 4,
-        ).records
-        latest: dict[str, dg.EventLogRecord] = {}
-        for record in records:  # newest first
-            latest.setdefault(record.partition_key or "", record)
-        for event, key in zip(pending, keys, strict=True):
-            record = latest.get(key)
-            target = (
-                AssetCheckEvaluationTargetMaterializationData(
-                    storage_id=record.storage_id,
-                    run_id=record.run_id,
-                    timestamp=record.timestamp,
+        findings_events = [e for e in pending if isinstance(e, lr.FindingsStored)]
+        journal_events = [e for e in pending if isinstance(e, lr.JournalStored)]
+        if journal_events and self.journal_check:
+            targets = self._targets(JOURNAL, journal_events)
+            for event in journal_events:
+                key = partition_key(event.ledger_id, event.ledger_date)
+                only_unmapped = all("suspense" in p for p in event.problems)
+                yield dg.AssetCheckEvaluation(
+                    asset_key=JOURNAL,
+                    check_name=JOURNAL_CHECK,
+                    passed=not event.problems,
+                    severity=dg.AssetCheckSeverity.WARN
+                    if only_unmapped
+                    else dg.AssetCheckSeverity.ERROR,
+                    partition=key,
+                    target_materialization_data=targets.get(key),
+                    description="; ".join(event.problems)
+                    or f"debits equal credits ({event.lines} lines) and tie to the reports",
                 )
-                if record
-                else None
-            )
+        if not findings_events or not self.checks:
+            return
+        targets = self._targets(RECONCILIATION, findings_events)
+        for event in findings_events:
+            key = partition_key(event.ledger_id, event.ledger_date)
+            target = targets.get(key)
             findings = list(event.findings)
             for group in CHECK_GROUPS:
                 if group not in self.checks:
@@ -251,6 +287,25 @@ class Recorder:
                         ),
                     },
                 )
+
+    def _targets(
+        self, asset_key: dg.AssetKey, events: list
+    ) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+        """The latest materialization of each event's partition: what its check judges."""
+        keys = [partition_key(e.ledger_id, e.ledger_date) for e in events]
+        records = self.context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys),
+            limit=len(keys) * 4,
+        ).records
+        out: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+        for record in records:  # newest first
+            out.setdefault(
+                record.partition_key or "",
+                AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+                ),
+            )
+        return out
 
     def record(
         self, events: Iterable[lr.Event]

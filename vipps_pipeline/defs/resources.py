@@ -83,6 +83,8 @@ class PipelineResource(_EnvBacked):
     schedule_time: str | None = None
     ledger_refresh_seconds: str | None = None
     fee_window_days: str | None = None
+    journal_accounts: str | None = None
+    journal_detail: str | None = None
     now: str | None = None
 
     def settings(self) -> PipelineSettings:

@@ -20,6 +20,8 @@ from vipps_pipeline import ledger_run as lr
 from vipps_pipeline.defs.assets import API_POOL, finish, ledgers
 from vipps_pipeline.defs.partitions import ledger_partitions, partition_key
 from vipps_pipeline.defs.recording import (
+    JOURNAL,
+    JOURNAL_CHECK,
     RECONCILIATION,
     REPORT_ASSETS,
     STATEMENTS,
@@ -153,6 +155,7 @@ def sync_ledgers(
     client = api.get_client() if config.fetch else None
     breaker = lr.Breaker(settings.max_consecutive_errors)
     checks = [dg.AssetCheckKey(RECONCILIATION, group) for group in CHECK_GROUPS]
+    checks.append(dg.AssetCheckKey(JOURNAL, JOURNAL_CHECK))
     recorder = Recorder(context, settings.data_dir, checks)
     outage = None
     for ledger_id in ids:
@@ -189,6 +192,7 @@ def record_unrecorded(
     kinds = {REPORT_ASSETS[t]: f"reports/{t}" for t in TOPICS} | {
         STATEMENTS: "statements",
         RECONCILIATION: "reconciliation",
+        JOURNAL: "journal",
     }
     inventories = {lid: completeness.scan(settings.data_dir, lid) for lid in ledger_ids}
     healed = 0
