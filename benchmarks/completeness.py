@@ -13,8 +13,8 @@ RANGE = """
 import json, os, resource, time, warnings
 warnings.filterwarnings("ignore")
 from datetime import date
-from vipps_pipeline.cli import _dagster_home, run_main_job
-_dagster_home(os.environ["DAGSTER_HOME"])
+from vipps_pipeline.headless import dagster_home, run_main_job
+dagster_home(os.environ["DAGSTER_HOME"])
 t = time.perf_counter()
 errors = run_main_job(date.fromisoformat("{start}"), date.fromisoformat("{end}"), ["100001"])
 print(json.dumps({{"seconds": time.perf_counter() - t, "errors": errors["100001"],
@@ -24,8 +24,8 @@ print(json.dumps({{"seconds": time.perf_counter() - t, "errors": errors["100001"
 OUTAGE = """
 import json, os, time, warnings
 warnings.filterwarnings("ignore")
-from vipps_pipeline.cli import _dagster_home, run_sync
-_dagster_home(os.environ["DAGSTER_HOME"])
+from vipps_pipeline.headless import dagster_home, run_sync
+dagster_home(os.environ["DAGSTER_HOME"])
 import dagster as dg
 dg.DagsterInstance.get().add_dynamic_partitions("ledgers", ["100001"])
 t = time.perf_counter()
@@ -57,8 +57,7 @@ def b5(n_days: int, sim_env, start_simulator) -> list[list[str]]:
                 f"{got['seconds']:.0f} s; peak RSS {got['rss_mb']:.0f} MB (a {n_days // 12}-day "
                 f"range: {short['rss_mb']:.0f} MB, {short['seconds']:.0f} s); errors: "
                 f"{len(got['errors'])}",
-                "memory must not grow with the range (statements and findings a month at "
-                "a time)",
+                "memory must not grow with the range (statements and findings a month at a time)",
             ]
         )
     finally:

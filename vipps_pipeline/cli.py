@@ -1,243 +1,87 @@
-"""``vipps-pipeline``: the demo, the simulator, and ranged runs from a terminal.
+"""vipps-pipeline: the demo, the UI, the simulator, the sync, and questions to the data.
 
-``demo`` is the README's first command: it starts the simulator on loopback, runs the main job
-for a few recent days of every simulated ledger on a SQLite Dagster instance, and prints where
-the files are and what the reconciliation found.
+demo is the README's first command: it starts the simulator on loopback, runs the main job for
+a few recent days of every simulated ledger on a SQLite Dagster instance, draws the report, and
+prints where the files are and what the reconciliation found.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
+import subprocess
 import sys
-import warnings
+import threading
+import time
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from vipps_pipeline.settings import SettingsError
 
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-"""Step failures are summarised in one line each by :func:`run_main_job` instead."""
+DEV_WARNINGS = "ignore:Function `dev_command` is superseded"
+"""`dagster dev` announces that `dg dev` supersedes it; `dg` is a separate tool this project
+does not need, so the notice is only noise in the first minute."""
 
 
-def _dagster_home(path: str) -> Path:
-    home = Path(path).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()  # SQLite storage under this folder, the Dagster default
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
-
-
-def _first_line(message: str) -> str:
-    line = message.strip().splitlines()[0]
-    return line.split("Failure: ", 1)[-1][:400]
-
-
-def _load_dagster():
-    """The project's definitions and the instance at DAGSTER_HOME, with the preview warnings
-    this project knowingly relies on silenced (see README, "Known warnings")."""
-    import dagster as dg
-
-    for category in (dg.BetaWarning, dg.PreviewWarning, DeprecationWarning):
-        warnings.filterwarnings("ignore", category=category)
-    from vipps_pipeline.definitions import defs
-
-    return defs, dg.DagsterInstance.get()
-
-
-def _failure_lines(result) -> list[str]:
-    return [
-        f"{event.step_key}: {_first_line(event.event_specific_data.error.message)}"
-        for event in result.get_step_failure_events()
-    ]
-
-
-def refresh_ledgers(defs, instance) -> list[str]:
-    """List the ledgers (registering new ones); returns the error lines (empty on success)."""
-    refresh = defs.resolve_job_def("refresh_ledgers").execute_in_process(
-        instance=instance, run_config=QUIET_LOGS, raise_on_error=False
-    )
-    return [] if refresh.success else _failure_lines(refresh)
-
-
-def run_main_job(
-    start: date, end: date, ledger_ids: Sequence[str] | None = None
-) -> dict[str, list[str]]:
-    """Refresh the ledger list, then one ranged run of the main job per ledger.
-
-    Settings come from the environment (read when the definitions load). Returns ledger -> the
-    first line of each failed step's error (empty when the run succeeded; days that are not
-    final yet are not errors). Runs are recorded in the instance at DAGSTER_HOME.
-    """
-    defs, instance = _load_dagster()
-    errors = refresh_ledgers(defs, instance)
-    if errors:
-        raise SystemExit("listing ledgers failed: " + "; ".join(errors))
-    ids = ledger_ids or instance.get_dynamic_partitions("ledgers")
-    job = defs.resolve_job_def("daily_ledger_job")
-    results = {}
-    for ledger_id in ids:
-        result = job.execute_in_process(
-            instance=instance,
-            run_config=QUIET_LOGS,
-            raise_on_error=False,
-            tags={
-                "dagster/asset_partition_range_start": f"{start.isoformat()}|{ledger_id}",
-                "dagster/asset_partition_range_end": f"{end.isoformat()}|{ledger_id}",
-            },
-        )
-        results[ledger_id] = _failure_lines(result)
-    return results
-
-
-def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
-    """One pass of the planner through Dagster: (exit code, what to print)."""
-    from vipps_pipeline.defs.sync import freshness_rows, sync_ledgers
-    from vipps_pipeline.settings import PipelineSettings
-
-    defs, instance = _load_dagster()
-    errors = refresh_ledgers(defs, instance) if list_ledgers else []
-    ids = sorted(instance.get_dynamic_partitions("ledgers"))
-    if errors and not ids:
-        return 1, "listing ledgers failed: " + "; ".join(errors)
-    result = defs.resolve_job_def("vipps_sync").execute_in_process(
-        instance=instance,
-        run_config={
-            **QUIET_LOGS,
-            "ops": {sync_ledgers.name: {"config": {"ledgers": list(ledger_ids)}}},
-        },
-        raise_on_error=False,
-        tags={"vipps/trigger": "cli"},
-    )
-    errors += _failure_lines(result)
-    stored: dict[str, set[str]] = {}
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            mat = event.event_specific_data.materialization
-            if mat.asset_key.path[-1].endswith("_report") and mat.partition:
-                day, ledger = mat.partition.split("|")
-                stored.setdefault(ledger, set()).add(day)
-    settings = PipelineSettings.from_env(os.environ)
-    rows = freshness_rows(settings, list(ledger_ids) or ids, settings.today())
-    lines = [
-        f"Sync run {result.run_id} ({'succeeded' if result.success else 'failed'}), "
-        f"data in {settings.data_dir.resolve()}",
-        "  ledger    final through  open since   stored now  status",
-    ]
-    for r in rows:
-        new = sorted(stored.get(r.ledger_id, ()))
-        span = f"{len(new)} day(s)" if new else "-"
-        lines.append(
-            f"  {r.ledger_id:<9} {r.final_through or '-'!s:<14} "
-            f"{r.open_since or '-'!s:<12} {span:<11} {r.status}: {r.detail}"
-        )
-    lines += [f"error: {e}" for e in errors]
-    bad = errors or any(r.status == "not_yours" for r in rows)
-    return (1 if bad else 0), "\n".join(lines)
-
-
-def _summary(data_dir: Path, ledger_ids: Sequence[str], dates: list[date]) -> str:
-    import pyarrow.dataset as ds
-
-    from vipps_pipeline.books import read_findings
-    from vipps_pipeline.reconcile import summarize
-    from vipps_pipeline.storage import REPORT_SCHEMA, report_path
-
-    lines = [f"Parquet files under {data_dir.resolve()}:"]
-    for topic in ("funds", "fees"):
-        root = data_dir / "reports" / topic
-        rows = (
-            ds.dataset(root, format="parquet", schema=REPORT_SCHEMA).count_rows()
-            if root.exists()
-            else 0
-        )
-        lines.append(f"  reports/{topic:<6} {rows:>7} entries")
-    for kind in ("statements", "reconciliation"):
-        files = len(list((data_dir / kind).rglob("*.parquet")))
-        lines.append(f"  {kind:<14} {files:>7} ledger-day files")
-    lines.append(f"  ledgers.parquet   {len(ledger_ids)} ledgers")
-    waiting = {
-        lid: sum(not report_path(data_dir, "funds", lid, d).exists() for d in dates)
-        for lid in ledger_ids
-    }
-    findings = read_findings(data_dir)
-    findings = findings[findings.ledger_date.isin(dates)]
-    table = summarize(findings).set_index("ledger_id") if len(findings) else None
-    lines.append("")
-    lines.append(f"Reconciliation, {dates[0]} to {dates[-1]} (days per ledger):")
-    lines.append("  ledger   checked  passed  failed  pending  unknown  not ready yet")
-    for lid in ledger_ids:
-        if table is not None and lid in table.index:
-            r = table.loc[lid]
-            lines.append(
-                f"  {lid:<8} {r.days:>7} {r.passed:>7} {r.failed:>7} {r.pending:>8} "
-                f"{r.unknown:>8} {waiting[lid]:>14}"
-            )
-        else:
-            lines.append(f"  {lid:<8} {0:>7} {0:>7} {0:>7} {0:>8} {0:>8} {waiting[lid]:>14}")
-    lines.append(
-        "  pending: a capture's fee window is still open; unknown: the day before is not stored;"
-    )
-    lines.append(
-        "  not ready: the API still says 404 or tryLater (e.g. monthly settlement); "
-        "automation fetches it later."
-    )
-    return "\n".join(lines)
+def _bin(name: str) -> str:
+    """A command of this virtualenv, as the user should type it (``.venv/bin/dagster``)."""
+    path = Path(sys.executable).parent / name
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from vipps_pipeline import headless, report
     from vipps_pipeline.simulator import Simulator, World
 
+    home = headless.dagster_home(args.dagster_home)
+    import dagster as dg
+
+    dg.DagsterInstance.get()  # Dagster's first-use notice prints here, before our summary
     sim = Simulator(World(seed=args.seed)).start()
     today = datetime.now(ZoneInfo("Europe/Oslo")).date()
     end = today - timedelta(days=2)  # closed on every daily-settling simulated ledger
     start = end - timedelta(days=args.days - 1)
     data_dir = Path(args.data_dir)
     os.environ.update(sim.env("merchant"))
-    os.environ.update(
-        {
-            "VIPPS_DATA_DIR": str(data_dir),
-            "VIPPS_START_DATE": start.isoformat(),
-        }
-    )
-    home = _dagster_home(args.dagster_home)
+    os.environ.update({"VIPPS_DATA_DIR": str(data_dir), "VIPPS_START_DATE": start.isoformat()})
     print(f"Simulator on {sim.base_url}; Dagster instance (SQLite) in {home}")
     print(f"Running daily_ledger_job for {start} to {end}, one ranged run per ledger ...")
     try:
-        results = run_main_job(start, end)
+        results = headless.run_main_job(start, end)
     finally:
         sim.stop()
+    index, _ = report.write_report(data_dir)
     dates = [start + timedelta(days=k) for k in range(args.days)]
     for ledger_id, errors in results.items():
         for error in errors:
             print(f"  {ledger_id} {error}")
     print()
-    print(_summary(data_dir, sorted(results), dates))
+    print(headless.summary(data_dir, sorted(results), dates))
     print()
-    print(f"Browse the runs: DAGSTER_HOME={home} dagster dev   (see README: 'Open the UI')")
+    print(f"Report with charts: {index.resolve()}")
+    print(f"Browse the runs: DAGSTER_HOME={home} {_bin('dagster')} dev")
+    print(f"Or everything live against the simulator: {_bin('vipps-pipeline')} dev")
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    import time
-
     from vipps_pipeline.simulator import DEMO_CREDENTIALS, Faults, Simulator, World
+    from vipps_pipeline.simulator.model import LEDGERS, cloned_ledgers
 
     faults = Faults.all_transport_faults() if args.faults else Faults()
     faults.page_size = args.page_size
     if args.outage:
-        faults.outage = (
-            datetime.min.replace(tzinfo=ZoneInfo("UTC")),
-            datetime.max.replace(tzinfo=ZoneInfo("UTC")),
-        )
+        faults.outage = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
     large = {}
     for spec in args.large_day or []:
         ledger_id, day, n = spec.split(":")
         large[(ledger_id, date.fromisoformat(day))] = int(n)
-    from vipps_pipeline.simulator.model import LEDGERS, cloned_ledgers
-
     ledgers = cloned_ledgers(args.ledgers) if args.ledgers else LEDGERS
     world = World(seed=args.seed, ledgers=ledgers, faults=faults, large_days=large)
     sim = Simulator(world, port=args.port).start()
@@ -256,32 +100,51 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _announce_when_up(url: str, port: int) -> None:
+    """Print the UI's address once the webserver answers (Dagster's own line is buried)."""
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            time.sleep(0.5)
+            continue
+        print(f"\n  Dagster UI: {url}   (Ctrl-C to stop)\n", flush=True)
+        return
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """The Dagster UI against the embedded simulator: nothing to configure."""
-    import subprocess
-
+    from vipps_pipeline.headless import dagster_home
     from vipps_pipeline.simulator import Simulator, World
 
+    port = args.port
+    if port is None:
+        port = next(p for p in range(3000, 3100) if _free(p))
+    elif not _free(port):
+        print(f"error: --port {port} is in use; choose another, or leave it out", file=sys.stderr)
+        return 2
     sim = Simulator(World(seed=args.seed), port=args.sim_port).start()
     start = datetime.now(ZoneInfo("Europe/Oslo")).date() - timedelta(days=args.days)
     env = {**os.environ, **sim.env("merchant")}
     env.setdefault("VIPPS_START_DATE", start.isoformat())
-    env["DAGSTER_HOME"] = str(_dagster_home(args.dagster_home))
+    env["DAGSTER_HOME"] = str(dagster_home(args.dagster_home))
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), DEV_WARNINGS]))
+    url = f"http://127.0.0.1:{port}"
     print(f"Simulator on {sim.base_url}; partitions from {env['VIPPS_START_DATE']}")
+    print(f"Starting Dagster (webserver and daemon) on {url} ...")
+    threading.Thread(target=_announce_when_up, args=(url, port), daemon=True).start()
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "vipps_pipeline.definitions"]
     try:
-        return subprocess.call(
-            [
-                sys.executable,
-                "-m",
-                "dagster",
-                "dev",
-                "-m",
-                "vipps_pipeline.definitions",
-                "-p",
-                str(args.port),
-            ],
-            env=env,
-        )
+        return subprocess.call([*command, "-h", "127.0.0.1", "-p", str(port)], env=env)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -289,14 +152,18 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    _dagster_home(args.dagster_home)
+    from vipps_pipeline.headless import dagster_home, run_sync
+
+    dagster_home(args.dagster_home)
     code, text = run_sync(args.ledger or (), list_ledgers=not args.no_ledger_list)
     print(text)
     return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _dagster_home(args.dagster_home)
+    from vipps_pipeline.headless import dagster_home, run_main_job
+
+    dagster_home(args.dagster_home)
     results = run_main_job(
         date.fromisoformat(args.start), date.fromisoformat(args.end), args.ledger or None
     )
@@ -307,40 +174,112 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if any(results.values()) else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vipps-pipeline", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the main job against the embedded simulator")
-    demo.add_argument("--days", type=int, default=5)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--data-dir", default="data")
-    demo.add_argument("--dagster-home", default=".dagster_home")
+def _data_dir(args: argparse.Namespace) -> Path:
+    from vipps_pipeline.settings import PipelineSettings
+
+    if args.data_dir:
+        return Path(args.data_dir)
+    return PipelineSettings.from_env(os.environ).data_dir
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from vipps_pipeline.query import QUESTIONS, run
+
+    sql = QUESTIONS.get(args.sql, args.sql)
+    try:
+        run(_data_dir(args), sql, as_csv=args.csv)
+    except duckdb.Error as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from vipps_pipeline.report import write_report
+
+    index, pictures = write_report(_data_dir(args))
+    print(f"{len(pictures)} ledger(s) drawn: {index.resolve()}")
+    return 0
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, but not the empty ones (None, False) that say nothing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from vipps_pipeline.query import QUESTIONS
+
+    help_format = _Help
+    parser = argparse.ArgumentParser(
+        prog="vipps-pipeline",
+        description="Vipps MobilePay Report API to reconciled Parquet, through Dagster.",
+        formatter_class=help_format,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    home_default = os.environ.get("DAGSTER_HOME", ".dagster_home")
+
+    def add(name: str, summary: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=kw.pop("description", summary),
+            formatter_class=help_format,
+            **kw,
+        )
+
+    demo = add("demo", "run the main job against the embedded simulator and print a summary")
+    demo.add_argument("--days", type=int, default=5, help="closed ledger dates to fetch")
+    demo.add_argument("--seed", type=int, default=0, help="simulator seed")
+    demo.add_argument("--data-dir", default="data", help="where Parquet files go")
+    demo.add_argument("--dagster-home", default=".dagster_home", help="Dagster instance folder")
     demo.set_defaults(func=cmd_demo)
-    sim = sub.add_parser("simulate", help="serve the simulated Report API on 127.0.0.1")
-    sim.add_argument("--port", type=int, default=8765)
-    sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--key-type", choices=("merchant", "partner"), default="merchant")
-    sim.add_argument("--page-size", type=int, default=1000)
+
+    dev = add("dev", "open the Dagster UI (webserver and daemon) against the simulator")
+    dev.add_argument(
+        "--port", type=int, default=None, help="UI port (default: 3000 or the next free one)"
+    )
+    dev.add_argument("--sim-port", type=int, default=0, help="simulator port (0: any free)")
+    dev.add_argument("--days", type=int, default=90, help="partitions start this many days ago")
+    dev.add_argument("--seed", type=int, default=0, help="simulator seed")
+    dev.add_argument("--dagster-home", default=".dagster_home", help="Dagster instance folder")
+    dev.set_defaults(func=cmd_dev)
+
+    sim = add("simulate", "serve the simulated Report API on 127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765, help="port to listen on")
+    sim.add_argument("--seed", type=int, default=0, help="simulator seed")
+    sim.add_argument(
+        "--key-type",
+        choices=("merchant", "partner"),
+        default="merchant",
+        help="which credentials the printed exports use",
+    )
+    sim.add_argument("--page-size", type=int, default=1000, help="entries per page")
     sim.add_argument("--faults", action="store_true", help="switch on every transport fault")
     sim.add_argument("--outage", action="store_true", help="answer every request with 503")
-    sim.add_argument("--large-day", action="append", metavar="LEDGER:YYYY-MM-DD:ENTRIES")
+    sim.add_argument(
+        "--large-day",
+        action="append",
+        metavar="LEDGER:YYYY-MM-DD:ENTRIES",
+        help="serve a day of this many entries (repeatable)",
+    )
     sim.add_argument(
         "--ledgers",
         type=int,
         default=0,
-        help="serve N cloned daily ledgers 200001.. instead of the four demo ones",
+        help="serve N cloned daily ledgers 200001.. instead of the seven demo ones",
     )
     sim.set_defaults(func=cmd_simulate)
-    dev = sub.add_parser("dev", help="open the Dagster UI against the embedded simulator")
-    dev.add_argument("--port", type=int, default=3000, help="UI port")
-    dev.add_argument("--sim-port", type=int, default=0, help="simulator port (0: any free)")
-    dev.add_argument("--days", type=int, default=90, help="partitions start this many days ago")
-    dev.add_argument("--seed", type=int, default=0)
-    dev.add_argument("--dagster-home", default=".dagster_home")
-    dev.set_defaults(func=cmd_dev)
-    sync = sub.add_parser(
+
+    sync = add(
         "sync",
-        help="fetch every ledger from where it stopped to yesterday, reconcile (for cron)",
+        "fetch every ledger from where it stopped to yesterday, and reconcile (for cron)",
         description="One pass of the planner through Dagster on the instance in DAGSTER_HOME: "
         "list the ledgers, walk each from its first date not stored final up to yesterday, "
         "stopping at the first date that is not ready, and reconcile what arrived. Never waits "
@@ -349,15 +288,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sync.add_argument("--ledger", action="append", help="only this ledger (repeatable)")
     sync.add_argument("--no-ledger-list", action="store_true", help="do not list the ledgers first")
-    sync.add_argument("--dagster-home", default=os.environ.get("DAGSTER_HOME", ".dagster_home"))
+    sync.add_argument("--dagster-home", default=home_default, help="Dagster instance folder")
     sync.set_defaults(func=cmd_sync)
-    run = sub.add_parser("run", help="run the main job for a date range against VIPPS_BASE_URL")
+
+    run = add("run", "fetch and reconcile a date range again, one run per ledger")
     run.add_argument("--start", required=True, help="first ledger date YYYY-MM-DD")
     run.add_argument("--end", required=True, help="last ledger date YYYY-MM-DD")
     run.add_argument("--ledger", action="append", help="only this ledger (repeatable)")
-    run.add_argument("--dagster-home", default=os.environ.get("DAGSTER_HOME", ".dagster_home"))
+    run.add_argument("--dagster-home", default=home_default, help="Dagster instance folder")
     run.set_defaults(func=cmd_run)
-    args = parser.parse_args(argv)
+
+    query = add(
+        "query",
+        "ask the stored data in SQL (DuckDB views: entries, statements, findings, journal, "
+        "ledgers)",
+        description="Run SQL over DuckDB views of the stored Parquet: entries, statements, "
+        "findings, journal, ledgers; major(amount, currency) turns minor units into major "
+        "ones. SQL may also be the name of a ready-made question: "
+        + "; ".join(f'"{q}"' for q in QUESTIONS),
+    )
+    query.add_argument("sql", help="a SELECT statement, or the name of a ready-made question")
+    query.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    query.add_argument("--data-dir", default=None, help="data folder (default: VIPPS_DATA_DIR)")
+    query.set_defaults(func=cmd_query)
+
+    rep = add("report", "draw every ledger's charts and the static HTML report")
+    rep.add_argument("--data-dir", default=None, help="data folder (default: VIPPS_DATA_DIR)")
+    rep.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         return args.func(args)
     except SettingsError as exc:

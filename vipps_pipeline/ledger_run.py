@@ -268,7 +268,9 @@ def _derived(
         lo = chunk[0] - timedelta(days=window - 1)
         hi = chunk[-1] + timedelta(days=max(window - 1, CHAIN_LOOKBACK_DAYS))
         targets |= {d for d in stale_findings if lo <= d <= hi and d not in in_chunk | later}
-        targets = {d for d in targets if d >= settings.start_date}
+        # only days whose statement is stored: another run may have written a day's reports
+        # a moment ago and not yet its statement (it will reconcile that day itself)
+        targets = {d for d in targets if d >= settings.start_date and inv.has("statements", d)}
         if not targets:
             return
         try:

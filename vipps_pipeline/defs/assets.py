@@ -175,7 +175,10 @@ def ledger_day_assets(
     client = api.get_client() if topics else None
     breaker = lr.Breaker(settings.max_consecutive_errors)
     recorder = Recorder(
-        context.op_execution_context, settings.data_dir, context.selected_asset_check_keys
+        context.op_execution_context,
+        settings.data_dir,
+        context.selected_asset_check_keys,
+        settings.timezone,
     )
     outage = None
     for ledger_id, dates in by_ledger.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
@@ -62,25 +63,65 @@ def markdown(rows: list[dict], cols: list[str], empty: str = "_no entries_") -> 
     return "\n".join(lines)
 
 
-def report_metadata(s: DaySummary) -> dict[str, object]:
-    return {
-        "ledger": s.ledger_id,
-        "date": s.ledger_date.isoformat(),
-        "topic": s.topic,
-        "rows": s.rows,
-        "pages": s.pages,
-        "counts_by_entry_type": dg.MetadataValue.json(dict(sorted(s.counts_by_type.items()))),
-        "opening_balance": s.opening_balance,
-        "closing_balance": s.closing_balance,
-        "sum_amount": s.sum_amount,
-        "path": dg.MetadataValue.path(str(s.path.resolve())),
-        "preview": dg.MetadataValue.md(markdown(s.preview, PREVIEW_COLUMNS)),
-    }
+def money(amount: int | None, currency: str | None) -> str | None:
+    """Minor units as the accountant reads them: "1234.56 NOK" (None stays None)."""
+    if amount is None:
+        return None
+    return f"{minor_to_text(amount, currency)} {currency or ''}".strip()
+
+
+def _amounts(md: dict[str, object], currency: str | None) -> dict[str, object]:
+    """Each amount in minor units (an integer, for sorting and plots) beside its display."""
+    out: dict[str, object] = {}
+    for name, value in md.items():
+        out[name] = value
+        if isinstance(value, int) and not isinstance(value, bool) and name.endswith(AMOUNTS):
+            out[f"{name}_display"] = money(value, currency)
+    return out
+
+
+AMOUNTS = ("balance", "sum_amount", "payout_amount", "reserve_kept")
+
+
+def report_metadata(s: DaySummary, timezone: str) -> dict[str, object]:
+    """This ledger-day's figures only; times shown in the ledger's timezone."""
+    currency = next(iter(s.currencies), None)
+    tz = ZoneInfo(timezone)
+    preview = [
+        {
+            **row,
+            "time": row["time"].astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+            if row.get("time")
+            else None,
+        }
+        for row in s.preview
+    ]
+    return _amounts(
+        {
+            "ledger": s.ledger_id,
+            "date": s.ledger_date.isoformat(),
+            "topic": s.topic,
+            "currency": currency or "",
+            "rows": s.rows,
+            "pages": s.pages,
+            "counts_by_entry_type": dg.MetadataValue.json(dict(sorted(s.counts_by_type.items()))),
+            "opening_balance": s.opening_balance,
+            "closing_balance": s.closing_balance,
+            "sum_amount": s.sum_amount,
+            "path": dg.MetadataValue.path(str(s.path.resolve())),
+            "preview": dg.MetadataValue.md(
+                f"Times in {timezone}; amounts in minor units of {currency}.\n\n"
+                + markdown(preview, PREVIEW_COLUMNS)
+            ),
+        },
+        currency,
+    )
 
 
 def statement_metadata(rows: Iterable[dict], path: str) -> dict[str, object]:
     by_topic = {r["topic"]: r for r in rows}
     funds = by_topic["funds"]
+    currency = funds["currency"] or by_topic["fees"]["currency"]
     md: dict[str, object] = {
         f"{topic}_{name}": by_topic[topic][name]
         for topic in ("funds", "fees")
@@ -88,11 +129,13 @@ def statement_metadata(rows: Iterable[dict], path: str) -> dict[str, object]:
     }
     md |= {
         "payout_amount": funds["payout_amount"],
+        "payout_reference": funds["payout_reference"] or "",
         "reserve_kept": funds["reserve_kept"],
         "settlement": funds["settlement"] or "unknown",
+        "currency": currency or "",
         "path": dg.MetadataValue.path(path),
     }
-    return md
+    return _amounts(md, currency)
 
 
 def _group_result(findings: list[dict], group: str) -> tuple[bool, str, list[dict]]:
@@ -140,10 +183,15 @@ class Recorder:
     """Translates a run's engine events; ``checks`` are the check keys to evaluate."""
 
     def __init__(
-        self, context: dg.OpExecutionContext, data_dir, checks: Iterable[dg.AssetCheckKey]
+        self,
+        context: dg.OpExecutionContext,
+        data_dir,
+        checks: Iterable[dg.AssetCheckKey],
+        timezone: str = "UTC",
     ) -> None:
         self.context = context
         self.data_dir = data_dir
+        self.timezone = timezone
         checks = list(checks)
         self.checks = {k.name for k in checks if k.asset_key == RECONCILIATION}
         self.journal_check = dg.AssetCheckKey(JOURNAL, JOURNAL_CHECK) in checks
@@ -159,7 +207,7 @@ class Recorder:
             yield dg.AssetMaterialization(
                 asset_key=REPORT_ASSETS[event.topic],
                 partition=partition_key(event.ledger_id, event.ledger_date),
-                metadata=report_metadata(event.summary),
+                metadata=report_metadata(event.summary, self.timezone),
             )
         elif isinstance(event, lr.StatementStored):
             path = statement_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()

@@ -70,6 +70,11 @@ def vipps_sync_sensor(
     now = settings.now()
     today = now.date()
     ids = sorted(context.instance.get_dynamic_partitions(ledger_partitions.name))
+    if not ids:
+        return dg.SkipReason(
+            "no ledgers registered yet: ledger_refresh_sensor (or materializing `ledgers`) "
+            "registers them"
+        )
     plans = [plan(settings, ledger_id, today) for ledger_id in ids]
     tick = poll_tick(now, settings.poll_minute)
     if tick is not None and (context.cursor or "") < tick.isoformat():
@@ -78,7 +83,8 @@ def vipps_sync_sensor(
         if wanted:
             return _sync_request(f"poll:{tick.isoformat()}", wanted, fetch=True)
         return dg.SkipReason(
-            f"poll {tick:%H:%M}: every ledger is final through {today - timedelta(days=1)}"
+            f"poll {tick:%H:%M} ({settings.timezone}): every ledger is final through "
+            f"{today - timedelta(days=1)}"
         )
     stale = {p.ledger_id: p.stale for p in plans if p.stale}
     if stale:

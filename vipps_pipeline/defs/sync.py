@@ -6,6 +6,7 @@ recomputes stale statements and findings, and ends with the per-ledger freshness
 materializations carry the ledger-day partitions, so the UI shows exactly what it stored.
 """
 
+import os
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -122,6 +123,15 @@ def ledger_freshness(
     )
 
 
+def _progress(total: int):
+    """A terminal progress bar when `vipps-pipeline sync` runs this op in its own process."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, desc="sync", unit="ledger", disable=not os.environ.get("VIPPS_PROGRESS")
+    )
+
+
 class SyncConfig(dg.Config):
     ledgers: list[str] = Field(default_factory=list)
     """Only these ledgers (empty: every registered ledger)."""
@@ -156,9 +166,11 @@ def sync_ledgers(
     breaker = lr.Breaker(settings.max_consecutive_errors)
     checks = [dg.AssetCheckKey(RECONCILIATION, group) for group in CHECK_GROUPS]
     checks.append(dg.AssetCheckKey(JOURNAL, JOURNAL_CHECK))
-    recorder = Recorder(context, settings.data_dir, checks)
+    recorder = Recorder(context, settings.data_dir, checks, settings.timezone)
     outage = None
+    bar = _progress(len(ids))
     for ledger_id in ids:
+        bar.update()
         p = plan(settings, ledger_id, today)
         dates = p.dates(fetch=config.fetch)
         if not dates:
@@ -173,6 +185,7 @@ def sync_ledgers(
             outage = str(exc)
             break
         context.log.info(recorder.summary.ledger_line(ledger_id))
+    bar.close()
     if outage is None:
         yield from record_unrecorded(context, settings, ids, recorder)
     yield freshness_evaluation(

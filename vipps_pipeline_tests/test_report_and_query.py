@@ -1,0 +1,107 @@
+"""What an accountant opens: the HTML report with its charts, and SQL over the data."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from vipps_pipeline import books, report
+from vipps_pipeline.defs.report import ledger_report
+from vipps_pipeline.defs.resources import PipelineResource
+from vipps_pipeline.query import QUESTIONS, VIEWS, connect, run
+from vipps_pipeline.simulator import World
+from vipps_pipeline_tests.conftest import LEDGER_IDS, days
+from vipps_pipeline_tests.test_cli import cli
+from vipps_pipeline_tests.test_reconcile import store
+
+MONTH = days(date(2026, 10, 1), date(2026, 10, 31))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("accountant")
+    world = World(seed=0)
+    chart = books.journal.load_chart()
+    for ledger_id in LEDGER_IDS:
+        stored = store(world, root, ledger_id, MONTH)
+        books.write_statements(root, ledger_id, stored)
+        books.write_findings(root, ledger_id, stored, first_date=MONTH[0], window=3)
+        books.write_journal(root, ledger_id, stored, chart)
+    return root
+
+
+def test_the_report_draws_every_ledger_and_opens_without_a_server(data):
+    index, pictures = report.write_report(data)
+    assert sorted(p.ledger_id for p in pictures) == LEDGER_IDS
+    page = index.read_text()
+    assert page.count('src="data:image/png;base64,') == len(LEDGER_IDS) * len(report.CHARTS)
+    assert "http" not in page.replace("https://", "").split("<body>")[0], "nothing to fetch"
+    for ledger_id in LEDGER_IDS:
+        for chart in report.CHARTS:
+            png = data / "report" / ledger_id / f"{chart}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_report_asset_shows_the_charts_in_the_ui(data):
+    result = dg.materialize(
+        [ledger_report], resources={"pipeline": PipelineResource(data_dir=str(data))}
+    )
+    [mat] = result.asset_materializations_for_node("ledger_report")
+    assert mat.metadata["ledgers"].value == len(LEDGER_IDS)
+    assert mat.metadata["report"].value.endswith("report/index.html")
+    assert "data:image/png;base64," in mat.metadata["ledger_100001"].value
+
+
+def test_every_ready_made_question_runs(data):
+    for name, sql in QUESTIONS.items():
+        out = io.StringIO()
+        rows = run(data, sql, out=out)
+        assert out.getvalue(), name
+        if name in ("fees paid per month", "payouts per month", "journal balance per account"):
+            assert rows > 0, name
+    out = io.StringIO()
+    run(data, QUESTIONS["fees paid per month"], out=out)
+    assert "100001" in out.getvalue() and "NOK" in out.getvalue()
+
+
+def test_the_views_are_documented_and_answer_in_major_units(data):
+    con = connect(data)
+    assert {r[0] for r in con.execute("show tables").fetchall()} >= set(VIEWS)
+    [(minor, major)] = con.execute(
+        "select amount, major(amount, currency) from entries "
+        "where ledger_id = '100001' and entry_type = 'capture' limit 1"
+    ).fetchall()
+    assert float(major) == minor / 100
+    assert con.execute("select major(1234, 'JPY')").fetchall() == [(1234,)]
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for view in VIEWS:
+        assert f"`{view}`" in readme, view
+
+
+def test_an_empty_data_folder_answers_with_empty_views(tmp_path):
+    out = io.StringIO()
+    assert run(tmp_path, "select count(*) as n from findings", out=out) == 1
+
+
+def test_the_query_command_prints_a_table_or_csv_and_names_a_bad_query(data, tmp_path):
+    result = cli("query", "days that failed a check", "--data-dir", str(data), cwd=tmp_path)
+    assert result.returncode == 0 and "(0 rows)" in result.stdout
+    result = cli(
+        "query",
+        "select ledger_id, count(*) as days from statements group by 1 order by 1",
+        "--csv",
+        "--data-dir",
+        str(data),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["ledger_id"] for r in rows] == LEDGER_IDS
+    bad = cli("query", "select nope from entries", "--data-dir", str(data), cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: Binder Error")
+    assert len(bad.stderr.strip().splitlines()) == 1
