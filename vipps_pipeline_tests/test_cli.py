@@ -53,6 +53,8 @@ def test_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path):
         (tmp_path / "home").rglob("*.db")
     )
     assert " failed" not in out.split("Reconciliation,")[0]
+    assert (tmp_path / "data" / "report" / "index.html").exists() and "Report with charts:" in out
+    assert len(list((tmp_path / "data" / "journal").rglob("*.parquet"))) > 10
 
 
 def test_cli_reports_a_bad_setting_in_one_line(tmp_path: Path):

@@ -173,16 +173,14 @@ def ledger_day_assets(
     for day in days:
         by_ledger.setdefault(day.ledger_id, []).append(day.ledger_date)
     client = api.get_client() if topics else None
-    breaker = lr.Breaker(settings.max_consecutive_errors)
     recorder = Recorder(
         context.op_execution_context,
         settings.data_dir,
         context.selected_asset_check_keys,
         settings.timezone,
     )
-    outage = None
-    for ledger_id, dates in by_ledger.items():
-        work = lr.Work(
+    works = (
+        lr.Work(
             ledger_id,
             tuple(dates),
             topics=topics,
@@ -191,41 +189,7 @@ def ledger_day_assets(
             journal=JOURNAL in selected,
             sync=config.sync,
         )
-        try:
-            yield from recorder.record(
-                lr.run_ledger(work, client=client, settings=settings, breaker=breaker)
-            )
-        except lr.Outage as exc:
-            yield from recorder.flush()
-            outage = str(exc)
-            break
-        context.log.info(recorder.summary.ledger_line(ledger_id))
-    finish(context, recorder, outage, planned=len(keys))
-
-
-def finish(
-    context: dg.OpExecutionContext | dg.AssetExecutionContext,
-    recorder: Recorder,
-    outage: str | None,
-    planned: int,
-) -> None:
-    """End a step: succeed when the only thing missing is days that are not ready yet."""
-    s = recorder.summary
-    for line in s.skipped[:20]:
-        context.log.info(line)
-    failures = ([outage] if outage else []) + s.failures
-    if not failures:
-        return
-    raise dg.Failure(
-        description=f"{len(s.failures)} ledger-day(s) failed"
-        + (f"; {outage}" if outage else "")
-        + ": "
-        + "; ".join(s.failures[:10]),
-        metadata={
-            "failed": dg.MetadataValue.json(s.failures[:200]),
-            "stored_days": sum(len(ds) for t in s.stored.values() for ds in t.values()),
-            "planned_partitions": planned,
-            "open": dg.MetadataValue.json(s.open),
-        },
-        allow_retries=False,
+        for ledger_id, dates in by_ledger.items()
     )
+    yield from recorder.run(works, client, settings)
+    recorder.finish(planned=len(keys))

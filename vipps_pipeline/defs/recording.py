@@ -63,6 +63,13 @@ def markdown(rows: list[dict], cols: list[str], empty: str = "_no entries_") -> 
     return "\n".join(lines)
 
 
+def target_of(record: dg.EventLogRecord) -> AssetCheckEvaluationTargetMaterializationData:
+    """What a check evaluation judges: without it the UI shows the evaluation as stale."""
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
+
+
 def money(amount: int | None, currency: str | None) -> str | None:
     """Minor units as the accountant reads them: "1234.56 NOK" (None stays None)."""
     if amount is None:
@@ -196,6 +203,7 @@ class Recorder:
         self.checks = {k.name for k in checks if k.asset_key == RECONCILIATION}
         self.journal_check = dg.AssetCheckKey(JOURNAL, JOURNAL_CHECK) in checks
         self.summary = Summary()
+        self.outage: str | None = None
         self._pending: list[lr.FindingsStored | lr.JournalStored] = []
 
     def handle(self, event: lr.Event) -> Iterator[dg.AssetMaterialization | dg.AssetObservation]:
@@ -347,13 +355,50 @@ class Recorder:
         ).records
         out: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
         for record in records:  # newest first
-            out.setdefault(
-                record.partition_key or "",
-                AssetCheckEvaluationTargetMaterializationData(
-                    storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
-                ),
-            )
+            out.setdefault(record.partition_key or "", target_of(record))
         return out
+
+    def run(
+        self,
+        works: Iterable[lr.Work],
+        client,
+        settings,
+    ) -> Iterator[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation]:
+        """Do each ledger's work in turn, recording as it goes; an outage stops them all (and
+        is kept in :attr:`outage` for the step's end)."""
+        breaker = lr.Breaker(settings.max_consecutive_errors)
+        for work in works:
+            try:
+                yield from self.record(
+                    lr.run_ledger(work, client=client, settings=settings, breaker=breaker)
+                )
+            except lr.Outage as exc:
+                yield from self.flush()
+                self.outage = str(exc)
+                return
+            self.context.log.info(self.summary.ledger_line(work.ledger_id))
+
+    def finish(self, planned: int) -> None:
+        """End the step: it succeeds when the only thing missing is days not ready yet."""
+        s, outage = self.summary, self.outage
+        for line in s.skipped[:20]:
+            self.context.log.info(line)
+        failures = ([outage] if outage else []) + s.failures
+        if not failures:
+            return
+        raise dg.Failure(
+            description=f"{len(s.failures)} ledger-day(s) failed"
+            + (f"; {outage}" if outage else "")
+            + ": "
+            + "; ".join(s.failures[:10]),
+            metadata={
+                "failed": dg.MetadataValue.json(s.failures[:200]),
+                "stored_days": sum(len(ds) for t in s.stored.values() for ds in t.values()),
+                "planned_partitions": planned,
+                "open": dg.MetadataValue.json(s.open),
+            },
+            allow_retries=False,
+        )
 
     def record(
         self, events: Iterable[lr.Event]

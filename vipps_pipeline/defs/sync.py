@@ -11,14 +11,11 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
-)
 from pydantic import Field
 
 from vipps_pipeline import completeness, planner, state
 from vipps_pipeline import ledger_run as lr
-from vipps_pipeline.defs.assets import API_POOL, finish, ledgers
+from vipps_pipeline.defs.assets import API_POOL, ledgers
 from vipps_pipeline.defs.partitions import ledger_partitions, partition_key
 from vipps_pipeline.defs.recording import (
     JOURNAL,
@@ -28,6 +25,7 @@ from vipps_pipeline.defs.recording import (
     STATEMENTS,
     Recorder,
     markdown,
+    target_of,
 )
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.reconcile import CHECK_GROUPS
@@ -79,11 +77,7 @@ def freshness_evaluation(
         description=(
             ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n) or "no ledgers"
         ),
-        target_materialization_data=AssetCheckEvaluationTargetMaterializationData(
-            storage_id=target.storage_id, run_id=target.run_id, timestamp=target.timestamp
-        )
-        if target
-        else None,
+        target_materialization_data=target_of(target) if target else None,
         metadata={
             **counts,
             "ledgers": dg.MetadataValue.md(
@@ -132,6 +126,18 @@ def _progress(total: int):
     )
 
 
+def _works(
+    settings: PipelineSettings, ids: list[str], today: date, fetch: bool, bar
+) -> Iterator[lr.Work]:
+    """Each ledger's work as the planner sees it when its turn comes (plans are cheap, and a
+    ledger's files may have changed while the ones before it ran)."""
+    for ledger_id in ids:
+        bar.update()
+        dates = plan(settings, ledger_id, today).dates(fetch=fetch)
+        if dates:
+            yield lr.Work(ledger_id, dates, topics=TOPICS if fetch else (), sync=True)
+
+
 class SyncConfig(dg.Config):
     ledgers: list[str] = Field(default_factory=list)
     """Only these ledgers (empty: every registered ledger)."""
@@ -163,35 +169,17 @@ def sync_ledgers(
         )
     ids = config.ledgers or registered
     client = api.get_client() if config.fetch else None
-    breaker = lr.Breaker(settings.max_consecutive_errors)
     checks = [dg.AssetCheckKey(RECONCILIATION, group) for group in CHECK_GROUPS]
     checks.append(dg.AssetCheckKey(JOURNAL, JOURNAL_CHECK))
     recorder = Recorder(context, settings.data_dir, checks, settings.timezone)
-    outage = None
-    bar = _progress(len(ids))
-    for ledger_id in ids:
-        bar.update()
-        p = plan(settings, ledger_id, today)
-        dates = p.dates(fetch=config.fetch)
-        if not dates:
-            continue
-        work = lr.Work(ledger_id, dates, topics=TOPICS if config.fetch else (), sync=True)
-        try:
-            yield from recorder.record(
-                lr.run_ledger(work, client=client, settings=settings, breaker=breaker)
-            )
-        except lr.Outage as exc:
-            yield from recorder.flush()
-            outage = str(exc)
-            break
-        context.log.info(recorder.summary.ledger_line(ledger_id))
-    bar.close()
-    if outage is None:
+    with _progress(len(ids)) as bar:
+        yield from recorder.run(_works(settings, ids, today, config.fetch, bar), client, settings)
+    if recorder.outage is None:
         yield from record_unrecorded(context, settings, ids, recorder)
     yield freshness_evaluation(
         freshness_rows(settings, registered, today), latest_ledgers_record(context.instance)
     )
-    finish(context, recorder, outage, planned=0)
+    recorder.finish(planned=0)
 
 
 def record_unrecorded(
