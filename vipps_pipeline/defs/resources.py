@@ -84,6 +84,10 @@ class PipelineResource(_EnvBacked):
     ledger_refresh_seconds: str | None = None
     fee_window_days: str | None = None
     now: str | None = None
+    feed_start_date: str | None = None
+    feed_poll_seconds: str | None = None
+    feed_max_poll_seconds: str | None = None
+    feed_prune: str | None = None
 
     def settings(self) -> PipelineSettings:
         try:
