@@ -1,4 +1,4 @@
-"""``vipps-pipeline``: the demo, the simulator, and ranged runs from a terminal.
+"""``vipps-pipeline``: the demo, the simulator, sync, the feed and ranged runs from a terminal.
 
 ``demo`` is the README's first command: it starts the simulator on loopback, runs the main job
 for a few recent days of every simulated ledger on a SQLite Dagster instance, and prints where
@@ -136,6 +136,38 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
     lines += [f"error: {e}" for e in errors]
     bad = errors or any(r.status == "not_yours" for r in rows)
     return (1 if bad else 0), "\n".join(lines)
+
+
+def run_feed(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
+    """One catch-up pass of every ledger's feed through Dagster: (exit code, what to print)."""
+    from vipps_pipeline.feed_books import pass_report, stored_counts
+    from vipps_pipeline.settings import PipelineSettings
+
+    defs, instance = _load_dagster()
+    errors = refresh_ledgers(defs, instance) if list_ledgers else []
+    ids = sorted(instance.get_dynamic_partitions("ledgers"))
+    if errors and not ids:
+        return 1, "listing ledgers failed: " + "; ".join(errors)
+    settings = PipelineSettings.from_env(os.environ)
+    wanted = list(ledger_ids) or ids
+    before = stored_counts(settings.data_dir, wanted)
+    result = defs.resolve_job_def("vipps_feed").execute_in_process(
+        instance=instance,
+        run_config={
+            **QUIET_LOGS,
+            "ops": {"read_feed": {"config": {"ledgers": list(ledger_ids), "force": True}}},
+        },
+        raise_on_error=False,
+        tags={"vipps/trigger": "cli"},
+    )
+    errors += _failure_lines(result)
+    lines = [
+        f"Feed run {result.run_id} ({'succeeded' if result.success else 'failed'}), "
+        f"data in {settings.data_dir.resolve()}",
+        *pass_report(settings.data_dir, wanted, before),
+        *(f"error: {e}" for e in errors),
+    ]
+    return (1 if errors else 0), "\n".join(lines)
 
 
 def _summary(data_dir: Path, ledger_ids: Sequence[str], dates: list[date]) -> str:
@@ -295,6 +327,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_feed(args: argparse.Namespace) -> int:
+    _dagster_home(args.dagster_home)
+    code, text = run_feed(args.ledger or (), list_ledgers=not args.no_ledger_list)
+    print(text)
+    return code
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     _dagster_home(args.dagster_home)
     results = run_main_job(
@@ -351,6 +390,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     sync.add_argument("--no-ledger-list", action="store_true", help="do not list the ledgers first")
     sync.add_argument("--dagster-home", default=os.environ.get("DAGSTER_HOME", ".dagster_home"))
     sync.set_defaults(func=cmd_sync)
+    feed = sub.add_parser(
+        "feed",
+        help="read every ledger's feed until caught up: today's entries (for cron)",
+        description="One catch-up pass of every ledger's feed (funds and fees) through Dagster "
+        "on the instance in DAGSTER_HOME: list the ledgers, read each feed from its saved "
+        "cursor until the API says it is caught up, store the new entries as provisional "
+        "Parquet, compare the dates that closed with their reports, and print per ledger the "
+        "entries added and the newest entry's time. Exit status 0 on success, 1 on any error.",
+    )
+    feed.add_argument("--ledger", action="append", help="only this ledger (repeatable)")
+    feed.add_argument("--no-ledger-list", action="store_true", help="do not list the ledgers first")
+    feed.add_argument("--dagster-home", default=os.environ.get("DAGSTER_HOME", ".dagster_home"))
+    feed.set_defaults(func=cmd_feed)
     run = sub.add_parser("run", help="run the main job for a date range against VIPPS_BASE_URL")
     run.add_argument("--start", required=True, help="first ledger date YYYY-MM-DD")
     run.add_argument("--end", required=True, help="last ledger date YYYY-MM-DD")

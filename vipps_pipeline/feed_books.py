@@ -273,6 +273,38 @@ def write_today(settings: PipelineSettings, records: dict[str, feed.Record]) -> 
     return before is None or not before.equals(table.drop_columns(["as_of"]))
 
 
+def stored_counts(data_dir: Path, ledger_ids: list[str]) -> dict[tuple[str, str], int]:
+    """Entries stored so far per ledger and topic (to tell what a pass added)."""
+    return {
+        (lid, t): feed.Record.load(data_dir, lid, t).stored for lid in ledger_ids for t in TOPICS
+    }
+
+
+def pass_report(
+    data_dir: Path, ledger_ids: list[str], before: dict[tuple[str, str], int]
+) -> list[str]:
+    """Per ledger and topic: entries added since ``before``, the newest entry's time, and the
+    open dates so far (entries, running balance), as `vipps-pipeline feed` prints them."""
+    lines = ["  ledger    topic  added  newest entry (UTC)   open dates: entries, running balance"]
+    for lid in ledger_ids:
+        path = today_path(data_dir, lid)
+        today = pq.read_table(path).to_pylist() if path.exists() else []
+        for topic in TOPICS:
+            record = feed.Record.load(data_dir, lid, topic)
+            newest = f"{record.newest_time:%Y-%m-%d %H:%M:%S}" if record.newest_time else "-"
+            rows = [r for r in today if r["topic"] == topic]
+            open_ = "-"
+            if rows:
+                span = str(rows[0]["ledger_date"]) + (
+                    f"..{rows[-1]['ledger_date']} ({len(rows)} dates)" if len(rows) > 1 else ""
+                )
+                entries = sum(r["entries"] for r in rows)
+                open_ = f"{span}: {entries}, {rows[-1]['running_balance']} {rows[-1]['currency']}"
+            added = record.stored - before.get((lid, topic), 0)
+            lines.append(f"  {lid:<9} {topic:<6} {added:>5}  {newest:<20} {open_}")
+    return lines
+
+
 # --- one ledger's pass -----------------------------------------------------------------------
 @dataclass
 class LedgerPass:

@@ -208,3 +208,27 @@ def test_the_check_executed_from_the_ui_reports_the_stored_comparison(fsim, inst
         [evaluation] = result.get_asset_check_evaluations()
         assert evaluation.passed is passed, evaluation.description
         assert {t in evaluation.description for t in TOPICS} == {True}
+
+
+def test_the_feed_command_catches_up_every_ledger_headless(fsim, tmp_path):
+    from vipps_pipeline_tests.test_cli import cli
+
+    del fsim.world.ledgers["100003"]  # fewer ledgers: a shorter run
+    home = tmp_path / "home"
+    env = {
+        **fsim.env("merchant"),
+        "VIPPS_DATA_DIR": str(tmp_path / "data"),
+        "VIPPS_START_DATE": START.isoformat(),
+        "VIPPS_NOW": NOW.isoformat(),
+        "DAGSTER_HOME": str(home),
+    }
+    first = cli("feed", "--dagster-home", str(home), cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr[-3000:]
+    rows = {tuple(line.split()[:2]): line.split() for line in first.stdout.splitlines()[2:]}
+    assert len(rows) == 2 * 6 and all(int(r[2]) > 0 for r in rows.values()), first.stdout
+    assert rows[("100001", "funds")][3:5] == ["2026-11-24", "11:51:47"]
+    assert rows[("100004", "funds")][5] == "2026-11-01..2026-11-24", "the open month"
+    second = cli("feed", "--no-ledger-list", "--dagster-home", str(home), cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stdout + second.stderr[-3000:]
+    assert {line.split()[2] for line in second.stdout.splitlines()[2:]} == {"0"}
+    print("\n" + first.stdout)
