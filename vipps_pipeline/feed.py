@@ -89,7 +89,6 @@ class Record:
     pages: int = 0
     newest_time: datetime | None = None
     newest_date: date | None = None
-    caught_up_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,7 +103,6 @@ class Record:
             "pages": self.pages,
             "newest_time": self.newest_time.isoformat() if self.newest_time else None,
             "newest_date": self.newest_date.isoformat() if self.newest_date else None,
-            "caught_up_at": self.caught_up_at.isoformat() if self.caught_up_at else None,
         }
 
     @classmethod
@@ -124,7 +122,6 @@ class Record:
             pages=int(raw.get("pages", 0)),
             newest_time=_time(raw.get("newest_time")),
             newest_date=_date(raw.get("newest_date")),
-            caught_up_at=_time(raw.get("caught_up_at")),
         )
 
     def save(self, data_dir: Path) -> None:
@@ -304,9 +301,6 @@ def catch_up(
             break
         if empty_in_a_row >= MAX_EMPTY_PAGES:
             break
-    if result.caught_up:
-        record.caught_up_at = clock()
-        record.save(data_dir)
     return result
 
 
@@ -328,6 +322,8 @@ class Schedule:
     interval: int = 0
     next_poll_at: datetime | None = None
     last_pass_at: datetime | None = None
+    caught_up_at: datetime | None = None
+    """The last pass that read both topics to the end: "today so far" is complete up to it."""
     behind: dict[date, datetime] = field(default_factory=dict)
     """Closed dates whose feed rows are a strict prefix of the report, since when."""
 
@@ -338,6 +334,7 @@ class Schedule:
             interval=int(raw.get("interval", 0)),
             next_poll_at=_time(raw.get("next_poll_at")),
             last_pass_at=_time(raw.get("last_pass_at")),
+            caught_up_at=_time(raw.get("caught_up_at")),
             behind={
                 date.fromisoformat(d): datetime.fromisoformat(t)
                 for d, t in (raw.get("behind") or {}).items()
@@ -351,6 +348,7 @@ class Schedule:
                 "interval": self.interval,
                 "next_poll_at": self.next_poll_at.isoformat() if self.next_poll_at else None,
                 "last_pass_at": self.last_pass_at.isoformat() if self.last_pass_at else None,
+                "caught_up_at": self.caught_up_at.isoformat() if self.caught_up_at else None,
                 "behind": {d.isoformat(): t.isoformat() for d, t in sorted(self.behind.items())},
             },
         )

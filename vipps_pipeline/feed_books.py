@@ -222,7 +222,7 @@ def compare_closed(
 
 
 # --- today so far ----------------------------------------------------------------------------
-def _summary(table: pa.Table, record: feed.Record, d: date) -> dict:
+def _summary(table: pa.Table, record: feed.Record, d: date, as_of: datetime | None) -> dict:
     counts: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     for t, amount in zip(table["entry_type"].to_pylist(), table["amount"].to_pylist(), strict=True):
@@ -241,36 +241,58 @@ def _summary(table: pa.Table, record: feed.Record, d: date) -> dict:
         "total_by_type": sorted(totals.items()),
         "first_time": pc.min(table["time"]).as_py(),
         "newest_time": pc.max(table["time"]).as_py(),
-        "as_of": record.caught_up_at,
+        "as_of": as_of,
     }
 
 
-def today_rows(settings: PipelineSettings, records: dict[str, feed.Record]) -> list[dict]:
-    """Per topic and open date (feed entries, no report yet): entries, sums, running balance."""
+def today_rows(
+    settings: PipelineSettings,
+    records: dict[str, feed.Record],
+    as_of: datetime | None = None,
+    previous: list[dict] | None = None,
+) -> list[dict]:
+    """Per topic and open date (feed entries, no report yet): entries, sums, running balance.
+
+    A ``previous`` row with as many entries as are committed now is reused as it is (stored
+    rows never change), so a pass reads only the dates that got new entries: a monthly
+    ledger's whole open month is not re-read every few minutes.
+    """
     ledger_id = next(iter(records.values())).ledger_id
     inv = completeness.scan(settings.data_dir, ledger_id, completeness.REPORT_KINDS)
+    known = {(r["topic"], r["ledger_date"]): r for r in previous or []}
     rows = []
     for topic, record in records.items():
         for d, n in sorted(record.dates.items()):
             if n == 0 or inv.has(f"reports/{topic}", d):
                 continue
+            old = known.get((topic, d))
+            if old is not None and old["entries"] == n:
+                rows.append({**old, "as_of": as_of})
+                continue
             table = feed.read_committed(settings.data_dir, record, d)
             if table is not None and table.num_rows:
-                rows.append(_summary(table.sort_by("seq"), record, d))
+                rows.append(_summary(table.sort_by("seq"), record, d, as_of))
     return sorted(rows, key=lambda r: (r["ledger_date"], r["topic"]))
 
 
-def write_today(settings: PipelineSettings, records: dict[str, feed.Record]) -> bool:
+def write_today(
+    settings: PipelineSettings, records: dict[str, feed.Record], as_of: datetime | None
+) -> bool:
     """Rewrite ``<data>/today/<ledger>.parquet``; True when more than ``as_of`` changed."""
     ledger_id = next(iter(records.values())).ledger_id
     path = today_path(settings.data_dir, ledger_id)
-    table = pa.Table.from_pylist(today_rows(settings, records), schema=TODAY_SCHEMA)
     try:
-        before = pq.read_table(path, schema=TODAY_SCHEMA).drop_columns(["as_of"])
+        before = pq.read_table(path, schema=TODAY_SCHEMA)
     except (FileNotFoundError, pa.ArrowInvalid):
         before = None
+    previous = before.to_pylist() if before is not None else None
+    table = pa.Table.from_pylist(
+        today_rows(settings, records, as_of, previous), schema=TODAY_SCHEMA
+    )
     write_table(path, table)
-    return before is None or not before.equals(table.drop_columns(["as_of"]))
+    return before is None or not before.drop_columns(["as_of"]).equals(
+        table.drop_columns(["as_of"])
+    )
 
 
 def stored_counts(data_dir: Path, ledger_ids: list[str]) -> dict[tuple[str, str], int]:
@@ -354,11 +376,13 @@ def run_ledger(
                 else feed.next_interval(settings, schedule.interval, out.added, caught_up)
             )
             schedule.last_pass_at = now
+            if caught_up:
+                schedule.caught_up_at = now
             schedule.next_poll_at = now + timedelta(seconds=schedule.interval)
             schedule.save(data_dir, ledger_id)
         records = {t: feed.Record.load(data_dir, ledger_id, t) for t in TOPICS}
         if caught_up and started is not None:
             out.comparisons = compare_closed(settings, records, schedule, started, now)
             schedule.save(data_dir, ledger_id)
-        out.today_changed = write_today(settings, records)
+        out.today_changed = write_today(settings, records, schedule.caught_up_at)
     return out

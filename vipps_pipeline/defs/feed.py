@@ -125,6 +125,7 @@ def _feed_events(
     """A materialization per topic whose stored rows changed since the last one recorded
     (this pass added or pruned some, or a killed run left some unrecorded)."""
     pruned = {t for c in lp.comparisons for t in c.pruned}
+    schedule = feed.Schedule.load(settings.data_dir, lp.ledger_id)
     for topic in TOPICS:
         record = feed.Record.load(settings.data_dir, lp.ledger_id, topic)
         latest = _latest(context.instance, FEED_ASSETS[topic], lp.ledger_id)
@@ -144,7 +145,7 @@ def _feed_events(
                 "stored_total": record.stored,
                 "pages_total": record.pages,
                 "newest_entry_time": str(record.newest_time or "-"),
-                "caught_up_at": str(record.caught_up_at or "-"),
+                "caught_up_at": str(schedule.caught_up_at or "-"),
                 "pruned_dates": dg.MetadataValue.json(
                     sorted(str(c.ledger_date) for c in lp.comparisons if topic in c.pruned)
                 ),
