@@ -61,13 +61,14 @@ def crashing(monkeypatch, rng: random.Random, p: float) -> list[str]:
     return crashes
 
 
-def settings_at(sim: Simulator, data_dir: Path, at: datetime) -> tuple:
+def settings_at(sim: Simulator, data_dir: Path, at: datetime, **extra: str) -> tuple:
     env = {
         **sim.env("merchant"),
         "VIPPS_DATA_DIR": str(data_dir),
         "VIPPS_START_DATE": START.isoformat(),
         "VIPPS_NOW": at.isoformat(),
         "VIPPS_FEED_PRUNE": "false",  # keep every row: the test compares them all
+        **extra,
     }
     return ReportClient(ApiSettings.from_env(env)), PipelineSettings.from_env(env)
 
@@ -83,12 +84,21 @@ def by_date_sync(client, settings, ledger_id: str) -> None:
 
 
 @pytest.mark.slow
-def test_the_feed_over_days_with_crashes_keeps_every_entry_once(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("max_poll", "span"), [(1800, 2), (300, 1)], ids=["default-backoff", "max-poll-300"]
+)
+def test_the_feed_over_days_with_crashes_keeps_every_entry_once(
+    tmp_path, monkeypatch, max_poll, span
+):
     faults = Faults.all_transport_faults(page_size=25)
     faults.not_ready_polls = 0
     faults.retry_after_seconds = 0
+    # a 429 and a 500 never hit the same request twice in a row (that would make urllib3 back
+    # off for a second or two, which only slows the test down)
+    faults.rate_limit_every, faults.server_error_every = 10, 20
     clock = Clock(datetime(2026, 11, 20, 6, 0, tzinfo=UTC))
-    end = clock.at + timedelta(days=2)
+    end = clock.at + timedelta(days=span)
+    poll = {"VIPPS_FEED_MAX_POLL_SECONDS": str(max_poll)}
     rng = random.Random(13)
     world = recent_world(faults=faults)
     passes = 0
@@ -96,7 +106,7 @@ def test_the_feed_over_days_with_crashes_keeps_every_entry_once(tmp_path, monkey
         crashes = crashing(monkeypatch, rng, p=0.03)
         next_sync = clock.at.replace(minute=17)
         while clock.at < end:
-            client, settings = settings_at(sim, tmp_path, clock.at)
+            client, settings = settings_at(sim, tmp_path, clock.at, **poll)
             if clock.at >= next_sync:  # the hourly by-date sync at :17
                 for ledger_id in LEDGERS:
                     by_date_sync(client, settings, ledger_id)
@@ -110,7 +120,7 @@ def test_the_feed_over_days_with_crashes_keeps_every_entry_once(tmp_path, monkey
             clock.at = max(min(due - DUE_SLACK, next_sync), clock.at + timedelta(seconds=30))
         monkeypatch.undo()
         # a last sync and pass with nothing crashing, then the proof
-        client, settings = settings_at(sim, tmp_path, clock.at)
+        client, settings = settings_at(sim, tmp_path, clock.at, **poll)
         for ledger_id in LEDGERS:
             by_date_sync(client, settings, ledger_id)
             feed_books.run_ledger(client, settings, ledger_id, clock.at)
@@ -122,7 +132,7 @@ def test_the_feed_over_days_with_crashes_keeps_every_entry_once(tmp_path, monkey
         ]
         reports = list((tmp_path / "reports/funds").rglob("*.parquet"))
         assert {f["status"] for f in findings} == {"pass"}
-        assert len(findings) == 2 * len(reports) > 2 * 30, "every closed date compared"
+        assert len(findings) == 2 * len(reports) > 2 * 25, "every closed date compared"
         # the lag: how long after its time (when the simulator starts serving it) each entry
         # that appeared during the run was stored
         lags = []
@@ -148,16 +158,17 @@ def test_the_feed_over_days_with_crashes_keeps_every_entry_once(tmp_path, monkey
     assert all(path.endswith("/feed") for _, path, _, _ in idle_requests)
     # at most the longest interval (nothing new for a while), plus one short one when the
     # pass that was due crashed
-    assert max(lags) <= 1800 + 300, "VIPPS_FEED_MAX_POLL_SECONDS, plus a crashed pass"
+    assert max(lags) <= max_poll + 300, "VIPPS_FEED_MAX_POLL_SECONDS, plus a crashed pass"
     print(
-        f"\n{passes} passes over 2 days x {len(LEDGERS)} ledgers, {len(crashes)} crashes "
+        f"\nmax poll {max_poll} s: {passes} passes over {span} day(s) x {len(LEDGERS)} ledgers, "
+        f"{len(crashes)} crashes "
         f"({', '.join(sorted(set(crashes)))}), {entries} entries stored once, "
         f"{len(findings)} closed ledger-day topics matching their reports; lag of "
         f"{len(lags)} entries: median {statistics.median(lags):.0f} s, "
         f"p95 {sorted(lags)[int(len(lags) * 0.95)]:.0f} s, max {max(lags):.0f} s; "
         f"idle pass: {len(idle_requests)} requests for 2 topics"
     )
-    assert len(crashes) >= 10 and len(set(crashes)) == 3
+    assert len(crashes) >= 5 and len(set(crashes)) == 3
 
 
 CHILD = """
