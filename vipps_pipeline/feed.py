@@ -271,6 +271,7 @@ def catch_up(
     stops after VIPPS_MAX_PAGES pages or MAX_EMPTY_PAGES empty ones without being caught up;
     the next pass goes on from there. Raises what the client raises (nothing of the failed
     page is committed); ``result`` (when given) holds what was stored before the error.
+    Call with :func:`feed_lock` held (the protocol assumes one writer per ledger).
     """
     clock = clock or settings.now
     data_dir = settings.data_dir

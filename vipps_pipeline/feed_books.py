@@ -158,7 +158,7 @@ def _compare_date(
     data_dir, ledger_id = settings.data_dir, next(iter(records.values())).ledger_id
     path = checks_path(data_dir, ledger_id, d)
     old = {r["topic"]: r for r in pq.read_table(path).to_pylist()} if path.exists() else {}
-    rows, pruned, behind = [], [], False
+    rows, behind = [], False
     for topic, record in records.items():
         feed_rows = feed.read_committed(data_dir, record, d)
         if feed_rows is None:  # pruned after an earlier comparison: that one stands
@@ -180,13 +180,19 @@ def _compare_date(
     if not behind:
         schedule.behind.pop(d, None)
     write_table(path, pa.Table.from_pylist(rows, schema=FINDING_SCHEMA))
-    if settings.feed_prune:
-        for row in rows:
-            target = feed.feed_path(data_dir, row["topic"], ledger_id, d)
-            if row["status"] == "pass" and target.exists():
-                target.unlink()
-                pruned.append(row["topic"])
+    pruned = _prune(settings, ledger_id, d, rows)
     return Comparison(ledger_id, d, tuple(rows), tuple(pruned))
+
+
+def _prune(settings: PipelineSettings, ledger_id: str, d: date, rows: list[dict]) -> list[str]:
+    """With VIPPS_FEED_PRUNE, delete the provisional rows of the topics that matched."""
+    pruned = []
+    for row in rows if settings.feed_prune else []:
+        target = feed.feed_path(settings.data_dir, row["topic"], ledger_id, d)
+        if row["status"] == "pass" and target.exists():
+            target.unlink()
+            pruned.append(row["topic"])
+    return pruned
 
 
 def compare_closed(
@@ -216,6 +222,10 @@ def compare_closed(
         inputs = max(reports + [inv.mtime(k, d) or 0 for k in FEED_KINDS])
         done = inv.mtime(CHECKS_KIND, d)
         if done is not None and done >= inputs and d not in schedule.behind:
+            if settings.feed_prune and any(inv.has(k, d) for k in FEED_KINDS):
+                # compared, but not pruned (a crash in between, or a mismatch): prune a match
+                path = checks_path(settings.data_dir, ledger_id, d)
+                _prune(settings, ledger_id, d, pq.read_table(path).to_pylist())
             continue
         out.append(_compare_date(settings, records, schedule, d, now))
     return out

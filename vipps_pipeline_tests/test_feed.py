@@ -376,4 +376,10 @@ def test_prune_is_a_setting(fsim, setup, tmp_path):
     store_reports(client, tmp_path, "100007", [date(2026, 11, 16)])
     lp = feed_books.run_ledger(client, settings, "100007", settings.now())
     assert [c.status for c in lp.comparisons] == ["pass"] and not lp.comparisons[0].pruned
-    assert feed.feed_path(tmp_path, "funds", "100007", date(2026, 11, 16)).exists()
+    kept = feed.feed_path(tmp_path, "funds", "100007", date(2026, 11, 16))
+    assert kept.exists()
+    # switched on later (or a crash between the comparison and the prune): the next pass
+    # prunes what matched without comparing it again
+    client, settings = setup(VIPPS_FEED_PRUNE="true")
+    lp = feed_books.run_ledger(client, settings, "100007", settings.now())
+    assert lp.comparisons == [] and not kept.exists()

@@ -32,6 +32,7 @@ TODAY = dg.AssetKey("today_so_far")
 FEED_RECONCILIATION = dg.AssetKey("feed_reconciliation")
 DUE_SLACK = timedelta(seconds=60)
 """Ledgers due within this much of each other are read in the same run."""
+FEED_JOB = "vipps_feed"
 TODAY_COLUMNS = ["topic", "ledger_date", "entries", "sum_amount", "running_balance", "by_type"]
 
 
@@ -223,7 +224,16 @@ def _comparison_events(
 def _unrecorded_comparisons(
     context: dg.OpExecutionContext, settings: PipelineSettings, ledger_ids: list[str]
 ) -> list[feed_books.Comparison]:
-    """Comparison files a killed run wrote but did not record, so the UI catches up."""
+    """Comparison files a killed run wrote but did not record, so the UI catches up. Only
+    looked for when the previous feed run did not succeed (the look costs a query of every
+    recorded partition, and runs come every few minutes)."""
+    previous = [
+        r
+        for r in context.instance.get_runs(dg.RunsFilter(job_name=FEED_JOB), limit=2)
+        if r.run_id != context.run_id
+    ]
+    if previous and previous[0].status == dg.DagsterRunStatus.SUCCESS:
+        return []
     marked = context.instance.get_materialized_partitions(FEED_RECONCILIATION)
     out = []
     for ledger_id in ledger_ids:
@@ -283,6 +293,7 @@ def read_feed(
     client = api.get_client()
     breaker = lr.Breaker(settings.max_consecutive_errors)
     failures: list[str] = []
+    done: list[str] = []
     for ledger_id in ids:
         if not config.force and not feed.Schedule.load(settings.data_dir, ledger_id).due(
             now, DUE_SLACK
@@ -293,6 +304,7 @@ def read_feed(
         except AuthError as exc:
             failures.append(f"authentication failed, stopping: {exc}")
             break
+        done.append(ledger_id)
         yield from _feed_events(context, settings, lp)
         yield from _comparison_events(context, settings, lp.comparisons)
         if lp.today_changed:
@@ -308,7 +320,7 @@ def read_feed(
         except lr.Outage as exc:
             failures.append(str(exc))
             break
-    healed = _unrecorded_comparisons(context, settings, ids)
+    healed = _unrecorded_comparisons(context, settings, done)
     yield from _comparison_events(context, settings, healed)
     if failures:
         raise dg.Failure(
@@ -319,7 +331,7 @@ def read_feed(
 
 
 @dg.job(
-    name="vipps_feed",
+    name=FEED_JOB,
     description="Today's entries: read every due ledger's feed until caught up (launched by "
     "`vipps_feed_sensor` and `vipps-pipeline feed`).",
     tags={"vipps/trigger": "feed"},
