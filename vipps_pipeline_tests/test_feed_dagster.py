@@ -232,3 +232,19 @@ def test_the_feed_command_catches_up_every_ledger_headless(fsim, tmp_path):
     assert second.returncode == 0, second.stdout + second.stderr[-3000:]
     assert {line.split()[2] for line in second.stdout.splitlines()[2:]} == {"0"}
     print("\n" + first.stdout)
+
+
+def test_no_secret_or_token_in_the_feeds_files_or_events(fsim, instance, tmp_path):
+    fsim.faults.revoke_token_every = 3  # several tokens in play
+    defs = defs_at(fsim, tmp_path, NOW)
+    assert sync(defs, instance, ledgers=["100007"]).success
+    result = read_feed(defs, instance, ledgers=["100007"], force=True)
+    assert result.success and len(fsim.issued_tokens) >= 3
+    creds = fsim.credentials["merchant"]
+    secrets = [creds["client_secret"], creds["subscription_key"], *fsim.issued_tokens]
+    texts = "\n".join(str(r) for r in instance.all_logs(result.run_id))
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any("state" in p.parts for p in files) and any("today" in p.parts for p in files)
+    hits = [s for s in secrets if s in texts]
+    hits += [f"{s} in {p}" for p in files for s in secrets if s.encode() in p.read_bytes()]
+    assert hits == []
