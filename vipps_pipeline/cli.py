@@ -1,4 +1,4 @@
-"""vipps-pipeline: the demo, the UI, the simulator, the sync, and questions to the data.
+"""vipps-pipeline: the demo, the UI, the simulator, the sync, the feed, and questions to the data.
 
 demo is the README's first command: it starts the simulator on loopback, runs the main job for
 a few recent days of every simulated ledger on a SQLite Dagster instance, draws the report, and
@@ -160,6 +160,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_feed(args: argparse.Namespace) -> int:
+    from vipps_pipeline.headless import dagster_home, run_feed
+
+    dagster_home(args.dagster_home)
+    code, text = run_feed(args.ledger or (), list_ledgers=not args.no_ledger_list)
+    print(text)
+    return code
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from vipps_pipeline.headless import dagster_home, run_main_job
 
@@ -290,6 +299,20 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--no-ledger-list", action="store_true", help="do not list the ledgers first")
     sync.add_argument("--dagster-home", default=home_default, help="Dagster instance folder")
     sync.set_defaults(func=cmd_sync)
+
+    feed = add(
+        "feed",
+        "read every ledger's feed until caught up: today's entries (for cron)",
+        description="One catch-up pass of every ledger's feed (funds and fees) through Dagster "
+        "on the instance in DAGSTER_HOME: list the ledgers, read each feed from its saved "
+        "cursor until the API says it is caught up, store the new entries as provisional "
+        "Parquet, compare the dates that closed with their reports, and print per ledger the "
+        "entries added and the newest entry's time. Exit status 0 on success, 1 on any error.",
+    )
+    feed.add_argument("--ledger", action="append", help="only this ledger (repeatable)")
+    feed.add_argument("--no-ledger-list", action="store_true", help="do not list the ledgers first")
+    feed.add_argument("--dagster-home", default=home_default, help="Dagster instance folder")
+    feed.set_defaults(func=cmd_feed)
 
     run = add("run", "fetch and reconcile a date range again, one run per ledger")
     run.add_argument("--start", required=True, help="first ledger date YYYY-MM-DD")

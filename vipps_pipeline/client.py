@@ -52,6 +52,10 @@ class LedgerForbidden(ApiError):
     """HTTP 403 for one ledger: these keys may not read it (other ledgers may still work)."""
 
 
+class BadFeed(ValueError):
+    """The feed answered with something that is not a valid feed page (nothing is stored)."""
+
+
 class NotReady(Exception):
     """The ledger-day is not final yet: a 404, or ``tryLater: true`` on a page.
 
@@ -409,7 +413,13 @@ class ReportClient:
         )
 
     def feed_page(self, ledger_id: str, topic: str, cursor: str | None = None) -> FeedPage:
-        """One page of the continuous feed; persist the returned cursor after every page."""
+        """One page of the continuous feed; persist the returned cursor after every page.
+
+        The feed has no ``hasMore``: ``tryLater: true`` means caught up (ask again later with
+        the same cursor). Its cursor is always present and never empties, so a page with
+        entries but no new cursor is refused: following it would read the same entries again
+        (or, without a cursor, the whole feed from the beginning).
+        """
         path = f"{self._report_path(ledger_id, topic)}/feed"
         params = {"cursor": cursor} if cursor else {}
         if self.settings.include_gdpr:
@@ -419,7 +429,14 @@ class ReportClient:
         if body is None:
             self._raise_for(response, what)
         if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-            raise ApiError(f"{what}: the answer has no 'items' list")
-        return FeedPage(
-            body["items"], str(body.get("cursor") or cursor or ""), bool(body.get("tryLater"))
-        )
+            raise BadFeed(f"{what}: the answer has no 'items' list")
+        items = body["items"]
+        try_later = body.get("tryLater", False)
+        if not isinstance(try_later, bool):
+            raise BadFeed(f"{what}: field 'tryLater' must be true or false, got {try_later!r}")
+        new = body.get("cursor")
+        if new is not None and not isinstance(new, str):
+            raise BadFeed(f"{what}: field 'cursor' must be a string, got {type(new).__name__}")
+        if items and (not new or new == cursor):
+            raise BadFeed(f"{what}: a page of {len(items)} entries without a new cursor")
+        return FeedPage(items, new or cursor or "", try_later)

@@ -5,6 +5,12 @@ from collections.abc import Mapping
 import dagster as dg
 
 from vipps_pipeline.defs.assets import ledger_day_assets, ledgers
+from vipps_pipeline.defs.feed import (
+    FEED_SPECS,
+    feed_matches_report,
+    vipps_feed_job,
+    vipps_feed_sensor,
+)
 from vipps_pipeline.defs.report import ledger_report, ledger_report_job, ledger_report_schedule
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.defs.schedules import daily_ledger_job, daily_ledger_schedule
@@ -19,11 +25,17 @@ from vipps_pipeline.defs.sync import ledger_freshness, vipps_sync_job
 def build_defs(resources: Mapping[str, object]) -> dg.Definitions:
     """Everything the project defines, with the given resources (tests pass their own)."""
     return dg.Definitions(
-        assets=[ledgers, ledger_day_assets, ledger_report],
-        asset_checks=[ledger_freshness],
-        jobs=[daily_ledger_job, refresh_ledgers_job, vipps_sync_job, ledger_report_job],
+        assets=[ledgers, ledger_day_assets, ledger_report, *FEED_SPECS],
+        asset_checks=[ledger_freshness, feed_matches_report],
+        jobs=[
+            daily_ledger_job,
+            refresh_ledgers_job,
+            vipps_sync_job,
+            vipps_feed_job,
+            ledger_report_job,
+        ],
         schedules=[daily_ledger_schedule, ledger_report_schedule],
-        sensors=[ledger_refresh_sensor, vipps_sync_sensor],
+        sensors=[ledger_refresh_sensor, vipps_sync_sensor, vipps_feed_sensor],
         resources=dict(resources),
     )
 

@@ -144,6 +144,38 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
     return (1 if bad else 0), "\n".join(lines)
 
 
+def run_feed(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
+    """One catch-up pass of every ledger's feed through Dagster: (exit code, what to print)."""
+    from vipps_pipeline.feed_books import pass_report, stored_counts
+    from vipps_pipeline.settings import PipelineSettings
+
+    defs, instance = load_dagster()
+    errors = refresh_ledgers(defs, instance) if list_ledgers else []
+    ids = sorted(instance.get_dynamic_partitions("ledgers"))
+    if errors and not ids:
+        return 1, "listing ledgers failed: " + "; ".join(errors)
+    settings = PipelineSettings.from_env(os.environ)
+    wanted = list(ledger_ids) or ids
+    before = stored_counts(settings.data_dir, wanted)
+    result = defs.resolve_job_def("vipps_feed").execute_in_process(
+        instance=instance,
+        run_config={
+            **QUIET_LOGS,
+            "ops": {"read_feed": {"config": {"ledgers": list(ledger_ids), "force": True}}},
+        },
+        raise_on_error=False,
+        tags={"vipps/trigger": "cli"},
+    )
+    errors += _failure_lines(result)
+    lines = [
+        f"Feed run {result.run_id} ({'succeeded' if result.success else 'failed'}), "
+        f"data in {settings.data_dir.resolve()}",
+        *pass_report(settings.data_dir, wanted, before),
+        *(f"error: {e}" for e in errors),
+    ]
+    return (1 if errors else 0), "\n".join(lines)
+
+
 def summary(data_dir: Path, ledger_ids: Sequence[str], dates: list[date]) -> str:
     import pyarrow.dataset as ds
 

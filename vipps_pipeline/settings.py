@@ -77,7 +77,32 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ("VIPPS_SCHEDULE_TIME", "06:15", "daily schedule time in VIPPS_TIMEZONE"),
     ("VIPPS_LEDGER_REFRESH_SECONDS", "86400", "how often the sensor refreshes the ledger list"),
     ("VIPPS_FEE_WINDOW_DAYS", "3", "ledger dates within which a capture must get its fee"),
-    ("VIPPS_MAX_PAGES", "20000", "page limit per report; more means a runaway cursor"),
+    (
+        "VIPPS_MAX_PAGES",
+        "20000",
+        "page limit per report (more means a runaway cursor) and per feed pass (the next goes on)",
+    ),
+    (
+        "VIPPS_FEED_START_DATE",
+        "(VIPPS_START_DATE)",
+        "first ledger date the feed stores (not before VIPPS_START_DATE); a new ledger's feed "
+        "is read from its beginning (the feed takes no date) and earlier entries are skipped",
+    ),
+    (
+        "VIPPS_FEED_POLL_SECONDS",
+        "300",
+        "shortest time between two feed passes of a ledger while entries keep coming (60+)",
+    ),
+    (
+        "VIPPS_FEED_MAX_POLL_SECONDS",
+        "1800",
+        "a feed pass that finds nothing new doubles the ledger's interval, up to this",
+    ),
+    (
+        "VIPPS_FEED_PRUNE",
+        "true",
+        "delete a closed date's provisional feed rows once they match its by-date report",
+    ),
     ("VIPPS_HTTP_TIMEOUT_SECONDS", "30", "connect and read timeout of one HTTP request"),
     ("VIPPS_HTTP_RETRIES", "6", "retries of 429/5xx/network errors per request"),
     ("VIPPS_SYSTEM_NAME", "vipps-pipeline", "Vipps-System-Name header"),
@@ -298,6 +323,15 @@ class PipelineSettings:
     journal_accounts: Path | None = None
     journal_per_entry: bool = False
     now_override: datetime | None = None
+    feed_start_date: date | None = None
+    feed_poll_seconds: int = 300
+    feed_max_poll_seconds: int = 1800
+    feed_prune: bool = True
+
+    @property
+    def feed_start(self) -> date:
+        """The first ledger date the feed stores (VIPPS_FEED_START_DATE, else the start date)."""
+        return self.feed_start_date or self.start_date
 
     def now(self) -> datetime:
         """The current time in VIPPS_TIMEZONE (VIPPS_NOW when set)."""
@@ -321,6 +355,20 @@ class PipelineSettings:
         if not match or int(match[1]) > 23 or int(match[2]) > 59:
             raise SettingsError(f"VIPPS_SCHEDULE_TIME must be HH:MM, got {schedule!r}")
         data_dir = _get(env, "VIPPS_DATA_DIR")
+        raw_feed_start = _get(env, "VIPPS_FEED_START_DATE")
+        feed_start = parse_date(raw_feed_start, "VIPPS_FEED_START_DATE") if raw_feed_start else None
+        if feed_start is not None and feed_start < start:
+            raise SettingsError(
+                f"VIPPS_FEED_START_DATE must be on or after VIPPS_START_DATE ({start}): the "
+                f"by-date reports confirm the feed's dates, got {feed_start}"
+            )
+        poll = _int(env, "VIPPS_FEED_POLL_SECONDS", 60, 86400)
+        max_poll = _int(env, "VIPPS_FEED_MAX_POLL_SECONDS", 60, 86400)
+        if max_poll < poll:
+            raise SettingsError(
+                f"VIPPS_FEED_MAX_POLL_SECONDS must be at least VIPPS_FEED_POLL_SECONDS ({poll}), "
+                f"got {max_poll}"
+            )
         return cls(
             data_dir=Path(data_dir),
             start_date=start,
@@ -339,4 +387,8 @@ class PipelineSettings:
             else None,
             journal_per_entry=_choice(env, "VIPPS_JOURNAL_DETAIL", ("type", "entry")) == "entry",
             now_override=_datetime(env, "VIPPS_NOW"),
+            feed_start_date=feed_start,
+            feed_poll_seconds=poll,
+            feed_max_poll_seconds=max_poll,
+            feed_prune=_bool(env, "VIPPS_FEED_PRUNE"),
         )

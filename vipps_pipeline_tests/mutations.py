@@ -138,6 +138,41 @@ MUTATIONS = [
         '        if True:\n            cols["name"]',
         "test_storage.py::test_page_to_batch_follows_the_schema",
     ),
+    (
+        "feed: a crashed page's rows kept (no committed prefix)",
+        "vipps_pipeline/feed.py",
+        "    return table.slice(0, committed)",
+        "    return table",
+        "test_feed.py::test_a_crash_between_pages_never_duplicates_or_skips",
+    ),
+    (
+        "feed: the cursor not committed with its page",
+        "vipps_pipeline/feed.py",
+        "    record.save(data_dir)  # step (2): the commit",
+        "    pass",
+        "test_feed.py::test_a_pass_reads_until_caught_up_and_stores_every_entry_once",
+    ),
+    (
+        "feed: a page of entries without a new cursor accepted",
+        "vipps_pipeline/client.py",
+        "        if items and (not new or new == cursor):",
+        "        if False:",
+        "test_feed.py::test_a_bad_page_stores_nothing_and_keeps_the_cursor",
+    ),
+    (
+        "feed: closed dates pruned whether they match or not",
+        "vipps_pipeline/feed_books.py",
+        '            if row["status"] == "pass" and target.exists():',
+        "            if target.exists():",
+        "test_feed.py::test_a_feed_that_differs_from_the_report_is_a_finding",
+    ),
+    (
+        "feed: no backoff while nothing is new",
+        "vipps_pipeline/feed.py",
+        "    return min(max(previous, settings.feed_poll_seconds // 2) * 2, settings.feed_max_poll_seconds)",
+        "    return settings.feed_poll_seconds",
+        "test_feed.py::test_polling_backs_off_while_nothing_is_new",
+    ),
 ]
 
 

@@ -32,6 +32,8 @@ def test_defaults():
     assert pipe.persistent_404_days == 7 and pipe.max_consecutive_errors == 3
     assert pipe.settlement == {} and pipe.now_override is None
     assert (pipe.schedule_hour, pipe.schedule_minute, pipe.poll_minute) == (6, 15, 17)
+    assert pipe.feed_start == pipe.start_date and pipe.feed_prune
+    assert (pipe.feed_poll_seconds, pipe.feed_max_poll_seconds) == (300, 1800)
 
 
 def test_settlement_overrides_and_simulated_clock():
@@ -83,6 +85,17 @@ def test_bad_api_settings_name_the_setting(env, named):
         ({"VIPPS_SETTLEMENT": "../x:net"}, "VIPPS_SETTLEMENT names ledger '../x'"),
         ({"VIPPS_NOW": "tomorrow"}, "VIPPS_NOW must be an ISO 8601 time"),
         ({"VIPPS_NOW": "2026-11-24T12:00"}, "VIPPS_NOW must include a UTC offset"),
+        ({"VIPPS_FEED_START_DATE": "soon"}, "VIPPS_FEED_START_DATE must be a date YYYY-MM-DD"),
+        (
+            {"VIPPS_START_DATE": "2026-01-01", "VIPPS_FEED_START_DATE": "2025-12-31"},
+            "VIPPS_FEED_START_DATE must be on or after VIPPS_START_DATE (2026-01-01)",
+        ),
+        ({"VIPPS_FEED_POLL_SECONDS": "5"}, "VIPPS_FEED_POLL_SECONDS must be between 60 and"),
+        (
+            {"VIPPS_FEED_POLL_SECONDS": "600", "VIPPS_FEED_MAX_POLL_SECONDS": "300"},
+            "VIPPS_FEED_MAX_POLL_SECONDS must be at least VIPPS_FEED_POLL_SECONDS (600)",
+        ),
+        ({"VIPPS_FEED_PRUNE": "sometimes"}, "VIPPS_FEED_PRUNE must be true or false"),
     ],
 )
 def test_bad_pipeline_settings_name_the_setting(env, named):

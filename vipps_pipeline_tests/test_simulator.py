@@ -242,3 +242,111 @@ def test_token_endpoints_check_credentials(sim):
         "code": "Unauthorized",
         "message": "Please check your API keys",
     }
+
+
+# --- the feed ----------------------------------------------------------------------------------
+def _feed(sim, client, ledger_id: str, topic: str = "funds", cursor: str | None = None, **params):
+    """One raw feed answer (status, body), as the API sends it."""
+    headers = {
+        "Authorization": f"Bearer {client.token()}",
+        "Ocp-Apim-Subscription-Key": "demo-subscription-key",
+    }
+    query = {**({"cursor": cursor} if cursor else {}), **params}
+    r = requests.get(
+        f"{sim.base_url}/report/v2/ledgers/{ledger_id}/{topic}/feed",
+        headers=headers,
+        params=query,
+        timeout=5,
+    )
+    return r.status_code, r.json()
+
+
+def _read_feed(sim, client, ledger_id: str, topic: str = "funds", cursor=None, limit=10_000):
+    """Every page until ``tryLater``: (entries, last cursor, pages)."""
+    entries, pages = [], []
+    for _ in range(limit):
+        status, body = _feed(sim, client, ledger_id, topic, cursor)
+        assert status == 200, body
+        assert isinstance(body["cursor"], str) and body["cursor"], "the cursor never empties"
+        assert "hasMore" not in body, "the feed has no hasMore"
+        pages.append(body)
+        entries += body["items"]
+        cursor = body["cursor"]
+        if body["tryLater"]:
+            return entries, cursor, pages
+    raise AssertionError("the feed never caught up")
+
+
+def test_the_feed_holds_each_closed_day_exactly_as_its_report(sim, client):
+    """A ledger opened a month ago: read from the beginning, the feed is every report of every
+    date in order, then today's entries so far; the monthly ledger's open dates included."""
+    from dataclasses import replace
+
+    start = date(2026, 10, 20)
+    sim.world.ledgers = {lid: replace(s, start=start) for lid, s in sim.world.ledgers.items()}
+    sim.faults.page_size = 50
+    for ledger_id in ("100001", "100004", "100006"):
+        for topic in ("funds", "fees"):
+            entries, _, pages = _read_feed(sim, client, ledger_id, topic)
+            expected = []
+            for d in days(start, NOW.date()):
+                day, visible, _ = sim.world.served(ledger_id, topic, d, NOW)
+                assert visible == len(day) or d >= date(2026, 11, 1) or ledger_id == "100006"
+                expected += day.entries[:visible]
+            assert entries == [{k: v for k, v in e.items() if k not in GDPR} for e in expected]
+            assert all(not p["tryLater"] for p in pages[:-1]) and len(pages) > 5
+
+
+GDPR = ("name", "maskedPhoneNo", "message")
+
+
+def test_new_entries_appear_on_the_feed_as_time_passes(sim, client):
+    clock = [NOW]
+    sim.clock = lambda: clock[0]
+    _, cursor, _ = _read_feed(sim, client, "100002")
+    status, body = _feed(sim, client, "100002", cursor=cursor)
+    assert (status, body["items"], body["tryLater"], body["cursor"]) == (200, [], True, cursor)
+    clock[0] = NOW + timedelta(hours=3)
+    entries, _, _ = _read_feed(sim, client, "100002", cursor=cursor)
+    spec = sim.world.ledgers["100002"]
+    d = sim.world.ledger_date_of(spec, NOW)
+    day = sim.world.day("100002", "funds", d)
+    assert entries == [
+        {k: v for k, v in e.items() if k not in GDPR}
+        for e in day.entries[day.visible_count(NOW) : day.visible_count(clock[0])]
+    ]
+    assert entries, "three hours of a business day bring entries"
+
+
+def test_the_feed_ends_with_an_empty_page_and_moves_its_cursor_without_data(sim, client):
+    from dataclasses import replace
+
+    sim.world.ledgers["100003"] = replace(sim.world.ledgers["100003"], start=date(2026, 11, 20))
+    sim.faults.trailing_empty_page = True
+    sim.faults.feed_empty_page_every = 3
+    sim.faults.page_size = 10
+    entries, _, pages = _read_feed(sim, client, "100003")
+    assert pages[-1]["items"] == [] and pages[-1]["tryLater"]
+    last = next(p for p in reversed(pages) if p["items"])
+    assert not last["tryLater"], "the last page with entries asks for one more"
+    empty = [p for p in pages[:-1] if not p["items"]]
+    assert empty and all(not p["tryLater"] for p in empty)
+    moved = {p["cursor"] for p in pages[:-1]}
+    assert len(moved) == len(pages) - 1, "every page but the caught-up one moves the cursor"
+    assert len(entries) == sum(
+        sim.world.served("100003", "funds", d, NOW)[1] for d in days(date(2026, 11, 20), NOW.date())
+    )
+
+
+def test_the_feed_refuses_foreign_cursors_unknown_ledgers_and_forbidden_ones(sim, client):
+    _, body = _feed(sim, client, "100001")
+    assert _feed(sim, client, "100002", cursor=body["cursor"])[0] == 400
+    assert _feed(sim, client, "100001", cursor="not-a-cursor")[0] == 400
+    status, body = _feed(sim, client, "999999")
+    assert status == 404 and body["detail"] == "No such ledgerId"
+    sim.faults.forbidden_ledgers.add("100001")
+    assert _feed(sim, client, "100001")[0] == 403
+    _, plain = _feed(sim, client, "100002")
+    _, gdpr = _feed(sim, client, "100002", includeGDPRSensitiveData="true")
+    assert not any("name" in e for e in plain["items"])
+    assert any("name" in e for e in gdpr["items"])

@@ -86,6 +86,10 @@ class PipelineResource(_EnvBacked):
     journal_accounts: str | None = None
     journal_detail: str | None = None
     now: str | None = None
+    feed_start_date: str | None = None
+    feed_poll_seconds: str | None = None
+    feed_max_poll_seconds: str | None = None
+    feed_prune: str | None = None
 
     def settings(self) -> PipelineSettings:
         try:

@@ -26,6 +26,8 @@ CORRUPTIONS = (
     "endless_pages",
 )
 """Malformed answers the pipeline must refuse with a clear error, storing nothing."""
+FEED_MISMATCHES = ("missing", "order", "amount")
+"""Ways the feed can disagree with the closed day's report (``Faults.feed_mismatch``)."""
 
 
 @dataclass
@@ -41,14 +43,18 @@ class Faults:
     server_error_every: int = 0
     """Every Nth API request gets a 500 (``errorCode``/``errorMessage``/``contextId``)."""
     revoke_token_every: int = 0
-    """Every Nth report page revokes the caller's token first, so that page gets a 401."""
+    """Every Nth report or feed page revokes the caller's token first, so it gets a 401."""
     slow_every: int = 0
-    """Every Nth report page is answered only after ``slow_seconds`` (client timeouts)."""
+    """Every Nth report or feed page is answered only after ``slow_seconds`` (timeouts)."""
     slow_seconds: float = 2.0
     truncate_every: int = 0
-    """Every Nth report page is cut off half-way through its body."""
+    """Every Nth report page, and every Nth feed page, is cut off half-way through its body."""
     trailing_empty_page: bool = False
-    """End every report with an extra ``hasMore: true`` page followed by an empty page."""
+    """End every report with an extra ``hasMore: true`` page followed by an empty page; on the
+    feed, the last page with entries says ``tryLater: false`` and the next one is empty."""
+    feed_empty_page_every: int = 0
+    """Every Nth feed page is empty with ``tryLater: false`` and a new cursor for the same
+    position: the feed's cursor can move without data, and the client must go on."""
     page_size: int = 1000
     ledger_list_shape: str = "newest"
     """``reference`` (``ledgers`` with top-level ``salesUnits``), ``openapi`` (``items``, no
@@ -79,6 +85,9 @@ class Faults:
     """Funds ``fees-retained`` differs from minus the fees-ledger ``fees-retained`` by 100."""
     payout_not_last: set[LedgerDay] = field(default_factory=set)
     """The payout is booked before the day's ``fees-retained`` row."""
+    feed_mismatch: dict[LedgerDay, str] = field(default_factory=dict)
+    """The feed serves that funds ledger-day differently from its by-date report: one of
+    FEED_MISMATCHES (an entry missing, two entries swapped, an amount and balance off)."""
 
     def data_breaks(self) -> tuple[frozenset[LedgerDay], ...]:
         """A hashable snapshot of the data breaks, used to key generated-day caches."""
@@ -101,6 +110,7 @@ class Faults:
             revoke_token_every=17,
             truncate_every=19,
             trailing_empty_page=True,
+            feed_empty_page_every=23,
             page_size=page_size,
             ledger_list_shape="openapi",
             ledgers_page_size=1,

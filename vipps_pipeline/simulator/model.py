@@ -788,3 +788,20 @@ class World:
         if status == "closed":
             return day, len(day), False
         return day, day.visible_count(now), True
+
+    def feed_day(self, ledger_id: str, topic: str, d: date) -> Day:
+        """The entries of a ledger-day in the order the feed serves them: exactly the by-date
+        report's (``day``), unless ``Faults.feed_mismatch`` makes the feed disagree on it."""
+        day = self.day(ledger_id, topic, d)
+        kind = self.faults.feed_mismatch.get((ledger_id, d))
+        if kind is None or topic != "funds" or isinstance(day, LargeDay) or len(day) < 2:
+            return day
+        entries, times = list(day.entries), list(day.times)
+        if kind == "missing":
+            del entries[1], times[1]
+        elif kind == "order":
+            entries[0], entries[1] = entries[1], entries[0]
+        else:  # "amount": the first entry moves 100 more than the report says
+            e = entries[0]
+            entries[0] = {**e, "amount": e["amount"] + 100, "balanceAfter": e["balanceAfter"] + 100}
+        return Day(entries, times)

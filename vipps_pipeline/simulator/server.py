@@ -386,41 +386,66 @@ class Simulator:
             self.counters["revoked"] += 1
             raise _Reply(401, {"code": "Unauthorized", "message": "Token revoked"})
 
-    def feed(self, ledger_id: str, topic: str, query: dict[str, list[str]]) -> dict[str, Any]:
+    def feed(
+        self, ledger_id: str, topic: str, query: dict[str, list[str]], token: str, path: str
+    ) -> dict[str, Any]:
+        """The continuous feed: every entry of the ledger once, date by date in report order,
+        as soon as its time has come (the by-date report of a closed date holds exactly the
+        same entries, in the same order).
+
+        The cursor is always present and never empties; a date is left behind once its window
+        has ended and all its entries were served, so open dates (monthly settlement, a
+        negative balance) stream like any other. ``tryLater: true`` means caught up: the same
+        cursor returns new entries once they appear.
+        """
+        if topic not in {"funds", "fees"}:
+            raise _problem(400, "Bad Request", f"topic must be funds or fees, got {topic!r}", path)
+        if ledger_id in self.faults.forbidden_ledgers:
+            raise _problem(403, "Forbidden", f"Not authorized for ledger {ledger_id}", path)
+        now = self.clock()
         spec = self.world.ledgers.get(ledger_id)
-        if spec is None or topic not in {"funds", "fees"}:
-            raise _problem(404, "Not Found", "Unknown ledger or topic")
+        if spec is None or not self.world.listed(spec, now):
+            self.counters["404_no_such_ledger"] += 1
+            raise _problem(404, "Not Found", "No such ledgerId", path)
         d, offset = spec.start, 0
         if query.get("cursor", [""])[0]:
             try:
                 cursor = _decode_cursor(query["cursor"][0])
+                if (cursor["l"], cursor["t"]) != (ledger_id, topic):
+                    raise ValueError("cursor belongs to another feed")
                 d, offset = date.fromisoformat(cursor["d"]), int(cursor["o"])
-            except (ValueError, KeyError, TypeError):
-                raise _problem(400, "Bad Request", "Invalid cursor") from None
-        now = self.clock()
+            except (ValueError, KeyError, TypeError) as exc:
+                raise _problem(400, "Bad Request", f"Invalid cursor: {exc}", path) from None
+        self._page_faults(token)
+        f = self.faults
+        n = self.counters["feed_pages"] = self.counters["feed_pages"] + 1
+        position = {"l": ledger_id, "t": topic, "d": d.isoformat(), "o": offset}
+        if f.feed_empty_page_every and n % f.feed_empty_page_every == 0:
+            self.counters["feed_empty_pages"] += 1
+            return {"cursor": _encode_cursor({**position, "n": n}), "tryLater": False, "items": []}
         items: list[dict[str, Any]] = []
-        size = self.faults.page_size
-        try_later = False
-        while True:
-            try:
-                day, visible, open_ = self.world.served(ledger_id, topic, d, now)
-            except LookupError:  # a date that has not started: the end of the feed for now
-                try_later = True
+        size = f.page_size
+        while len(items) < size:
+            start, end = self.world.window(spec, d)
+            if now < start:  # a date that has not begun: the end of the feed for now
                 break
+            day = self.world.feed_day(ledger_id, topic, d)
+            visible = day.visible_count(now)
             take = min(visible, offset + size - len(items))
             if offset < take:
                 items += day.page(offset, take)
                 offset = take
-            if len(items) >= size:
-                break
-            if open_ or offset < visible:
-                try_later = True
-                break
+            if len(items) >= size or offset < len(day) or now < end:
+                break  # a full page, or the date may still get entries
             d, offset = d + timedelta(days=1), 0
+        try_later = len(items) < size
+        if try_later and items and f.trailing_empty_page:
+            try_later = False  # the client asks once more and gets an empty page
         if query.get("includeGDPRSensitiveData", ["false"])[0].lower() != "true":
             items = [{k: v for k, v in e.items() if k not in _GDPR_FIELDS} for e in items]
+        self.counters["feed_entries_served"] += len(items)
         return {
-            "cursor": _encode_cursor({"d": d.isoformat(), "o": offset}),
+            "cursor": _encode_cursor({**position, "d": d.isoformat(), "o": offset}),
             "tryLater": try_later,
             "items": items,
         }
@@ -502,7 +527,11 @@ class _Handler(BaseHTTPRequestHandler):
                         sim.faults.truncate_every and n % sim.faults.truncate_every == 0
                     )
                 elif m := _FEED_PATH.match(parts.path):
-                    answer = sim.feed(*m.groups(), query)
+                    answer = sim.feed(*m.groups(), query, token, parts.path)
+                    n = sim.counters["feed_pages"]
+                    truncate = bool(
+                        sim.faults.truncate_every and n % sim.faults.truncate_every == 0
+                    )
                 else:
                     raise _problem(404, "Not Found", "No such endpoint", parts.path)
             raw = answer if isinstance(answer, RawBody) else json.dumps(answer).encode()
