@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import pyarrow.parquet as pq
 import pytest
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.instance.ref import InstanceRef
@@ -245,8 +246,65 @@ def stored(data_dir: Path, kind: str) -> set[str]:
     }
 
 
+def pending_day(
+    data_dir: Path, checks: tuple[str, ...], prefer: str
+) -> tuple[str, str, list[dict]] | None:
+    """The latest stored reconciliation day with a ``pending`` finding of one of ``checks``, of
+    ledger ``prefer`` when it has one, else of any ledger: (date, ledger, every finding row)."""
+    files = [p for p in (Path(data_dir) / "reconciliation").rglob("*.parquet") if p.name[0] != "."]
+
+    def order(p: Path):  # the preferred ledger first, then the latest date
+        return (p.parent.parent.name != prefer, -date.fromisoformat(p.stem).toordinal(), str(p))
+
+    for path in sorted(files, key=order):
+        rows = pq.read_table(path).to_pylist()
+        if any(r["status"] == "pending" and r["check"] in checks for r in rows):
+            return path.stem, path.parent.parent.name, rows
+    return None
+
+
+def check_description(findings: list[dict], checks: tuple[str, ...]) -> str:
+    """What a check's evaluation says in one line, from the findings on disk: "all 4 checks
+    pass", or the statuses that are not a pass ("1 pending, 1 unknown of 4 checks")."""
+    rows = [f for f in findings if f["check"] in checks]
+    counts: dict[str, int] = {}
+    for f in rows:
+        if f["status"] != "pass":
+            counts[f["status"]] = counts.get(f["status"], 0) + 1
+    if not counts:
+        return f"all {len(rows)} checks pass"
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f" of {len(rows)} checks"
+
+
 def materialized(instance: dg.DagsterInstance, asset: str) -> set[str]:
     return set(instance.get_materialized_partitions(dg.AssetKey(asset)))
+
+
+def checks_not_current(
+    instance: dg.DagsterInstance, asset: str, check: str, partitions: set[str]
+) -> list[str]:
+    """The ``partitions`` (days with a file) whose latest execution of ``check`` is not a pass
+    or fail of their latest materialization: the Checks tab counts these neither Passed nor
+    Failed. One line each, with the run of that latest execution."""
+    key = dg.AssetCheckKey(dg.AssetKey(asset), check)
+    infos = {
+        i.partition_key: i
+        for i in instance.event_log_storage.get_asset_check_partition_info([key])
+        if i.partition_key in partitions
+    }
+    lines = [f"{p}: never evaluated" for p in sorted(partitions - set(infos))]
+    for p, info in sorted(infos.items()):
+        status = info.latest_execution_status.value
+        if info.is_current and status in ("SUCCEEDED", "FAILED"):
+            continue
+        run = instance.get_run_by_id(info.latest_planned_run_id)
+        lines.append(
+            f"{p}: latest execution {status} in run {info.latest_planned_run_id[:8]} "
+            f"({run.job_name if run else '?'} "
+            f"{run.tags.get('dagster/asset_partition_range_start', '') if run else ''})"
+            + ("" if info.is_current else ", judging an older materialization than the latest")
+        )
+    return lines
 
 
 def partition_keys(first: date, last: date, ledger_ids: list[str]) -> set[str]:
@@ -294,7 +352,7 @@ class Shots:
         self.n += 1
         name = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")
         path = self.folder / f"{self.prefix}-{self.n:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=True, animations="disabled")
         return path
 
 
@@ -302,6 +360,61 @@ def button(page_or_locator, label: str):
     """A button by its visible label: the UI's buttons carry their icon's name in their
     accessible name (``materialization Materialize``), so match the label at the end."""
     return page_or_locator.get_by_role("button", name=re.compile(rf"(^|\s){re.escape(label)}$"))
+
+
+def visible(locator):
+    """Only the matches on screen: the UI renders some labels twice (a hidden copy measures
+    whether the text must be truncated)."""
+    return locator.filter(visible=True)
+
+
+def pick_partition(page, day: str, ledger_id: str):
+    """In a Partitions view (an asset's or a check's) of a date x ledger asset: filter the date
+    list, click the date, then the ledger. Returns the partition's heading (``date|ledger``)."""
+    page.get_by_placeholder(re.compile(r"^Filter by date")).last.fill(day)
+    visible(page.get_by_text(day, exact=True)).last.click()
+    visible(page.get_by_text(ledger_id, exact=True)).last.click()
+    heading = visible(page.get_by_text(f"{day}|{ledger_id}", exact=True)).first
+    heading.wait_for()
+    return heading
+
+
+def panel_of(heading):
+    """The detail panel a heading belongs to: its nearest ancestor that also holds the
+    panel's "Metadata" section."""
+    return heading.locator("xpath=ancestor::*[.//*[normalize-space(text())='Metadata']][1]")
+
+
+def metadata_value(page, scope, key: str):
+    """Metadata entry ``key`` as the UI renders it: the table row holding its markdown, or,
+    when the UI folds long markdown behind "[Show Markdown]", the dialog that link opens."""
+    cell = visible(scope.get_by_role("cell", name=key, exact=True)).first
+    cell.wait_for()
+    row = cell.locator("xpath=ancestor::*[self::tr or @role='row'][1]")
+    fold = row.get_by_text("Show Markdown", exact=False)
+    if fold.count():
+        fold.click()
+        dialog = page.get_by_role("dialog").filter(has_text=key)
+        dialog.wait_for()
+        return dialog
+    return row
+
+
+def close_dialog(page) -> None:
+    page.get_by_role("dialog").get_by_role("button", name="Close").click()
+    page.get_by_role("dialog").wait_for(state="detached")
+
+
+def loaded_images(scope) -> list[dict]:
+    """Every ``<img>`` in ``scope``: its alt text, whether its src is a data: URL and its
+    natural width (0 until the picture has loaded and decoded)."""
+    return scope.locator("img").evaluate_all(
+        """imgs => imgs.map(i => ({
+            alt: i.alt,
+            data_url: i.src.startsWith("data:image/"),
+            width: i.complete ? i.naturalWidth : 0,
+        }))"""
+    )
 
 
 def dismiss_community_popup(page) -> None:

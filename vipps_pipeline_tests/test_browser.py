@@ -1,5 +1,8 @@
 """The real Dagster UI, driven in headless Chromium: after backfills launched from the Jobs page
-and from the asset graph, Dagster's partition status equals the Parquet files on disk.
+and from the asset graph, Dagster's partition status equals the Parquet files on disk; then what
+an accountant opens: a reconciliation day's findings table, a check's evaluation of that day
+(passed, with its pending finding), and the ledger report materialized from its page, with its
+charts in the UI and in ``<data>/report/index.html`` opened from disk.
 
 The stack is the project's own ``vipps-pipeline dev`` (simulator + ``dagster dev`` with its
 webserver and daemon) on loopback ports, with the real clock. Screenshots of every step go to
@@ -20,6 +23,7 @@ pytest.importorskip("playwright.sync_api")
 
 from playwright.sync_api import expect, sync_playwright
 
+from vipps_pipeline.reconcile import CHECK_GROUPS
 from vipps_pipeline_tests.browser import (
     ARTIFACTS,
     ASSETS,
@@ -27,16 +31,25 @@ from vipps_pipeline_tests.browser import (
     DevStack,
     Shots,
     button,
+    check_description,
+    checks_not_current,
+    close_dialog,
     describe_runs,
     dev_stack,
     dismiss_community_popup,
     ensure_chromium,
     fill_launch_dialog,
+    loaded_images,
     materialized,
+    metadata_value,
+    panel_of,
     partition_keys,
+    pending_day,
+    pick_partition,
     run_failure_messages,
     stored,
     toast_text,
+    visible,
 )
 
 LEDGER_IDS = ["100001", "100002", "100003", "100004", "100005", "100006", "100007"]
@@ -44,6 +57,10 @@ DAILY_LEDGERS = ["100001", "100002", "100003", "100005", "100006"]
 """Ledgers whose every closed date is final (100004 settles monthly, 100007 weekly)."""
 DAYS = 20
 UI_TIMEOUT_MS = 60_000
+FINDING_COLUMNS = ["check", "topic", "status", "expected", "actual", "detail"]
+CHECK = "funds_vs_fees"
+"""The check whose evaluation is opened: a capture whose fee window is still open is pending."""
+CHARTS = ("balance", "payouts", "fee_rate", "calendar")
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +99,111 @@ def launch_backfill(page, stack: DevStack, shots: Shots, where: str, first, last
     backfill_id = toast_text(page, r"Created backfill ([a-z0-9]+)").group(1)
     shots(page, f"{where} backfill created")
     return backfill_id
+
+
+def expect_findings_table(table, statuses: set[str]) -> None:
+    """A rendered markdown table of findings: its header cells, and a cell per status shown."""
+    for column in FINDING_COLUMNS:
+        expect(table.get_by_role("columnheader", name=column, exact=True)).to_be_visible()
+    for status in sorted(statuses):
+        expect(visible(table.get_by_role("cell", name=status, exact=True)).first).to_be_visible()
+
+
+def open_findings(page, stack: DevStack, shots: Shots, report: list[str]) -> None:
+    """reconciliation > Partitions > a day with a pending finding: the materialization's
+    findings table; then Checks > funds_vs_fees > Partitions > the same day: passed, its
+    one-line description and its findings table (with the pending row)."""
+    stack.wait_idle()  # the sync sensor may be rewriting findings
+    picked = pending_day(stack.data_dir, CHECK_GROUPS[CHECK], prefer="100001")
+    assert picked, f"no stored reconciliation day has a pending {CHECK} finding"
+    day, ledger_id, findings = picked
+    not_pass = [f for f in findings if f["status"] != "pass"]
+    counts = {s: sum(f["status"] == s for f in findings) for s in ("pass", "pending")}
+    report.append(f"reconciliation {day}|{ledger_id}: not a pass on disk: {not_pass}")
+
+    # the asset's own Partitions tab (the first one; a check has one too)
+    page.goto(f"{stack.url}/assets/reconciliation")
+    page.get_by_role("tab", name="Partitions").first.click()
+    panel = panel_of(pick_partition(page, day, ledger_id))
+    for name, n in counts.items():  # the counts beside the table
+        row = panel.get_by_role("row").filter(has_text=re.compile(rf"^\s*{name}\s*{n}\s*$"))
+        expect(visible(row)).to_have_count(1)
+    table = metadata_value(page, panel, "findings")
+    expect_findings_table(table, {f["status"] for f in not_pass})
+    shots(page, "reconciliation partition findings")
+    if table.get_by_role("button", name="Close").count():
+        close_dialog(page)
+
+    # the check's evaluation of the same partition
+    page.get_by_role("tab", name="Checks").click()
+    visible(page.get_by_text(CHECK, exact=True)).first.click()
+    expect(page).to_have_url(re.compile(rf"checkDetail={CHECK}"))
+    expect(page.get_by_role("tab", name="Execution history")).to_be_visible()
+    page.get_by_role("tab", name="Partitions").last.click()
+    panel = panel_of(pick_partition(page, day, ledger_id))
+    description = check_description(findings, CHECK_GROUPS[CHECK])
+    expect(visible(panel.get_by_text(description, exact=True))).to_have_count(1)
+    expect(visible(panel.get_by_text("Passed", exact=True))).to_have_count(1)
+    expect(visible(panel.get_by_text("Failed", exact=True))).to_have_count(0)
+    shots(page, f"{CHECK} partition evaluation")
+    table = metadata_value(page, panel, "findings")
+    expect_findings_table(
+        table, {f["status"] for f in not_pass if f["check"] in CHECK_GROUPS[CHECK]}
+    )
+    shots(page, f"{CHECK} findings")
+    if table.get_by_role("button", name="Close").count():
+        close_dialog(page)
+    report.append(f"{CHECK} {day}|{ledger_id}: Passed, {description!r}")
+
+
+def materialize_report(page, stack: DevStack, shots: Shots, report: list[str]) -> None:
+    """ledger_report > Materialize; its metadata shows every ledger's charts; then
+    file://<data>/report/index.html shows 4 loaded charts per ledger with stored days."""
+    page.goto(f"{stack.url}/assets/ledger_report")
+    button(page, "Materialize").click()
+    launched = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}")).first
+    sure = page.get_by_role("dialog").filter(has_text="Are you sure?")
+    expect(launched.or_(sure).first).to_be_visible()
+    if sure.is_visible():  # only while an upstream asset has never been materialized
+        sure.get_by_role("button", name="Confirm").click()
+    run_prefix = toast_text(page, r"Launched run ([0-9a-f]{8})").group(1)
+    run = stack.wait_run(run_prefix)
+    assert run.status.value == "SUCCESS", run_failure_messages(stack.instance, run)
+    ledgers = sorted({k.split("|")[1] for k in stored(stack.data_dir, "statements")})
+    assert ledgers, "no statements stored: the report would have no charts"
+
+    page.reload()
+    expect(page.get_by_text("Latest materialization")).to_be_visible()
+    for ledger_id in ledgers[:10]:  # the UI shows the first ten ledgers' charts
+        expect(visible(page.get_by_text(f"ledger_{ledger_id}", exact=True))).to_have_count(1)
+    shots(page, "ledger report materialized")
+    charts = metadata_value(page, page, f"ledger_{ledgers[0]}")
+    images = charts.locator("img")
+    expect(images).to_have_count(len(CHARTS))
+    for k in range(len(CHARTS)):
+        expect(images.nth(k)).to_have_js_property("complete", True)
+    in_ui = loaded_images(charts)
+    assert all(i["data_url"] and i["width"] > 0 for i in in_ui), in_ui
+    shots(page, f"ledger report charts of {ledgers[0]}")
+    close_dialog(page)
+
+    index = stack.data_dir / "report" / "index.html"
+    assert index.exists(), f"{index} was not written"
+    page.goto(index.resolve().as_uri())
+    expect(page.get_by_role("heading", name="Settlement ledgers")).to_be_visible()
+    page.wait_for_load_state("load")
+    pictures = loaded_images(page)
+    shots(page, "report index html")
+    loaded = [i for i in pictures if i["width"] > 0]
+    per_ledger = {
+        lid: sum(i["alt"].endswith(f" of ledger {lid}") for i in loaded) for lid in ledgers
+    }
+    report.append(
+        f"ledger_report run {run.run_id}: {len(in_ui)} charts of ledger {ledgers[0]} in the UI; "
+        f"{index}: {len(loaded)} of {len(pictures)} images loaded, per ledger {per_ledger}"
+    )
+    assert len(loaded) >= len(CHARTS) * len(ledgers)
+    assert all(n == len(CHARTS) for n in per_ledger.values()), per_ledger
 
 
 @pytest.mark.slow
@@ -130,11 +252,13 @@ def test_ui_backfills_leave_partition_status_equal_to_files(chromium: str, tmp_p
             expect(page.get_by_text("Partition selection")).to_be_visible()
             shots(page, "jobs page backfill finished")
 
-            # 3. the asset graph: the four ledger-day assets (groups reports + reconciliation)
+            # 3. the asset graph: the ledger-day assets (groups reports + reconciliation)
             page.get_by_role("link", name=re.compile(r"(^|\s)Lineage$")).click()
             expect(page.get_by_text("Global asset lineage")).to_be_visible()
             page.locator(".CodeMirror:visible").first.click()
-            page.keyboard.type("group:reports or group:reconciliation")
+            # the ledger-day assets only: ledger_report (group reports) is not partitioned, and
+            # with it in the selection the backfill shows it Failed
+            page.keyboard.type("(group:reports or group:reconciliation) and not key:ledger_report")
             page.keyboard.press("Enter")
             expect(page).to_have_url(re.compile(r"group%3Areports"))
             shots(page, "lineage filtered")
@@ -198,13 +322,25 @@ def test_ui_backfills_leave_partition_status_equal_to_files(chromium: str, tmp_p
             failed_label = page.get_by_text(re.compile(r"^Failed \(\d+\)$")).inner_text()
             n_failed = int(re.search(r"\d+", failed_label).group())
             shots(page, "reconciliation checks partitions")
-            reconciled = len(stored(stack.data_dir, "reconciliation"))
+            reconciled = stored(stack.data_dir, "reconciliation")
             report.append(
                 f"Checks tab, balance_continuity: Passed ({n_passed}), Failed ({n_failed}); "
-                f"reconciliation files: {reconciled}"
+                f"reconciliation files: {len(reconciled)}"
             )
             assert n_passed > 0
-            assert n_passed + n_failed == reconciled
+            # asserted at the end, so that a mismatch does not hide what steps 6 and 7 show
+            not_judged = checks_not_current(
+                stack.instance, "reconciliation", "balance_continuity", reconciled
+            )
+            if not_judged:
+                report.append("stored days the check does not count as Passed or Failed:")
+                report += [f"  {line}" for line in not_judged]
+
+            # 6. what an accountant opens: a day's findings, a check's evaluation of that day
+            open_findings(page, stack, shots, report)
+
+            # 7. the ledger report, materialized from its page; its charts in the UI and on disk
+            materialize_report(page, stack, shots, report)
         except BaseException:
             if "page" in locals():
                 shots(page, "failure")
@@ -215,3 +351,9 @@ def test_ui_backfills_leave_partition_status_equal_to_files(chromium: str, tmp_p
             (ARTIFACTS / "browser-runs.txt").write_text("\n".join(report) + "\n")
             (ARTIFACTS / "browser-dev.log").write_text(stack.log_tail(200_000))
             print("\n".join(report))
+
+    # 5, continued: every stored day is judged by the check, passed or failed
+    assert n_passed + n_failed == len(reconciled), (
+        f"Checks tab: Passed ({n_passed}) + Failed ({n_failed}) != {len(reconciled)} "
+        "reconciliation files; per Dagster's check records:\n" + "\n".join(not_judged)
+    )
