@@ -110,7 +110,7 @@ class Freshness:
     final_through: date | None
     open_since: date | None
     days_behind: int  # days from the frontier to today
-    status: str  # "ok", "open", "stale" (WARN) or "not_yours" (ERROR)
+    status: str  # "ok", "open", "catching_up", "stale" (WARN) or "not_yours" (ERROR)
     detail: str
 
 
@@ -138,16 +138,18 @@ def freshness(
             "the date: the ledger may not belong to these API keys (has the merchant granted "
             "access?)"
         )
+    elif behind > stale_days and plan.open_since is None:
+        status = "catching_up"
+        detail = (
+            f"final through {plan.final_through or '-'}: {behind} days to fetch (a new ledger, "
+            "or one whose last sync stopped early); the next sync continues"
+        )
     elif behind > stale_days:
         status = "stale"
-        reason = (
-            f"the API says {'; '.join(sorted({t.probe.reason for t in plan.topics if t.probe}))}"
-            if plan.open_since
-            else "not fetched yet"
-        )
+        said = "; ".join(sorted({t.probe.reason for t in plan.topics if t.probe}))
         detail = (
             f"not final since {plan.frontier} ({behind} days, more than VIPPS_STALE_DAYS="
-            f"{stale_days}); {reason}"
+            f"{stale_days}); the API says {said}"
         )
     elif plan.open_since is not None:
         status = "open"

@@ -13,7 +13,7 @@ import base64
 import html
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
@@ -79,13 +79,16 @@ def ledger_pictures(
     currency = next(iter(st.currency.dropna()), None)
     unit = f" ({currency})" if currency else ""
     pngs = {}
-    # balances: a quiet day keeps the previous closing
+    # balances at day end, before the payout (a daily payout empties the ledger every day);
+    # a quiet day keeps the previous balance
     fig, ax = plt.subplots(figsize=(8, 2.8))
     for topic, color in (("funds", "#1565c0"), ("fees", "#6a1b9a")):
         rows = st[st.topic == topic].set_index("ledger_date")
         closing = rows.closing_balance.astype("float64").ffill()
+        if topic == "funds":
+            closing = closing + rows.payout_amount.fillna(0).astype("float64")
         ax.step(closing.index, _major(closing, currency), where="post", label=topic, color=color)
-    ax.set_title(f"Ledger {ledger_id}: closing balance per day{unit}")
+    ax.set_title(f"Ledger {ledger_id}: balance at day end, before the payout{unit}")
     ax.axhline(0, color="#444", linewidth=0.5)
     ax.legend(loc="upper left")
     pngs["balance"] = _png(fig)
@@ -174,7 +177,8 @@ def _html(pictures: list[LedgerPictures], statements: pd.DataFrame) -> str:
         "<style>body{font-family:sans-serif;margin:2em;max-width:60em}img{max-width:100%}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}</style>",
         "</head><body><h1>Settlement ledgers</h1>",
-        f"<p>Ledger dates {first} to {last}; generated {datetime.now():%Y-%m-%d %H:%M}.</p>",
+        f"<p>Ledger dates {first} to {last}; generated {datetime.now(UTC):%Y-%m-%d %H:%M} "
+        "UTC. Amounts in major units of each ledger's currency.</p>",
         "<table><tr><th>ledger</th><th>currency</th><th>days</th><th>days with a failed "
         "check</th></tr>",
     ]

@@ -104,6 +104,8 @@ def test_freshness_open_is_normal_stale_is_a_warning_a_lasting_404_an_error():
     foreign = fresh(date(2026, 8, 1), {"funds": probe("funds", date(2026, 8, 2), "404")})
     assert foreign.status == "not_yours"
     assert "No such ledgerId" in foreign.detail and "may not belong" in foreign.detail
+    # far behind but never told "not ready": a new ledger being backfilled, not an alarm
+    assert fresh(date(2026, 8, 1), {}).status == "catching_up"
     # a probe of another date than the frontier is old news: it does not count
     moved_on = fresh(date(2026, 11, 23), {"funds": probe("funds", date(2026, 11, 1))})
     assert moved_on.status == "ok"

@@ -16,6 +16,7 @@ import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from vipps_pipeline import ledger_run as lr
 from vipps_pipeline.defs.partitions import partition_key
@@ -167,7 +168,7 @@ class Summary:
     """What a run did, for its log line, its failure message and the CLI."""
 
     stored: dict[str, dict[str, list[date]]] = field(default_factory=dict)  # ledger -> topic
-    derived: dict[str, int] = field(default_factory=dict)  # ledger -> findings days
+    derived: dict[str, set[date]] = field(default_factory=dict)  # ledger -> reconciled days
     open: dict[str, list[str]] = field(default_factory=dict)  # ledger -> "funds 2026-11-01 ..."
     failures: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -180,7 +181,11 @@ class Summary:
             + (f" ({days[0]}..{days[-1]})" if len(days) > 1 else f" ({days[0]})" if days else "")
         ]
         if self.derived.get(ledger_id):
-            parts.append(f"reconciled {self.derived[ledger_id]} day(s)")
+            again = len(self.derived[ledger_id] - set(days))
+            parts.append(
+                f"reconciled {len(self.derived[ledger_id])} day(s)"
+                + (f" ({again} of them neighbours of a new day)" if again else "")
+            )
         if self.open.get(ledger_id):
             parts.append("open: " + "; ".join(self.open[ledger_id]))
         return f"ledger {ledger_id}: " + ", ".join(parts)
@@ -247,7 +252,7 @@ class Recorder:
             )
             self._pending.append(event)
         elif isinstance(event, lr.FindingsStored):
-            s.derived[event.ledger_id] = s.derived.get(event.ledger_id, 0) + 1
+            s.derived.setdefault(event.ledger_id, set()).add(event.ledger_date)
             findings = list(event.findings)
             counts = {k: 0 for k in ("pass", "fail", "pending", "unknown")}
             for f in findings:
@@ -300,8 +305,11 @@ class Recorder:
         journal_events = [e for e in pending if isinstance(e, lr.JournalStored)]
         if journal_events and self.journal_check:
             targets = self._targets(JOURNAL, journal_events)
+            theirs = self._planned_elsewhere([dg.AssetCheckKey(JOURNAL, JOURNAL_CHECK)], targets)
             for event in journal_events:
                 key = partition_key(event.ledger_id, event.ledger_date)
+                if key in theirs:
+                    continue
                 only_unmapped = all("suspense" in p for p in event.problems)
                 yield dg.AssetCheckEvaluation(
                     asset_key=JOURNAL,
@@ -318,8 +326,13 @@ class Recorder:
         if not findings_events or not self.checks:
             return
         targets = self._targets(RECONCILIATION, findings_events)
+        theirs = self._planned_elsewhere(
+            [dg.AssetCheckKey(RECONCILIATION, g) for g in CHECK_GROUPS if g in self.checks], targets
+        )
         for event in findings_events:
             key = partition_key(event.ledger_id, event.ledger_date)
+            if key in theirs:
+                continue
             target = targets.get(key)
             findings = list(event.findings)
             for group in CHECK_GROUPS:
@@ -344,6 +357,29 @@ class Recorder:
                     },
                 )
 
+    def _planned_elsewhere(self, checks: list[dg.AssetCheckKey], partitions) -> set[str]:
+        """Partitions whose checks another run in flight will evaluate.
+
+        Dagster shows a partition's check as current when its latest record (by insertion)
+        judges the latest materialization. A run records its planned evaluations when it
+        starts and fills them in later; an evaluation this run added in between (for a
+        neighbouring day it recomputed) would be newer, judge an older materialization, and
+        hide the other run's result. That run evaluates the day itself, so this one does not.
+        """
+        keys = sorted(partitions)
+        if not keys or not checks:
+            return set()
+        infos = self.context.instance.event_log_storage.get_asset_check_partition_info(
+            checks, partition_keys=keys
+        )
+        return {
+            info.partition_key
+            for info in infos
+            if info.partition_key is not None
+            and info.latest_execution_status == AssetCheckExecutionRecordStatus.PLANNED
+            and info.latest_planned_run_id != self.context.run_id
+        }
+
     def _targets(
         self, asset_key: dg.AssetKey, events: list
     ) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
@@ -351,7 +387,7 @@ class Recorder:
         keys = [partition_key(e.ledger_id, e.ledger_date) for e in events]
         records = self.context.instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys),
-            limit=len(keys) * 4,
+            limit=len(keys) * 10 + 100,
         ).records
         out: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
         for record in records:  # newest first

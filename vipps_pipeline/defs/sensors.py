@@ -91,4 +91,4 @@ def vipps_sync_sensor(
         digest = hashlib.sha1(repr(sorted(stale.items())).encode()).hexdigest()[:16]
         return _sync_request(f"derive:{digest}", sorted(stale), fetch=False)
     nxt = (tick or now.replace(minute=settings.poll_minute)) + timedelta(hours=1 if tick else 0)
-    return dg.SkipReason(f"nothing to do until the poll at {nxt:%H:%M}")
+    return dg.SkipReason(f"nothing to do until the poll at {nxt:%H:%M} ({settings.timezone})")

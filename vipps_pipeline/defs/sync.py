@@ -68,7 +68,8 @@ def freshness_evaluation(
         dg.AssetCheckSeverity.ERROR if "not_yours" in statuses else dg.AssetCheckSeverity.WARN
     )
     attention = [r for r in rows if r.status in planner.ATTENTION]
-    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "open", "stale", "not_yours")}
+    statuses = ("ok", "open", "catching_up", "stale", "not_yours")
+    counts = {s: sum(r.status == s for r in rows) for s in statuses}
     return dg.AssetCheckEvaluation(
         asset_key=ledgers.key,
         check_name=FRESHNESS_CHECK,
