@@ -182,12 +182,12 @@ def test_materializing_twice_and_overlapping_backfills_leave_identical_bytes(sim
             for p in tmp_path.rglob("*.parquet")
             if "reconciliation" not in p.parts
         }
-        assert len(snapshot) == 10 * 3
+        assert len(snapshot) == 10 * 4  # funds, fees, statement, journal
         assert run_range(defs, instance, "100002", date(2026, 11, 5), date(2026, 11, 15)).success
         assert run_range(defs, instance, "100002", date(2026, 11, 1), date(2026, 11, 10)).success
         for path, data in snapshot.items():
             assert path.read_bytes() == data, path
-        assert len(list(tmp_path.rglob("*.parquet"))) == 15 * 4
+        assert len(list(tmp_path.rglob("*.parquet"))) == 15 * 5
         findings = books.read_findings(tmp_path)
         assert not findings.duplicated(["ledger_id", "ledger_date", "topic", "check"]).any()
         assert findings.ledger_date.nunique() == 15
