@@ -57,8 +57,7 @@ def b5(n_days: int, sim_env, start_simulator) -> list[list[str]]:
                 f"{got['seconds']:.0f} s; peak RSS {got['rss_mb']:.0f} MB (a {n_days // 12}-day "
                 f"range: {short['rss_mb']:.0f} MB, {short['seconds']:.0f} s); errors: "
                 f"{len(got['errors'])}",
-                "memory must not grow with the range (statements and findings a month at "
-                "a time)",
+                "memory must not grow with the range (statements and findings a month at a time)",
             ]
         )
     finally:

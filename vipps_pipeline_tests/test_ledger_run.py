@@ -39,7 +39,7 @@ def test_the_walk_stops_at_the_first_date_not_ready(sim, client, tmp_path):
     events = run(work, client, tmp_path)
     stored = of(events, lr.ReportStored)
     assert {e.ledger_date for e in stored} == set(days(date(2026, 10, 28), date(2026, 10, 31)))
-    [funds, fees] = sorted(of(events, lr.NotReadyFound), key=lambda e: e.probe.topic, reverse=True)
+    [funds, _fees] = sorted(of(events, lr.NotReadyFound), key=lambda e: e.probe.topic, reverse=True)
     assert funds.probe.ledger_date == date(2026, 11, 1) and funds.not_asked == 19
     assert sim.counters["report_pages"] == 4 * 2 + 2, "one request per topic for the open month"
     assert len(of(events, lr.FindingsStored)) == 4 and not of(events, lr.DayFailed)

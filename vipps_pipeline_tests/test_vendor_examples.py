@@ -73,7 +73,7 @@ def test_the_guides_funds_and_fees_tables(sim, client, tmp_path):
     assert findings[("funds_fees", "fees_retained_mirror")]["status"] == "pass"
     assert findings[("funds_fees", "fee_coverage")]["detail"] == "3 captures covered"
     statement = pq.read_table(tmp_path / "statements" / LEDGER / "2022" / "2022-10-01.parquet")
-    funds_row = [r for r in statement.to_pylist() if r["topic"] == "funds"][0]
+    funds_row = next(r for r in statement.to_pylist() if r["topic"] == "funds")
     assert (funds_row["payout_amount"], funds_row["reserve_kept"]) == (28800, 0)
     assert funds_row["payout_text"] == "Vipps utbet. 2000023 Vippsnr 57860"
     assert funds_row["settlement"] == "net"
