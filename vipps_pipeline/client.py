@@ -6,7 +6,7 @@ handed the response over by the time the body is read. Every exception text goes
 :meth:`ReportClient._redact`, so no secret or token can leak into a log line or Dagster metadata.
 
 Report pages are the pipeline's bulk: their bodies are read in large reads and straight into
-Arrow (:mod:`vipps_pipeline.pagejson`), on the prefetch thread with the GIL released; a page
+Arrow (:mod:`vipps_pipeline.pagejson`), on the fetching threads with the GIL released; a page
 Arrow cannot read unambiguously, and every other answer, is decoded by requests as before.
 """
 

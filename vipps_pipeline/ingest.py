@@ -4,9 +4,9 @@ This is the whole ingestion step without Dagster: the assets call it per partiti
 benchmarks call it bare. Memory stays at a few row groups whatever the size of the day, and the
 file appears only once the day is complete and final (see :mod:`vipps_pipeline.storage`).
 
-A large day is shared by threads: the client's fetch the next pages and read them into Arrow,
-this one checks a row group of pages at a time, and the storage's writer thread encodes and
-compresses the previous row group. Row groups of :data:`ROW_GROUP_ROWS` rows, against one per
+A large day is shared by threads: the client's threads fetch the next pages and read them into
+Arrow, this one checks a row group of pages at a time, and the storage's writer thread encodes
+and compresses the previous row group. Row groups of :data:`ROW_GROUP_ROWS` rows, against one per
 page: a fifth of the writing time and a third less file, one check and one summary per row
 group instead of per page.
 """

@@ -2,7 +2,7 @@
 
 A large day is a thousand pages of a thousand entries. Decoding them into Python dicts and
 converting those to Arrow was most of the pipeline's cost, and all of it held the GIL. Arrow's
-JSON reader does both in C++ with the GIL released, so the client's prefetch thread reads the
+JSON reader does both in C++ with the GIL released, so the client's fetching threads read the
 next page while the main thread checks and stores this one.
 
 The reader types every value against the entry's schema and refuses what the standard library
