@@ -84,8 +84,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         large[(ledger_id, date.fromisoformat(day))] = int(n)
     ledgers = cloned_ledgers(args.ledgers) if args.ledgers else LEDGERS
     world = World(seed=args.seed, ledgers=ledgers, faults=faults, large_days=large)
-    sim = Simulator(world, port=args.port).start()
-    print(f"Report API simulator listening on {sim.base_url} (Ctrl-C to stop)")
+    sim = Simulator(world, port=args.port, prerender=args.prerender)
+    if args.prerender:
+        rendered = sim.prerender()
+        print(f"Pre-rendered {rendered:,} entries of the closed large days", flush=True)
+    sim.start()
+    print(f"Report API simulator listening on {sim.base_url} (Ctrl-C to stop)", flush=True)
     print("Demo credentials (not secrets):")
     for key_type, creds in DEMO_CREDENTIALS.items():
         print(f"  {key_type}: " + ", ".join(f"{k}={v}" for k, v in creds.items()))
@@ -277,6 +281,11 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="LEDGER:YYYY-MM-DD:ENTRIES",
         help="serve a day of this many entries (repeatable)",
+    )
+    sim.add_argument(
+        "--prerender",
+        action="store_true",
+        help="render the pages of closed large days once and serve them as bytes (benchmarks)",
     )
     sim.add_argument(
         "--ledgers",

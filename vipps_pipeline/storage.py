@@ -4,6 +4,9 @@ Every file is written to a hidden temporary name in its final folder and renamed
 only after it is complete and flushed, so a crash leaves the old file or the new one, never a
 partial one. Temporary names start with a dot and do not end in ``.parquet``: neither
 ``pyarrow.dataset`` nor a ``**/*.parquet`` glob ever reads them.
+
+A streamed file is encoded and compressed on a writer thread (Arrow releases the GIL while it
+does), so the thread producing the batches fetches and parses on meanwhile.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import contextlib
 import fcntl
 import json
 import os
+import queue
+import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -48,6 +53,19 @@ REPORT_SCHEMA = pa.schema(
     metadata={"vipps_pipeline.schema": "report/1"},
 )
 """One row per report entry. Money in minor units as int64 (balances overflow int32)."""
+
+REPORT_DICTIONARY = [
+    "ledger_id",
+    "topic",
+    "ledger_date",
+    "entry_type",
+    "currency",
+    "recipient_handle",
+    "extra_fields",
+]
+"""Report columns with few distinct values in a day, written dictionary-encoded. The others
+(references, times, money, GDPR texts) are mostly distinct: trying a dictionary on them
+doubles the writing time and makes a large day's file 70% larger."""
 
 _COUNTS = pa.map_(pa.string(), pa.int64())
 STATEMENT_SCHEMA = pa.schema(
@@ -212,13 +230,16 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def atomic_parquet_writer(path: Path, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
-    """Yield a writer to a temporary file; rename it over ``path`` only on success."""
+def atomic_parquet_writer(
+    path: Path, schema: pa.Schema, dictionary: bool | list[str] = True
+) -> Iterator[pq.ParquetWriter]:
+    """Yield a writer to a temporary file; rename it over ``path`` only on success.
+    ``dictionary``: dictionary-encode every column, or only those named."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+    writer = pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=dictionary)
     try:
         yield writer
         writer.close()
@@ -231,12 +252,58 @@ def atomic_parquet_writer(path: Path, schema: pa.Schema) -> Iterator[pq.ParquetW
         raise
 
 
-def write_batches(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
-    """Write batches atomically; an empty iterable gives a valid zero-row file. Returns rows."""
+_DONE = object()
+
+
+@contextlib.contextmanager
+def _on_thread(write: Callable[[pa.RecordBatch | pa.Table], None]) -> Iterator[Callable]:
+    """Yield ``put``: each item put is passed to ``write`` on a thread of its own, at most one
+    item behind (memory stays at two items). An error of ``write`` is raised by the next
+    ``put`` or on leaving; leaving, on success or error, waits for the thread to stop, so the
+    caller may close the file the moment this returns."""
+    todo: queue.Queue = queue.Queue(maxsize=1)
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        while (item := todo.get()) is not _DONE:
+            if not failed:  # after an error, drain so that ``put`` never blocks for ever
+                try:
+                    write(item)
+                except BaseException as exc:
+                    failed.append(exc)
+
+    thread = threading.Thread(target=work, name="parquet-writer", daemon=True)
+    thread.start()
+
+    def put(item: pa.RecordBatch | pa.Table) -> None:
+        if failed:
+            raise failed[0]
+        todo.put(item)
+
+    try:
+        yield put
+    finally:
+        todo.put(_DONE)
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
+def write_batches(
+    path: Path,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    dictionary: bool | list[str] = True,
+) -> int:
+    """Write batches (or tables) atomically, each one row group, encoded on a writer thread
+    while the next is produced; an empty iterable gives a valid zero-row file. Returns rows."""
     rows = 0
-    with atomic_parquet_writer(path, schema) as writer:
+    with (
+        atomic_parquet_writer(path, schema, dictionary) as writer,
+        _on_thread(writer.write) as put,
+    ):
         for batch in batches:
-            writer.write_batch(batch)
+            put(batch)
             rows += batch.num_rows
     return rows
 

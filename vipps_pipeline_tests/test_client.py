@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -11,7 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vipps_pipeline.client import ApiError, AuthError, LedgerForbidden, NotReady, ReportClient
+from vipps_pipeline.client import (
+    ApiError,
+    AuthError,
+    LedgerForbidden,
+    NotReady,
+    ReportClient,
+    _plain_cursor,
+)
 from vipps_pipeline.ledgers import write_ledgers
 from vipps_pipeline.parse import BadReport
 from vipps_pipeline.settings import ApiSettings, SettingsError
@@ -140,6 +148,38 @@ def test_report_pages_until_has_more_is_false_with_trailing_empty_page(sim, clie
     served = [e for p in pages for e in p.items]
     assert [e["pspReference"] for e in served] == [e["pspReference"] for e in truth]
     assert len(pages) == -(-len(truth) // 7) + 1
+
+
+def test_pages_are_read_by_arrow_and_a_caller_that_stops_early_stops_the_reader(
+    sim, client, faults
+):
+    faults.page_size = 3
+    pages = client.iter_report_pages("100001", "funds", CLOSED_DAY)
+    first = next(pages)
+    assert first.arrow is not None and len(first.arrow) == 3
+    truth = sim.world.day("100001", "funds", CLOSED_DAY).entries[:3]
+    assert [e["pspReference"] for e in first.items] == [e["pspReference"] for e in truth]
+    pages.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("vipps-")]
+    asked = [r for r in sim.requests_log if "/dates/" in r[1]]
+    assert 1 < len(asked) <= 4, "at most three pages ahead of the caller"
+
+
+def test_the_next_page_is_asked_for_from_a_plain_cursor_before_the_body_is_decoded():
+    more = json.dumps({"hasMore": True, "tryLater": False, "items": [{"a": 1}], "cursor": "c1="})
+    assert _plain_cursor(more.encode()) == "c1="
+    assert _plain_cursor(json.dumps(json.loads(more), indent=2).encode()) == "c1="
+    for other in (
+        {"hasMore": False, "tryLater": False, "items": [], "cursor": "c1"},  # the last page
+        {"hasMore": True, "tryLater": True, "items": [], "cursor": "c1"},  # not final
+        {"items": [], "hasMore": True, "tryLater": False, "cursor": "c1"},  # another order
+        {"hasMore": True, "tryLater": False, "cursor": "c1", "items": []},
+        {"hasMore": True, "tryLater": False, "items": [], "cursor": 'a"b'},  # escaped
+        {"hasMore": True, "tryLater": False, "items": [], "cursor": None},
+    ):
+        assert _plain_cursor(json.dumps(other).encode()) is None, other
+    nested = {"hasMore": True, "tryLater": False, "items": [{"cursor": "c"}]}
+    assert _plain_cursor(json.dumps(nested).encode()) is None, "an entry's field is not it"
 
 
 def test_gdpr_flag_is_repeated_on_every_page(sim, make_client, faults):

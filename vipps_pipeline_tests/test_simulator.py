@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import resource
 from datetime import UTC, date, datetime, timedelta
@@ -9,7 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import requests
 
-from vipps_pipeline.simulator import LEDGERS, World
+from vipps_pipeline.client import ReportClient
+from vipps_pipeline.settings import ApiSettings
+from vipps_pipeline.simulator import LEDGERS, Simulator, World
 from vipps_pipeline.simulator.model import UNKNOWN_ENTRY_TYPE
 from vipps_pipeline_tests.conftest import NOW, days
 
@@ -350,3 +353,37 @@ def test_the_feed_refuses_foreign_cursors_unknown_ledgers_and_forbidden_ones(sim
     _, gdpr = _feed(sim, client, "100002", includeGDPRSensitiveData="true")
     assert not any("name" in e for e in plain["items"])
     assert any("name" in e for e in gdpr["items"])
+
+
+def test_prerendered_large_days_are_served_as_the_same_bytes_without_generating_them():
+    big = date(2026, 11, 10)
+    pages = {}
+    for prerender in (False, True):
+        world = World(seed=0, large_days={("100001", big): 2_500})
+        with Simulator(world, clock=lambda: NOW, prerender=prerender) as sim:
+            if prerender:
+                assert sim.prerender() == 2 * 2_500 + 3  # both topics, with their tails
+                world.day = None  # every page must now come from the stored bytes
+            env = sim.env()
+            client = ReportClient(ApiSettings.from_env(env))
+            headers = {
+                "Authorization": f"Bearer {client.token()}",
+                "Ocp-Apim-Subscription-Key": env["VIPPS_SUBSCRIPTION_KEY"],
+            }
+            url = f"{sim.base_url}/report/v2/ledgers/100001/fees/dates/{big}"
+            bodies, params = [], {}
+            with requests.Session() as session:
+                while True:
+                    bodies.append(session.get(url, params=params, headers=headers).content)
+                    page = json.loads(bodies[-1])
+                    if not page["hasMore"]:
+                        break
+                    params = {"cursor": page["cursor"]}
+            pages[prerender] = bodies
+            assert sim.counters["entries_served"] == 2_501
+    assert len(pages[True]) == 3 and pages[True] == pages[False]
+
+
+def test_prerender_needs_the_switch():
+    with Simulator(World(seed=0), clock=lambda: NOW) as sim, pytest.raises(RuntimeError):
+        sim.prerender()

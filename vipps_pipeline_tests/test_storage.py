@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
+import json
+import threading
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline.client import NotReady
+from vipps_pipeline import ingest
+from vipps_pipeline.client import NotReady, ReportPage
 from vipps_pipeline.ingest import fetch_day
+from vipps_pipeline.pagejson import read_report_page
 from vipps_pipeline.parse import BadReport, page_to_batch
 from vipps_pipeline.storage import REPORT_SCHEMA, report_path, write_batches
 from vipps_pipeline_tests.conftest import CLOSED_DAY
@@ -113,6 +118,50 @@ def test_atomic_writer_keeps_the_old_file_when_a_write_fails(tmp_path: Path):
         write_batches(path, REPORT_SCHEMA, broken())
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == ["day.parquet"], "no temporary file left"
+
+
+def test_a_write_that_fails_on_the_writer_thread_is_raised_and_leaves_nothing(tmp_path: Path):
+    path = tmp_path / "day.parquet"
+    wrong = pa.table({"a": [1]})  # not the schema: the writer thread's write fails
+    with pytest.raises((ValueError, pa.ArrowInvalid)):
+        write_batches(path, REPORT_SCHEMA, [parse([ENTRY]), wrong, parse([ENTRY])])
+    assert list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name == "parquet-writer"]
+
+
+def test_a_large_day_is_written_in_row_groups_and_summarised_from_them(
+    client, tmp_path, faults, monkeypatch
+):
+    monkeypatch.setattr(ingest, "ROW_GROUP_ROWS", 5)
+    faults.page_size = 2
+    summary = fetch_day(client, tmp_path, "100002", "funds", CLOSED_DAY)
+    meta = pq.read_metadata(summary.path)
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(sizes) == summary.rows > 12 and all(n == 6 for n in sizes[:-1])
+    table = pq.read_table(summary.path)
+    assert summary.sum_amount == sum(table.column("amount").to_pylist())
+    assert summary.opening_balance == table.column("balance_before")[0].as_py()
+    assert summary.closing_balance == table.column("balance_after")[-1].as_py()
+    assert sum(summary.counts_by_type.values()) == summary.rows
+    assert len(summary.preview) == 5
+
+
+def test_a_bad_page_held_for_its_row_group_is_reported_before_a_later_failure(tmp_path):
+    entry = {k: v for k, v in ENTRY.items() if k not in ("name", "maskedPhoneNo", "message")}
+    body = {"hasMore": True, "tryLater": False, "items": [{**entry, "currency": "XYZ"}]}
+    bad = read_report_page(json.dumps(body).encode(), False)
+    assert bad is not None
+
+    class Walk:
+        settings = SimpleNamespace(include_gdpr=False)
+
+        def iter_report_pages(self, *args):
+            yield ReportPage(bad["items"], 1000, 0)
+            raise NotReady("302321", "funds", DAY, "tryLater")
+
+    with pytest.raises(BadReport, match="entry 0: field 'currency' 'XYZ'"):
+        fetch_day(Walk(), tmp_path, "302321", "funds", DAY)
+    assert not list(tmp_path.rglob("*.parquet"))
 
 
 def test_empty_day_is_a_valid_zero_row_file(tmp_path: Path):
