@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from vipps_pipeline.journal import minor_to_text
-from vipps_pipeline.storage import FINDING_SCHEMA, STATEMENT_SCHEMA, write_json
+from vipps_pipeline.storage import FINDING_SCHEMA, STATEMENT_SCHEMA, atomic_file, write_json
 
 STATUS_COLORS = {"pass": "#2e7d32", "pending": "#f9a825", "unknown": "#9e9e9e", "fail": "#c62828"}
 STATUS_ORDER = {"pass": 0, "unknown": 1, "pending": 2, "fail": 3}
@@ -149,17 +149,12 @@ def write_report(data_dir: Path, ledger_ids: list[str] | None = None) -> tuple[P
     for ledger_id in ids:
         pics = ledger_pictures(ledger_id, statements, findings)
         for name, png in pics.pngs.items():
-            path = out / ledger_id / f"{name}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(png)
-            tmp.replace(path)
+            with atomic_file(out / ledger_id / f"{name}.png") as tmp:
+                tmp.write_bytes(png)
         pictures.append(pics)
     index = out / "index.html"
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = index.with_name(".index.html.tmp")
-    tmp.write_text(_html(pictures, statements), encoding="utf-8")
-    tmp.replace(index)
+    with atomic_file(index) as tmp:
+        tmp.write_text(_html(pictures, statements), encoding="utf-8")
     write_json(out / "summary.json", [{**p.__dict__, "pngs": sorted(p.pngs)} for p in pictures])
     return index, pictures
 

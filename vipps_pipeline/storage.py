@@ -163,20 +163,30 @@ def state_path(data_dir: Path, ledger_id: str) -> Path:
     return Path(data_dir) / "state" / f"{validate_ledger_id(ledger_id)}.json"
 
 
-def write_json(path: Path, data: object) -> None:
-    """Atomically replace a small JSON file (temporary name, fsync, rename)."""
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a hidden temporary name beside ``path``; once the body has written and closed
+    it, flush it to disk and rename it over ``path``. On any error the temporary is removed
+    and ``path`` keeps its old content: readers see the old file or the new one, never a part.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True, default=str)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, data: object) -> None:
+    """Atomically replace a small JSON file."""
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True, default=str)
 
 
 def read_json(path: Path) -> dict:
@@ -235,21 +245,12 @@ def atomic_parquet_writer(
 ) -> Iterator[pq.ParquetWriter]:
     """Yield a writer to a temporary file; rename it over ``path`` only on success.
     ``dictionary``: dictionary-encode every column, or only those named."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    writer = pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=dictionary)
-    try:
-        yield writer
-        writer.close()
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        writer = pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=dictionary)
+        try:
+            yield writer
+        finally:
+            writer.close()
 
 
 _DONE = object()
@@ -312,17 +313,8 @@ def write_csv(path: Path, table: pa.Table) -> None:
     """Atomically write a CSV file (temporary name, fsync, rename), like the Parquet files."""
     import pyarrow.csv as pacsv
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         pacsv.write_csv(table, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_table(path: Path, table: pa.Table) -> int:

@@ -85,8 +85,8 @@ MUTATIONS = [
     (
         "no cursor-loop detection",
         "vipps_pipeline/client.py",
-        "            if cursor in seen:\n                raise BadReport(",
-        "            if False:\n                raise BadReport(",
+        "                    if cursor in seen:\n                        raise BadReport(",
+        "                    if False:\n                        raise BadReport(",
         "test_faults.py::test_bad_api_input_is_refused_clearly_and_stores_nothing_for_that_day[cursor_loop]",
     ),
     (
