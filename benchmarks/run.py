@@ -140,8 +140,8 @@ import json, os, resource
 from datetime import date
 from pathlib import Path
 import pyarrow.parquet as pq
-from vipps_pipeline.cli import _dagster_home, run_main_job
-_dagster_home(os.environ["BENCH_HOME"])
+from vipps_pipeline.headless import dagster_home, run_main_job
+dagster_home(os.environ["BENCH_HOME"])
 day = date.fromisoformat("{day}")
 errors = run_main_job(day, day, ["{ledger}"])
 assert not any(errors.values()), errors
