@@ -127,6 +127,7 @@ def _announce_when_up(url: str, port: int) -> None:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """The Dagster UI against the embedded simulator: nothing to configure."""
+    from vipps_pipeline.defs import BOOKKEEPING_ENV
     from vipps_pipeline.headless import dagster_home
     from vipps_pipeline.simulator import Simulator, World
 
@@ -138,7 +139,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return 2
     sim = Simulator(World(seed=args.seed), port=args.sim_port).start()
     start = datetime.now(ZoneInfo("Europe/Oslo")).date() - timedelta(days=args.days)
-    env = {**os.environ, **sim.env("merchant")}
+    env = {**BOOKKEEPING_ENV, **os.environ, **sim.env("merchant")}
     env.setdefault("VIPPS_START_DATE", start.isoformat())
     env["DAGSTER_HOME"] = str(dagster_home(args.dagster_home))
     env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), DEV_WARNINGS]))

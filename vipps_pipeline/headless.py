@@ -18,9 +18,15 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def dagster_home(path: str) -> Path:
+    """The embedded default's Dagster home: SQLite under ``path``, with the batching event log
+    (a ``dagster.yaml`` someone wrote there is left as it is)."""
+    from vipps_pipeline.defs.event_log import dagster_yaml
+
     home = Path(path).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()  # SQLite storage under this folder, the Dagster default
+    config = home / "dagster.yaml"
+    if not config.exists() or not config.read_text().strip():
+        config.write_text(dagster_yaml(str(home)))
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
+import yaml
 
 from vipps_pipeline.client import ReportClient
 from vipps_pipeline.settings import ApiSettings
@@ -19,6 +23,21 @@ LEDGER_IDS = ["100001", "100002", "100003", "100004", "100005", "100006", "10000
 
 def days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=k) for k in range((last - first).days + 1)]
+
+
+@contextmanager
+def embedded_instance(overrides: dict[str, Any] | None = None, plain: bool = False):
+    """A temporary Dagster instance configured as the embedded default is (``dagster.yaml``
+    written by ``headless.dagster_home``: the batching SQLite event log); ``plain`` for
+    Dagster's own SQLite storage."""
+    import dagster as dg
+
+    from vipps_pipeline.defs.event_log import dagster_yaml
+
+    with tempfile.TemporaryDirectory() as home:
+        config = {} if plain else yaml.safe_load(dagster_yaml(home))
+        with dg.instance_for_test(temp_dir=home, overrides={**config, **(overrides or {})}) as i:
+            yield i
 
 
 @pytest.fixture

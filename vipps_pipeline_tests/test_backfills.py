@@ -21,7 +21,7 @@ from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._time import get_current_timestamp
 
 from vipps_pipeline.defs.partitions import ledger_day_partitions
-from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW, days
+from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW, days, embedded_instance
 from vipps_pipeline_tests.test_dagster import (
     ASSETS,
     assert_status_equals_files,
@@ -55,7 +55,7 @@ def daemon(sim, tmp_path, monkeypatch) -> Iterator[tuple[dg.DagsterInstance, obj
             "class": "DefaultRunCoordinator",
         },
     }
-    with dg.instance_for_test(overrides=overrides) as instance:
+    with embedded_instance(overrides) as instance:
         instance.add_dynamic_partitions("ledgers", LEDGER_IDS)
         target = ModuleTarget(
             module_name="vipps_pipeline.definitions",

@@ -24,7 +24,7 @@ from vipps_pipeline.defs.schedules import daily_ledger_schedule
 from vipps_pipeline.defs.sensors import ledger_refresh_sensor, vipps_sync_sensor
 from vipps_pipeline.simulator import Simulator
 from vipps_pipeline.storage import DAY_KINDS, GDPR_COLUMNS, report_path
-from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS, NOW, days
+from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS, NOW, days, embedded_instance
 
 OSLO = ZoneInfo("Europe/Oslo")
 ASSETS = {
@@ -58,7 +58,7 @@ def make_defs(
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as inst:
+    with embedded_instance() as inst:
         inst.add_dynamic_partitions("ledgers", LEDGER_IDS)
         yield inst
 

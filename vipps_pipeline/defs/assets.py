@@ -9,6 +9,7 @@ is not ready, or failed, stays missing in the UI as it is on disk.
 from collections.abc import Iterator
 
 import dagster as dg
+from dagster._core.events import DagsterEvent
 
 from vipps_pipeline import ledger_run as lr
 from vipps_pipeline.client import ApiError
@@ -163,7 +164,7 @@ def ledger_day_assets(
     config: LedgerDaysConfig,
     api: ReportApiResource,
     pipeline: PipelineResource,
-) -> Iterator[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation]:
+) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
     settings = pipeline.settings()
     selected = context.selected_asset_keys
     topics = tuple(t for t in TOPICS if REPORT_ASSETS[t] in selected)

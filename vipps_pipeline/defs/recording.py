@@ -3,6 +3,12 @@ evaluations tied to their partition's materialization, observations for open day
 
 Nothing is ever reported for a partition whose file was not written: this is what keeps the
 partition status in the UI equal to the files on disk, whatever started the run.
+
+Materializations are written to the event log in batches, one batch per asset: on PostgreSQL
+Dagster stores a batch in one statement (``DAGSTER_EVENT_BATCH_SIZE``, set in
+``vipps_pipeline.defs``), which is most of what a ledger-day costs in bookkeeping. A batch is
+sent as soon as the files it stands for are written and before anything else happens, so a
+killed run loses at most the records of the files it was writing.
 """
 
 from __future__ import annotations
@@ -15,6 +21,12 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
+)
+from dagster._core.events import (
+    DagsterEvent,
+    DagsterEventBatchMetadata,
+    DagsterEventType,
+    generate_event_batch_id,
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
@@ -210,28 +222,51 @@ class Recorder:
         self.summary = Summary()
         self.outage: str | None = None
         self._pending: list[lr.FindingsStored | lr.JournalStored] = []
+        self._materializations: list[dg.AssetMaterialization] = []
 
-    def handle(self, event: lr.Event) -> Iterator[dg.AssetMaterialization | dg.AssetObservation]:
+    def _materialized(self, **kwargs) -> None:
+        """Keep a materialization until its batch is sent (see :meth:`materializations`)."""
+        self._materializations.append(dg.AssetMaterialization(**kwargs))
+
+    def materializations(self) -> Iterator[DagsterEvent]:
+        """The kept materializations as Dagster events, one batch per asset.
+
+        One batch per asset because Dagster's batched write updates an asset's latest record
+        from the batch's last event only. Each event is logged (and, at its batch's end,
+        stored) when it is created, so by the time this returns every one is in the event log.
+        """
+        kept, self._materializations = self._materializations, []
+        by_asset: dict[dg.AssetKey, list[dg.AssetMaterialization]] = {}
+        for m in kept:
+            by_asset.setdefault(m.asset_key, []).append(m)
+        step = self.context.get_step_execution_context()
+        for group in by_asset.values():
+            batch = generate_event_batch_id()
+            for i, m in enumerate(group):
+                end = DagsterEventBatchMetadata(batch, i == len(group) - 1)
+                yield DagsterEvent.asset_materialization(step, m, end)
+
+    def handle(self, event: lr.Event) -> Iterator[dg.AssetObservation]:
         s = self.summary
         if isinstance(event, lr.ReportStored):
             s.stored.setdefault(event.ledger_id, {}).setdefault(event.topic, []).append(
                 event.ledger_date
             )
-            yield dg.AssetMaterialization(
+            self._materialized(
                 asset_key=REPORT_ASSETS[event.topic],
                 partition=partition_key(event.ledger_id, event.ledger_date),
                 metadata=report_metadata(event.summary, self.timezone),
             )
         elif isinstance(event, lr.StatementStored):
             path = statement_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
-            yield dg.AssetMaterialization(
+            self._materialized(
                 asset_key=STATEMENTS,
                 partition=partition_key(event.ledger_id, event.ledger_date),
                 metadata=statement_metadata(event.rows, str(path)),
             )
         elif isinstance(event, lr.JournalStored):
             path = journal_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
-            yield dg.AssetMaterialization(
+            self._materialized(
                 asset_key=JOURNAL,
                 partition=partition_key(event.ledger_id, event.ledger_date),
                 metadata={
@@ -258,7 +293,7 @@ class Recorder:
             for f in findings:
                 counts[f["status"]] += 1
             path = findings_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
-            yield dg.AssetMaterialization(
+            self._materialized(
                 asset_key=RECONCILIATION,
                 partition=partition_key(event.ledger_id, event.ledger_date),
                 metadata={
@@ -297,9 +332,30 @@ class Recorder:
                 f"day(s) from {event.dates[0]}: {event.reason}"
             )
 
-    def flush(self) -> Iterator[dg.AssetCheckEvaluation]:
-        """Check evaluations for the findings announced so far, each tied to the
-        materialization it judges (otherwise the UI shows the check as stale)."""
+    def flush(self) -> Iterator[DagsterEvent | dg.AssetCheckEvaluation]:
+        """The kept materializations, then check evaluations for the findings announced so
+        far, each tied to the materialization it judges (otherwise the UI shows the check as
+        stale). The evaluations go as one batch where the event log stores batches of them in
+        one transaction (the embedded default, see ``defs.event_log``)."""
+        yield from self.materializations()
+        evaluations = list(self._evaluations())
+        storage = self.context.instance.event_log_storage
+        if not evaluations or not getattr(storage, "stores_check_batches", False):
+            yield from evaluations
+            return
+        step, batch = self.context.get_step_execution_context(), generate_event_batch_id()
+        for i, evaluation in enumerate(evaluations):
+            yield DagsterEvent.from_step(
+                DagsterEventType.ASSET_CHECK_EVALUATION,
+                step,
+                evaluation,
+                message=f"Asset check '{evaluation.check_name}' on "
+                f"'{evaluation.asset_key.to_user_string()}' "
+                + ("passed." if evaluation.passed else "did not pass."),
+                batch_metadata=DagsterEventBatchMetadata(batch, i == len(evaluations) - 1),
+            )
+
+    def _evaluations(self) -> Iterator[dg.AssetCheckEvaluation]:
         pending, self._pending = self._pending, []
         findings_events = [e for e in pending if isinstance(e, lr.FindingsStored)]
         journal_events = [e for e in pending if isinstance(e, lr.JournalStored)]
@@ -399,7 +455,7 @@ class Recorder:
         works: Iterable[lr.Work],
         client,
         settings,
-    ) -> Iterator[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation]:
+    ) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
         """Do each ledger's work in turn, recording as it goes; an outage stops them all (and
         is kept in :attr:`outage` for the step's end)."""
         breaker = lr.Breaker(settings.max_consecutive_errors)
@@ -438,10 +494,20 @@ class Recorder:
 
     def record(
         self, events: Iterable[lr.Event]
-    ) -> Iterator[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation]:
-        for event in events:
-            if isinstance(event, lr.ChunkDone):
-                yield from self.flush()
-            else:
+    ) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
+        """Record as the engine goes: a chunk's report days are recorded before its
+        statements are computed, and everything else at the chunk's end."""
+        try:
+            for event in events:
+                if isinstance(event, lr.ChunkDone):
+                    yield from self.flush()
+                    continue
+                if not isinstance(event, lr.ReportStored) and any(
+                    m.asset_key in REPORT_ASSETS.values() for m in self._materializations
+                ):
+                    yield from self.materializations()
                 yield from self.handle(event)
+        except Exception:
+            yield from self.materializations()  # files written before a bug are recorded
+            raise
         yield from self.flush()

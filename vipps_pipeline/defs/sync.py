@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 import dagster as dg
+from dagster._core.events import DagsterEvent
 from pydantic import Field
 
 from vipps_pipeline import completeness, planner, state
@@ -157,7 +158,7 @@ def sync_ledgers(
     config: SyncConfig,
     api: ReportApiResource,
     pipeline: PipelineResource,
-) -> Iterator[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation]:
+) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
     settings = pipeline.settings()
     today = settings.today()
     registered = sorted(context.instance.get_dynamic_partitions(ledger_partitions.name))
@@ -188,7 +189,7 @@ def record_unrecorded(
     settings: PipelineSettings,
     ledger_ids: list[str],
     recorder: Recorder,
-) -> Iterator[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation]:
+) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
     """Record files that are on disk but not in Dagster (a step killed between writing a file
     and reporting it), so the UI's partition status catches up with the data."""
     kinds = {REPORT_ASSETS[t]: f"reports/{t}" for t in TOPICS} | {
