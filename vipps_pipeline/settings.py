@@ -60,6 +60,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "minute of every hour the sync sensor polls (11-59, never :00-:10)",
     ),
     (
+        "VIPPS_SYNC_RUNS",
+        "1",
+        "the sync sensor splits its ledgers over this many runs at once (1-64; see Production)",
+    ),
+    (
         "VIPPS_JOURNAL_ACCOUNTS",
         "(built in)",
         "TOML chart of accounts for the journal (copy `vipps_pipeline/journal_accounts.toml`)",
@@ -327,6 +332,7 @@ class PipelineSettings:
     feed_poll_seconds: int = 300
     feed_max_poll_seconds: int = 1800
     feed_prune: bool = True
+    sync_runs: int = 1
 
     @property
     def feed_start(self) -> date:
@@ -391,4 +397,5 @@ class PipelineSettings:
             feed_poll_seconds=poll,
             feed_max_poll_seconds=max_poll,
             feed_prune=_bool(env, "VIPPS_FEED_PRUNE"),
+            sync_runs=_int(env, "VIPPS_SYNC_RUNS", 1, 64),
         )

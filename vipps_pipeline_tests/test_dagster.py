@@ -373,15 +373,26 @@ def test_the_sensor_polls_hourly_at_its_minute_and_derives_in_between(sim, insta
     defs = make_defs(sim, tmp_path, start_date="2026-11-20")
     resources = defs.resources
 
-    def tick(at: datetime, cursor: str | None = None):
-        pipeline = PipelineResource(**{**resources["pipeline"].model_dump(), "now": at.isoformat()})
+    def tick(at: datetime, cursor: str | None = None, **pipeline_settings: str):
+        pipeline = PipelineResource(
+            **{**resources["pipeline"].model_dump(), "now": at.isoformat(), **pipeline_settings}
+        )
         context = dg.build_sensor_context(
             instance=instance, cursor=cursor, resources={"pipeline": pipeline}
         )
-        return vipps_sync_sensor(context), context.cursor
+        result = vipps_sync_sensor(context)
+        if isinstance(result, list) and len(result) == 1:
+            result = result[0]
+        return result, context.cursor
 
     early, cursor = tick(datetime(2026, 11, 24, 10, 5, tzinfo=OSLO))
     assert isinstance(early, dg.SkipReason), "never before the poll minute"
+    # VIPPS_SYNC_RUNS splits the ledgers over runs, each ledger in exactly one
+    split, _ = tick(datetime(2026, 11, 24, 10, 17, tzinfo=OSLO), cursor, sync_runs="3")
+    groups = [r.run_config["ops"]["sync_ledgers"]["config"]["ledgers"] for r in split]
+    assert [len(g) for g in groups] == [3, 2, 2]
+    assert sorted(lid for g in groups for lid in g) == LEDGER_IDS
+    assert len({r.run_key for r in split}) == 3
     request, cursor = tick(datetime(2026, 11, 24, 10, 17, tzinfo=OSLO), cursor)
     assert isinstance(request, dg.RunRequest)
     config = request.run_config["ops"]["sync_ledgers"]["config"]

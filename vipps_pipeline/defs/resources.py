@@ -90,6 +90,7 @@ class PipelineResource(_EnvBacked):
     feed_poll_seconds: str | None = None
     feed_max_poll_seconds: str | None = None
     feed_prune: str | None = None
+    sync_runs: str | None = None
 
     def settings(self) -> PipelineSettings:
         try:

@@ -40,28 +40,36 @@ def poll_tick(now: datetime, minute: int) -> datetime | None:
     return tick if now >= tick else None
 
 
-def _sync_request(run_key: str, ledger_ids: list[str], fetch: bool) -> dg.RunRequest:
-    return dg.RunRequest(
-        run_key=run_key,
-        run_config={
-            "ops": {sync_ledgers.name: {"config": {"ledgers": ledger_ids, "fetch": fetch}}}
-        },
-        tags={"vipps/trigger": "sensor", "vipps/fetch": str(fetch).lower()},
-    )
+def _sync_requests(
+    run_key: str, ledger_ids: list[str], fetch: bool, runs: int
+) -> list[dg.RunRequest]:
+    """The ledgers dealt round-robin over ``runs`` vipps_sync runs (VIPPS_SYNC_RUNS): separate
+    runs go in parallel as far as the run coordinator's limits and the ``vipps_api`` pool allow,
+    and one slow or failing ledger never holds the others' runs back."""
+    groups = [g for g in (sorted(ledger_ids)[i::runs] for i in range(runs)) if g]
+    return [
+        dg.RunRequest(
+            run_key=run_key if len(groups) == 1 else f"{run_key}:{i + 1}of{len(groups)}",
+            run_config={"ops": {sync_ledgers.name: {"config": {"ledgers": g, "fetch": fetch}}}},
+            tags={"vipps/trigger": "sensor", "vipps/fetch": str(fetch).lower()},
+        )
+        for i, g in enumerate(groups)
+    ]
 
 
 @dg.sensor(
     job=vipps_sync_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Hourly at VIPPS_POLL_MINUTE: a vipps_sync run for every ledger that is not "
-    "final through yesterday, however far back its frontier is. In between, a run without API "
+    description="Hourly at VIPPS_POLL_MINUTE: vipps_sync runs (VIPPS_SYNC_RUNS, default one) for "
+    "every ledger that is not final through yesterday, however far back its frontier is. In "
+    "between, runs without API "
     "calls whenever stored reports lack statements or findings (e.g. after a UI backfill of "
     "one report asset).",
 )
 def vipps_sync_sensor(
     context: dg.SensorEvaluationContext, pipeline: PipelineResource
-) -> dg.RunRequest | dg.SkipReason:
+) -> list[dg.RunRequest] | dg.SkipReason:
     settings = pipeline.settings()
     if context.instance.get_run_ids(
         dg.RunsFilter(job_name=vipps_sync_job.name, statuses=IN_FLIGHT), limit=1
@@ -81,7 +89,9 @@ def vipps_sync_sensor(
         context.update_cursor(tick.isoformat())
         wanted = [p.ledger_id for p in plans if p.has_work]
         if wanted:
-            return _sync_request(f"poll:{tick.isoformat()}", wanted, fetch=True)
+            return _sync_requests(
+                f"poll:{tick.isoformat()}", wanted, fetch=True, runs=settings.sync_runs
+            )
         return dg.SkipReason(
             f"poll {tick:%H:%M} ({settings.timezone}): every ledger is final through "
             f"{today - timedelta(days=1)}"
@@ -89,6 +99,6 @@ def vipps_sync_sensor(
     stale = {p.ledger_id: p.stale for p in plans if p.stale}
     if stale:
         digest = hashlib.sha1(repr(sorted(stale.items())).encode()).hexdigest()[:16]
-        return _sync_request(f"derive:{digest}", sorted(stale), fetch=False)
+        return _sync_requests(f"derive:{digest}", sorted(stale), False, settings.sync_runs)
     nxt = (tick or now.replace(minute=settings.poll_minute)) + timedelta(hours=1 if tick else 0)
     return dg.SkipReason(f"nothing to do until the poll at {nxt:%H:%M} ({settings.timezone})")
