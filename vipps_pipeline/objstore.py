@@ -142,8 +142,6 @@ def read_table(path: DataDir, **kwargs: Any) -> pa.Table:
     import pyarrow.parquet as pq
 
     if is_remote(path):
-        if not path.fs.exists(path.path):
-            raise FileNotFoundError(str(path))
         return pq.read_table(path.path, filesystem=path.fs, **kwargs)
     return pq.read_table(path, **kwargs)
 

@@ -24,8 +24,9 @@ from vipps_pipeline import books, completeness, objstore
 from vipps_pipeline.definitions import build_defs
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.parse import BadReport
+from vipps_pipeline.report import write_report
 from vipps_pipeline.settings import PipelineSettings, SettingsError
-from vipps_pipeline.storage import DAY_KINDS, REPORT_SCHEMA, write_batches
+from vipps_pipeline.storage import DAY_KINDS, REPORT_SCHEMA, ledgers_path, write_batches
 from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW
 from vipps_pipeline_tests.test_dagster import api_resource
 from vipps_pipeline_tests.test_storage import DAY, ENTRY, parse
@@ -161,6 +162,15 @@ def test_a_sync_to_s3_stores_what_a_local_sync_stores_and_a_second_fetches_nothi
                 if "path" in meta:
                     assert str(meta["path"].value).startswith(url + "/")
                 assert "testing" not in json.dumps({k: str(v) for k, v in meta.items()})
+
+        # the ledger list (read back and merged on the second refresh) and the HTML report
+        for _ in range(2):
+            refresh = defs.resolve_job_def("refresh_ledgers")
+            assert refresh.execute_in_process(instance=instance, raise_on_error=False).success
+        ledgers = objstore.read_table(ledgers_path(objstore.as_dir(url)))
+        assert sorted(ledgers.column("ledger_id").to_pylist()) == LEDGER_IDS
+        index, pictures = write_report(url)
+        assert index.exists() and {p.ledger_id for p in pictures} == {"100001", "100007"}
 
         # the second sync: the inventory on S3 says everything closed is final
         settings = PipelineSettings.from_env(
