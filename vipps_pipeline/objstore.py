@@ -109,6 +109,8 @@ def as_dir(data_dir: object) -> DataDir:
     if isinstance(data_dir, Path):
         return data_dir
     if isinstance(data_dir, str):
+        if not _scheme(data_dir):
+            return Path(data_dir)
         options = parse_storage_options(os.environ.get("VIPPS_STORAGE_OPTIONS", ""))
         return parse_data_dir(data_dir, options, name="the data directory")
     if isinstance(data_dir, os.PathLike):
