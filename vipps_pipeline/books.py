@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
-from vipps_pipeline import journal, reconcile, state
+from vipps_pipeline import journal, objstore, reconcile, state
+from vipps_pipeline.objstore import as_dir
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.storage import (
     FINDING_SCHEMA,
@@ -176,7 +176,8 @@ def write_journal(
 
 def read_findings(data_dir: Path) -> pd.DataFrame:
     """Every stored finding, as one frame (empty when none are stored)."""
-    root = Path(data_dir) / "reconciliation"
+    root = as_dir(data_dir) / "reconciliation"
     if not root.exists():
         return FINDING_SCHEMA.empty_table().to_pandas()
-    return ds.dataset(root, format="parquet", schema=FINDING_SCHEMA).to_table().to_pandas()
+    dataset = objstore.dataset(root, format="parquet", schema=FINDING_SCHEMA)
+    return dataset.to_table().to_pandas()

@@ -189,10 +189,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
+    from vipps_pipeline.objstore import as_dir
     from vipps_pipeline.settings import PipelineSettings
 
     if args.data_dir:
-        return Path(args.data_dir)
+        return as_dir(args.data_dir)
     return PipelineSettings.from_env(os.environ).data_dir
 
 

@@ -20,8 +20,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
+from vipps_pipeline import objstore
+from vipps_pipeline.objstore import DataDir
 from vipps_pipeline.reconcile import CHAIN_LOOKBACK_DAYS
 from vipps_pipeline.settings import TOPICS, validate_ledger_id
 from vipps_pipeline.storage import DAY_KINDS
@@ -52,13 +53,16 @@ class Inventory:
         self.files.setdefault(kind, {})[d] = mtime_ns
 
 
-def scan(data_dir: Path, ledger_id: str, kinds: Iterable[str] = DAY_KINDS) -> Inventory:
+def scan(data_dir: DataDir, ledger_id: str, kinds: Iterable[str] = DAY_KINDS) -> Inventory:
     """List one ledger's stored files (names and mtimes only; no file is opened)."""
     validate_ledger_id(ledger_id)
+    data_dir = objstore.as_dir(data_dir)
+    if objstore.is_remote(data_dir):
+        return _scan_store(data_dir, ledger_id, kinds)
     inv = Inventory(ledger_id)
     for kind in kinds:
         found: dict[date, int] = {}
-        root = Path(data_dir) / kind / ledger_id
+        root = data_dir / kind / ledger_id
         try:
             years = [e for e in os.scandir(root) if e.is_dir() and e.name.isdigit()]
         except FileNotFoundError:
@@ -73,6 +77,32 @@ def scan(data_dir: Path, ledger_id: str, kinds: Iterable[str] = DAY_KINDS) -> In
                 except ValueError:
                     continue
                 found[d] = entry.stat().st_mtime_ns
+        inv.files[kind] = found
+    return inv
+
+
+def _scan_store(data_dir: DataDir, ledger_id: str, kinds: Iterable[str]) -> Inventory:
+    """The object-store scan: one recursive listing per kind, mtimes from the listing.
+
+    Object stores keep modification times to the second: a derived file written in the same
+    second as its input counts as up to date, which is the order a run writes them in.
+    """
+    inv = Inventory(ledger_id)
+    for kind in kinds:
+        found: dict[date, int] = {}
+        for name, mtime_ns in objstore.list_files(data_dir / kind / ledger_id).items():
+            year, _, base = name.partition("/")
+            if (
+                not year.isdigit()
+                or "/" in base
+                or base.startswith(".")
+                or not base.endswith(".parquet")
+            ):
+                continue
+            try:
+                found[date.fromisoformat(base[: -len(".parquet")])] = mtime_ns
+            except ValueError:
+                continue
         inv.files[kind] = found
     return inv
 

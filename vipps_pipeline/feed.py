@@ -19,7 +19,6 @@ most one page, never stores an entry twice and never skips one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,12 +28,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from vipps_pipeline.client import BadFeed, ReportClient
+from vipps_pipeline.objstore import as_dir, read_table
 from vipps_pipeline.parse import page_to_batch
 from vipps_pipeline.settings import TOPICS, PipelineSettings, validate_ledger_id
-from vipps_pipeline.storage import REPORT_SCHEMA, read_json, write_json, write_table
+from vipps_pipeline.storage import REPORT_SCHEMA, file_lock, read_json, write_json, write_table
 
 FEED_SCHEMA = pa.schema(
     [
@@ -56,12 +55,17 @@ def feed_path(data_dir: Path, topic: str, ledger_id: str, ledger_date: date) -> 
         raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
     validate_ledger_id(ledger_id)
     return (
-        Path(data_dir) / "feed" / topic / ledger_id / f"{ledger_date:%Y}" / f"{ledger_date}.parquet"
+        as_dir(data_dir)
+        / "feed"
+        / topic
+        / ledger_id
+        / f"{ledger_date:%Y}"
+        / f"{ledger_date}.parquet"
     )
 
 
 def state_dir(data_dir: Path, ledger_id: str) -> Path:
-    return Path(data_dir) / "state" / "feed" / validate_ledger_id(ledger_id)
+    return as_dir(data_dir) / "state" / "feed" / validate_ledger_id(ledger_id)
 
 
 def _time(raw: object) -> datetime | None:
@@ -133,14 +137,8 @@ class Record:
 def feed_lock(data_dir: Path, ledger_id: str) -> Iterator[None]:
     """One writer per ledger's feed across processes (the sensor's runs, `vipps-pipeline feed`):
     the commit protocol assumes nobody else appends between reading and writing the record."""
-    path = state_dir(data_dir, ledger_id) / ".lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    with file_lock(state_dir(data_dir, ledger_id) / ".lock"):
+        yield
 
 
 def read_committed(data_dir: Path, record: Record, ledger_date: date) -> pa.Table | None:
@@ -148,7 +146,7 @@ def read_committed(data_dir: Path, record: Record, ledger_date: date) -> pa.Tabl
     path = feed_path(data_dir, record.topic, record.ledger_id, ledger_date)
     committed = record.dates.get(ledger_date, 0)
     try:
-        table = pq.read_table(path, schema=FEED_SCHEMA)
+        table = read_table(path, schema=FEED_SCHEMA)
     except FileNotFoundError:
         return FEED_SCHEMA.empty_table() if committed == 0 else None
     return table.slice(0, committed)

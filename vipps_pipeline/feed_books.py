@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from vipps_pipeline import completeness, feed
 from vipps_pipeline.client import ApiError, AuthError, BadFeed, ReportClient
+from vipps_pipeline.objstore import as_dir, read_table
 from vipps_pipeline.parse import BadReport
 from vipps_pipeline.settings import TOPICS, PipelineSettings, validate_ledger_id
 from vipps_pipeline.storage import FINDING_SCHEMA, report_path, write_table
@@ -75,11 +75,13 @@ caught up."""
 
 def checks_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
     validate_ledger_id(ledger_id)
-    return Path(data_dir) / CHECKS_KIND / ledger_id / f"{ledger_date:%Y}" / f"{ledger_date}.parquet"
+    return (
+        as_dir(data_dir) / CHECKS_KIND / ledger_id / f"{ledger_date:%Y}" / f"{ledger_date}.parquet"
+    )
 
 
 def today_path(data_dir: Path, ledger_id: str) -> Path:
-    return Path(data_dir) / "today" / f"{validate_ledger_id(ledger_id)}.parquet"
+    return as_dir(data_dir) / "today" / f"{validate_ledger_id(ledger_id)}.parquet"
 
 
 # --- comparing one topic of one date ---------------------------------------------------------
@@ -157,7 +159,7 @@ def _compare_date(
 ) -> Comparison:
     data_dir, ledger_id = settings.data_dir, next(iter(records.values())).ledger_id
     path = checks_path(data_dir, ledger_id, d)
-    old = {r["topic"]: r for r in pq.read_table(path).to_pylist()} if path.exists() else {}
+    old = {r["topic"]: r for r in read_table(path).to_pylist()} if path.exists() else {}
     rows, behind = [], False
     for topic, record in records.items():
         feed_rows = feed.read_committed(data_dir, record, d)
@@ -167,7 +169,7 @@ def _compare_date(
                 or _finding(ledger_id, d, topic, "unknown", None, None, "feed rows pruned")
             )
             continue
-        report = pq.read_table(report_path(data_dir, topic, ledger_id, d))
+        report = read_table(report_path(data_dir, topic, ledger_id, d))
         status, detail = compare_tables(feed_rows, report)
         if status == "behind":
             since = schedule.behind.setdefault(d, now)
@@ -225,7 +227,7 @@ def compare_closed(
             if settings.feed_prune and any(inv.has(k, d) for k in FEED_KINDS):
                 # compared, but not pruned (a crash in between, or a mismatch): prune a match
                 path = checks_path(settings.data_dir, ledger_id, d)
-                _prune(settings, ledger_id, d, pq.read_table(path).to_pylist())
+                _prune(settings, ledger_id, d, read_table(path).to_pylist())
             continue
         out.append(_compare_date(settings, records, schedule, d, now))
     return out
@@ -292,7 +294,7 @@ def write_today(
     ledger_id = next(iter(records.values())).ledger_id
     path = today_path(settings.data_dir, ledger_id)
     try:
-        before = pq.read_table(path, schema=TODAY_SCHEMA)
+        before = read_table(path, schema=TODAY_SCHEMA)
     except (FileNotFoundError, pa.ArrowInvalid):
         before = None
     previous = before.to_pylist() if before is not None else None
@@ -320,7 +322,7 @@ def pass_report(
     lines = ["  ledger    topic  added  newest entry (UTC)   open dates: entries, running balance"]
     for lid in ledger_ids:
         path = today_path(data_dir, lid)
-        today = pq.read_table(path).to_pylist() if path.exists() else []
+        today = read_table(path).to_pylist() if path.exists() else []
         for topic in TOPICS:
             record = feed.Record.load(data_dir, lid, topic)
             newest = f"{record.newest_time:%Y-%m-%d %H:%M:%S}" if record.newest_time else "-"

@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 
 import pyarrow.compute as pc
 
-from vipps_pipeline import books, completeness, journal, state
+from vipps_pipeline import books, completeness, journal, objstore, state
 from vipps_pipeline.client import ApiError, AuthError, LedgerForbidden, NotReady, ReportClient
 from vipps_pipeline.ingest import DaySummary, fetch_day
 from vipps_pipeline.parse import BadReport
@@ -339,12 +339,10 @@ def _chart(path: str | None, stamp: int) -> journal.Chart:
 def events_for_files(data_dir, ledger_id: str, kind: str, dates: Sequence[date]) -> Iterator[Event]:
     """Announce files already on disk (a run killed between writing a file and recording it
     leaves such files): the events a run would have emitted for them."""
-    import pyarrow.parquet as pq
-
     for d in sorted(dates):
         path = day_path(data_dir, kind, ledger_id, d)
         try:
-            table = pq.read_table(path)
+            table = objstore.read_table(path)
         except FileNotFoundError:
             continue
         if kind.startswith("reports/"):

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from vipps_pipeline.client import ApiError, ReportClient
+from vipps_pipeline.objstore import read_table
 from vipps_pipeline.settings import SettingsError, validate_ledger_id
 from vipps_pipeline.storage import ledgers_path, write_table
 
@@ -105,7 +105,7 @@ def write_ledgers(
         }
     path = ledgers_path(data_dir)
     if path.exists():
-        for old in pq.read_table(path, schema=LEDGER_SCHEMA).to_pylist():
+        for old in read_table(path, schema=LEDGER_SCHEMA).to_pylist():
             if old["ledger_id"] in rows:
                 rows[old["ledger_id"]]["first_seen"] = old["first_seen"]
             else:

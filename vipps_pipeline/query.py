@@ -19,6 +19,8 @@ from babel.numbers import get_currency_precision, list_currencies
 
 from vipps_pipeline.journal import JOURNAL_SCHEMA
 from vipps_pipeline.ledgers import LEDGER_SCHEMA
+from vipps_pipeline.objstore import as_dir, is_remote
+from vipps_pipeline.settings import SettingsError
 from vipps_pipeline.storage import FINDING_SCHEMA, REPORT_SCHEMA, STATEMENT_SCHEMA
 
 VIEWS: dict[str, tuple[str, pa.Schema]] = {
@@ -32,6 +34,13 @@ VIEWS: dict[str, tuple[str, pa.Schema]] = {
 
 def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per dataset under ``data_dir``."""
+    data_dir = as_dir(data_dir)
+    if is_remote(data_dir):
+        # DuckDB reads S3 through its own httpfs extension and credentials, not fsspec's
+        raise SettingsError(
+            f"query reads a local data directory only, not {data_dir}: copy the data down "
+            "first (e.g. `aws s3 sync`) and pass --data-dir"
+        )
     root = Path(data_dir).resolve()
     con = duckdb.connect()
     for name, (pattern, schema) in VIEWS.items():

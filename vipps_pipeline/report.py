@@ -23,9 +23,10 @@ matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 
+from vipps_pipeline import objstore
 from vipps_pipeline.journal import minor_to_text
+from vipps_pipeline.objstore import as_dir
 from vipps_pipeline.storage import FINDING_SCHEMA, STATEMENT_SCHEMA, atomic_file, write_json
 
 STATUS_COLORS = {"pass": "#2e7d32", "pending": "#f9a825", "unknown": "#9e9e9e", "fail": "#c62828"}
@@ -45,7 +46,7 @@ class LedgerPictures:
 def _read(root: Path, schema) -> pd.DataFrame:
     if not root.exists() or not any(root.rglob("*.parquet")):
         return schema.empty_table().to_pandas()
-    return ds.dataset(root, format="parquet", schema=schema).to_table().to_pandas()
+    return objstore.dataset(root, format="parquet", schema=schema).to_table().to_pandas()
 
 
 def _png(fig) -> bytes:
@@ -140,7 +141,7 @@ def ledger_pictures(
 
 def write_report(data_dir: Path, ledger_ids: list[str] | None = None) -> tuple[Path, list]:
     """Write every ledger's charts and ``<data>/report/index.html``; returns (path, pictures)."""
-    data_dir = Path(data_dir)
+    data_dir = as_dir(data_dir)
     statements = _read(data_dir / "statements", STATEMENT_SCHEMA)
     findings = _read(data_dir / "reconciliation", FINDING_SCHEMA)
     ids = ledger_ids or sorted(set(statements.ledger_id))

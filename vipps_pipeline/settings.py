@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vipps_pipeline import __version__
+from vipps_pipeline.objstore import DataDir, parse_data_dir, parse_storage_options
 
 PRODUCTION_BASE_URL = "https://api.vipps.no"
 FIRST_API_DATE = date(2020, 5, 1)
@@ -35,7 +36,16 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ("VIPPS_SUBSCRIPTION_KEY", "(required for merchant keys)", "Ocp-Apim-Subscription-Key"),
     ("VIPPS_MERCHANT_SERIAL_NUMBER", "(none)", "Merchant-Serial-Number, merchant keys only"),
     ("VIPPS_INCLUDE_GDPR", "false", "also fetch and store `name`, `maskedPhoneNo`, `message`"),
-    ("VIPPS_DATA_DIR", "data", "where Parquet files are written"),
+    (
+        "VIPPS_DATA_DIR",
+        "data",
+        "where Parquet files are written: a folder, or `s3://bucket/prefix` (see Object storage)",
+    ),
+    (
+        "VIPPS_STORAGE_OPTIONS",
+        "(none)",
+        'JSON options for the object store\'s fsspec backend, e.g. `{"endpoint_url": ...}`',
+    ),
     ("VIPPS_START_DATE", "2020-05-01", "first ledger date of the daily partitions"),
     ("VIPPS_TIMEZONE", "Europe/Oslo", "timezone of ledger dates and of the schedule"),
     (
@@ -313,7 +323,7 @@ class ApiSettings:
 class PipelineSettings:
     """Where data goes and how the Dagster side schedules and retries."""
 
-    data_dir: Path
+    data_dir: DataDir
     start_date: date
     timezone: str
     persistent_404_days: int
@@ -360,7 +370,8 @@ class PipelineSettings:
         match = re.fullmatch(r"(\d{1,2}):(\d{2})", schedule)
         if not match or int(match[1]) > 23 or int(match[2]) > 59:
             raise SettingsError(f"VIPPS_SCHEDULE_TIME must be HH:MM, got {schedule!r}")
-        data_dir = _get(env, "VIPPS_DATA_DIR")
+        options = parse_storage_options(_get(env, "VIPPS_STORAGE_OPTIONS"))
+        data_dir = parse_data_dir(_get(env, "VIPPS_DATA_DIR"), options)
         raw_feed_start = _get(env, "VIPPS_FEED_START_DATE")
         feed_start = parse_date(raw_feed_start, "VIPPS_FEED_START_DATE") if raw_feed_start else None
         if feed_start is not None and feed_start < start:
@@ -376,7 +387,7 @@ class PipelineSettings:
                 f"got {max_poll}"
             )
         return cls(
-            data_dir=Path(data_dir),
+            data_dir=data_dir,
             start_date=start,
             timezone=parse_timezone(_get(env, "VIPPS_TIMEZONE")),
             persistent_404_days=_int(env, "VIPPS_PERSISTENT_404_DAYS", 1, 3650),

@@ -3,7 +3,8 @@
 Every file is written to a hidden temporary name in its final folder and renamed into place
 only after it is complete and flushed, so a crash leaves the old file or the new one, never a
 partial one. Temporary names start with a dot and do not end in ``.parquet``: neither
-``pyarrow.dataset`` nor a ``**/*.parquet`` glob ever reads them.
+``pyarrow.dataset`` nor a ``**/*.parquet`` glob ever reads them. On an object store the
+temporary is local and the finished file is uploaded once (see :mod:`vipps_pipeline.objstore`).
 
 A streamed file is encoded and compressed on a writer thread (Arrow releases the GIL while it
 does), so the thread producing the batches fetches and parses on meanwhile.
@@ -23,9 +24,10 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from vipps_pipeline import objstore
+from vipps_pipeline.objstore import DataDir, as_dir
 from vipps_pipeline.settings import TOPICS, validate_ledger_id
 
 GDPR_COLUMNS = ("name", "masked_phone_no", "message")
@@ -111,70 +113,79 @@ FINDING_SCHEMA = pa.schema(
 ``expected`` and ``actual`` are amounts in minor units or counts, null where a check has none."""
 
 
-def _day_path(root: Path, kind: str, ledger_id: str, ledger_date: date) -> Path:
+def _day_path(root: DataDir, kind: str, ledger_id: str, ledger_date: date) -> DataDir:
     validate_ledger_id(ledger_id)
     return root / kind / ledger_id / f"{ledger_date:%Y}" / f"{ledger_date.isoformat()}.parquet"
 
 
-def report_path(data_dir: Path, topic: str, ledger_id: str, ledger_date: date) -> Path:
+def report_path(data_dir: DataDir, topic: str, ledger_id: str, ledger_date: date) -> DataDir:
     """``<data>/reports/<topic>/<ledger>/<yyyy>/<date>.parquet``: plain folders, no key=value
     names, so DuckDB's hive auto-detection adds no surprise columns."""
     if topic not in TOPICS:
         raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
-    return _day_path(Path(data_dir) / "reports", topic, ledger_id, ledger_date)
+    return _day_path(as_dir(data_dir) / "reports", topic, ledger_id, ledger_date)
 
 
-def statement_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
-    return _day_path(Path(data_dir), "statements", ledger_id, ledger_date)
+def statement_path(data_dir: DataDir, ledger_id: str, ledger_date: date) -> DataDir:
+    return _day_path(as_dir(data_dir), "statements", ledger_id, ledger_date)
 
 
-def findings_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
-    return _day_path(Path(data_dir), "reconciliation", ledger_id, ledger_date)
+def findings_path(data_dir: DataDir, ledger_id: str, ledger_date: date) -> DataDir:
+    return _day_path(as_dir(data_dir), "reconciliation", ledger_id, ledger_date)
 
 
-def journal_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
+def journal_path(data_dir: DataDir, ledger_id: str, ledger_date: date) -> DataDir:
     """``<data>/journal/<ledger>/<yyyy>/<date>.parquet``."""
-    return _day_path(Path(data_dir), "journal", ledger_id, ledger_date)
+    return _day_path(as_dir(data_dir), "journal", ledger_id, ledger_date)
 
 
-def journal_csv_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
+def journal_csv_path(data_dir: DataDir, ledger_id: str, ledger_date: date) -> DataDir:
     """``<data>/journal-csv/<ledger>/<yyyy>/<date>.csv``: apart from the Parquet files, so the
     ``journal`` folder stays one dataset."""
-    return _day_path(Path(data_dir), "journal-csv", ledger_id, ledger_date).with_suffix(".csv")
+    return _day_path(as_dir(data_dir), "journal-csv", ledger_id, ledger_date).with_suffix(".csv")
 
 
-def ledgers_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "ledgers.parquet"
+def ledgers_path(data_dir: DataDir) -> DataDir:
+    return as_dir(data_dir) / "ledgers.parquet"
 
 
-def day_path(data_dir: Path, kind: str, ledger_id: str, ledger_date: date) -> Path:
+def day_path(data_dir: DataDir, kind: str, ledger_id: str, ledger_date: date) -> DataDir:
     """The file of one ledger-day; ``kind`` is one of :data:`DAY_KINDS`."""
     if kind not in DAY_KINDS:
         raise ValueError(f"kind must be one of {DAY_KINDS}, got {kind!r}")
-    return _day_path(Path(data_dir), kind, ledger_id, ledger_date)
+    return _day_path(as_dir(data_dir), kind, ledger_id, ledger_date)
 
 
 DAY_KINDS = ("reports/funds", "reports/fees", "statements", "reconciliation", "journal")
 """Every per-ledger-day dataset, as folder names under the data directory."""
 
 
-def state_path(data_dir: Path, ledger_id: str) -> Path:
+def state_path(data_dir: DataDir, ledger_id: str) -> DataDir:
     """``<data>/state/<ledger>.json``: the facts about a ledger that no data file holds."""
-    return Path(data_dir) / "state" / f"{validate_ledger_id(ledger_id)}.json"
+    return as_dir(data_dir) / "state" / f"{validate_ledger_id(ledger_id)}.json"
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[Path]:
+def atomic_file(path: DataDir) -> Iterator[Path]:
     """Yield a hidden temporary name beside ``path``; once the body has written and closed
     it, flush it to disk and rename it over ``path``. On any error the temporary is removed
     and ``path`` keeps its old content: readers see the old file or the new one, never a part.
+
+    On an object store the temporary is a local staging file and the finished file is sent in
+    one upload to ``path`` (a rename there is a copy, not atomic).
     """
-    path = Path(path)
+    target = path
+    remote = objstore.is_remote(target)
+    path = objstore.local_mirror(target, "staging") if remote else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
+        if remote:
+            objstore.upload(tmp, target)
+            tmp.unlink()
+            return
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -183,15 +194,15 @@ def atomic_file(path: Path) -> Iterator[Path]:
         raise
 
 
-def write_json(path: Path, data: object) -> None:
+def write_json(path: DataDir, data: object) -> None:
     """Atomically replace a small JSON file."""
     with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=1, sort_keys=True, default=str)
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: DataDir) -> dict:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with path.open(encoding="utf-8") as fh:
             data = json.load(fh)
     except FileNotFoundError:
         return {}
@@ -199,7 +210,7 @@ def read_json(path: Path) -> dict:
 
 
 @contextlib.contextmanager
-def ledger_lock(data_dir: Path, ledger_id: str) -> Iterator[None]:
+def ledger_lock(data_dir: DataDir, ledger_id: str) -> Iterator[None]:
     """Serialise statement and findings work on one ledger across processes.
 
     Two runs may store neighbouring days of a ledger at the same time (a backfill split by
@@ -207,7 +218,15 @@ def ledger_lock(data_dir: Path, ledger_id: str) -> Iterator[None]:
     lock makes "read the inputs, write the findings" one step, so a run can never overwrite a
     neighbour's findings with a result computed before the other run's day was stored.
     """
-    path = Path(data_dir) / "state" / f".{validate_ledger_id(ledger_id)}.lock"
+    with file_lock(as_dir(data_dir) / "state" / f".{validate_ledger_id(ledger_id)}.lock"):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path: DataDir) -> Iterator[None]:
+    """An exclusive lock across processes; for a data directory on an object store (which has
+    no locks) the lock file is local, so it serialises the processes of one machine only."""
+    path = objstore.local_mirror(path, "locks")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
@@ -241,7 +260,7 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
 
 @contextlib.contextmanager
 def atomic_parquet_writer(
-    path: Path, schema: pa.Schema, dictionary: bool | list[str] = True
+    path: DataDir, schema: pa.Schema, dictionary: bool | list[str] = True
 ) -> Iterator[pq.ParquetWriter]:
     """Yield a writer to a temporary file; rename it over ``path`` only on success.
     ``dictionary``: dictionary-encode every column, or only those named."""
@@ -291,7 +310,7 @@ def _on_thread(write: Callable[[pa.RecordBatch | pa.Table], None]) -> Iterator[C
 
 
 def write_batches(
-    path: Path,
+    path: DataDir,
     schema: pa.Schema,
     batches: Iterable[pa.RecordBatch | pa.Table],
     dictionary: bool | list[str] = True,
@@ -309,7 +328,7 @@ def write_batches(
     return rows
 
 
-def write_csv(path: Path, table: pa.Table) -> None:
+def write_csv(path: DataDir, table: pa.Table) -> None:
     """Atomically write a CSV file (temporary name, fsync, rename), like the Parquet files."""
     import pyarrow.csv as pacsv
 
@@ -317,14 +336,14 @@ def write_csv(path: Path, table: pa.Table) -> None:
         pacsv.write_csv(table, tmp)
 
 
-def write_table(path: Path, table: pa.Table) -> int:
+def write_table(path: DataDir, table: pa.Table) -> int:
     with atomic_parquet_writer(path, table.schema) as writer:
         writer.write_table(table)
     return table.num_rows
 
 
 def read_days(
-    data_dir: Path,
+    data_dir: DataDir,
     kind: str,
     ledger_id: str,
     dates: Iterable[date],
@@ -335,14 +354,18 @@ def read_days(
 
     ``kind`` is ``reports/funds``, ``reports/fees``, ``statements`` or ``reconciliation``.
     """
-    paths, found = [], set()
-    for d in dates:
-        path = _day_path(Path(data_dir), kind, ledger_id, d)
-        if path.exists():
-            paths.append(str(path))
-            found.add(d)
+    root, dates = as_dir(data_dir), list(dates)
+    if objstore.is_remote(root):  # one listing per year instead of one request per day
+        folder = root / kind / validate_ledger_id(ledger_id)
+        years = sorted({f"{d:%Y}" for d in dates})
+        listed = {f"{y}/{name}" for y in years for name in objstore.list_files(folder / y)}
+        stored = {d for d in dates if f"{d:%Y}/{d.isoformat()}.parquet" in listed}
+    else:
+        stored = {d for d in dates if _day_path(root, kind, ledger_id, d).exists()}
+    paths = [_day_path(root, kind, ledger_id, d) for d in dates if d in stored]
     if not paths:
         empty = schema.empty_table()
-        return (empty.select(columns) if columns else empty), found
+        return (empty.select(columns) if columns else empty), stored
     # one multi-threaded scan instead of a read per file (a year is 365 files per topic)
-    return ds.dataset(paths, format="parquet", schema=schema).to_table(columns=columns), found
+    dataset = objstore.dataset(paths, format="parquet", schema=schema)
+    return dataset.to_table(columns=columns), stored

@@ -73,6 +73,7 @@ class PipelineResource(_EnvBacked):
     """Where data goes and how not-ready days and fee windows are treated."""
 
     data_dir: str | None = None
+    storage_options: str | None = None
     start_date: str | None = None
     timezone: str | None = None
     persistent_404_days: str | None = None
