@@ -64,3 +64,21 @@ def test_the_image_carries_the_tested_instance_yaml():
     [server] = workspace["load_from"]
     assert server["grpc_server"]["host"] == "code_location"
     assert server["grpc_server"]["location_name"] == "vipps_pipeline"
+
+
+def test_the_readme_states_the_limits_the_yaml_sets():
+    """The Production section explains each limit; a changed number must change it too."""
+    config = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    readme = (DEPLOY.parent / "README.md").read_text()
+    pools, runs = config["concurrency"]["pools"], config["concurrency"]["runs"]
+    rows = {
+        "concurrency.pools.default_limit": pools["default_limit"],
+        "concurrency.pools.granularity": pools["granularity"],
+        "concurrency.pools.op_granularity_run_buffer": pools["op_granularity_run_buffer"],
+        "concurrency.runs.max_concurrent_runs": runs["max_concurrent_runs"],
+    }
+    for setting, value in rows.items():
+        assert f"| `{setting}` | `{value}` |" in readme, setting
+    [limit] = runs["tag_concurrency_limits"]
+    assert f"| `{limit['key']}`, limit {limit['limit']} |" in readme
+    assert f"caps it at {pools['default_limit']}" in readme
