@@ -20,13 +20,14 @@ import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import dagster as dg
 import pytest
 import yaml
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._time import get_current_timestamp
+from sqlalchemy.engine import URL, make_url
 
 from vipps_pipeline_tests.conftest import NOW, days
 from vipps_pipeline_tests.test_backfills import run_daemon
@@ -44,7 +45,8 @@ from vipps_pipeline_tests.test_dagster import (
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 ADMIN_DSN = os.environ.get("TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
 SECRET = "pg-password-never-printed-7f3a"
-"""Put in the database URL; trust authentication ignores it, so it only has to stay hidden."""
+"""The URL's password when TEST_PG_DSN has none: trust authentication ignores it, so it only
+has to stay hidden."""
 LEDGERS = ["100001", "100002", "100005"]
 """Three daily-settling ledgers: every closed day is final, so every run stores something."""
 
@@ -58,7 +60,7 @@ def url_variable() -> str:
     return deploy_config()["storage"]["postgres"]["postgres_url"]["env"]
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
     pytest.skip(f"PostgreSQL tests skipped: {reason} (set TEST_PG_DSN, or CI=true to fail)")
@@ -71,13 +73,13 @@ def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     try:
         import dagster_postgres  # noqa: F401
         import psycopg2
-        from sqlalchemy.engine import URL
     except ImportError as exc:
         _unavailable(f"{exc.name} is not installed (pip install -e '.[postgres]')")
     try:
         admin = psycopg2.connect(ADMIN_DSN, connect_timeout=3)
     except psycopg2.OperationalError as exc:
-        _unavailable(f"cannot connect to {ADMIN_DSN!r}: {str(exc).strip().splitlines()[0]}")
+        where = "TEST_PG_DSN" if "TEST_PG_DSN" in os.environ else repr(ADMIN_DSN)
+        _unavailable(f"cannot connect to {where}: {str(exc).strip().splitlines()[0]}")
     admin.autocommit = True
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = f"vipps_test_{worker}_{uuid.uuid4().hex[:10]}"
@@ -87,7 +89,7 @@ def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     url = URL.create(
         "postgresql+psycopg2",
         username=info.user,
-        password=SECRET,
+        password=info.password or SECRET,
         host=info.host,
         port=info.port,
         database=name,
@@ -170,7 +172,8 @@ def test_the_deploy_yaml_loads_with_its_limits_and_hides_the_url(pg_url, tmp_pat
     for line in ("run_storage: PostgresRunStorage", "max_concurrent_runs: 4", "default_limit: 2"):
         assert line in info.stdout, line
     assert "Storage schema state" in info.stdout
-    assert SECRET not in info.stdout + info.stderr
+    password = make_url(pg_url).password
+    assert password and password not in info.stdout + info.stderr
 
 
 def test_a_plain_postgresql_url_fails_naming_the_missing_driver(pg_url, monkeypatch, tmp_path):
@@ -203,7 +206,7 @@ def test_the_sync_job_on_postgres(pg_url, pipeline_env, tmp_path, monkeypatch):
         pool = instance.event_log_storage.get_concurrency_info("vipps_api")
         assert pool.slot_count == 2, "the deploy yaml's default limit, set on first use"
         assert pool.active_slot_count == 0, "every slot released when the run ended"
-        assert SECRET not in text
+        assert make_url(pg_url).password not in text
     finally:
         instance.dispose()
 
