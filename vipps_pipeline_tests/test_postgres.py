@@ -237,10 +237,11 @@ def test_a_ranged_backfill_through_the_daemon_on_postgres(pg_url, pipeline_env):
         pg_instance(**overrides) as instance,
         create_test_daemon_workspace_context(target, instance=instance) as context,
     ):
-        instance.add_dynamic_partitions("ledgers", LEDGERS)
+        ledgers = LEDGERS[:2]
+        instance.add_dynamic_partitions("ledgers", ledgers)
         graph = context.create_request_context().asset_graph
         first, last = date(2026, 11, 18), date(2026, 11, 20)
-        names = [key(d, lid) for d in days(first, last) for lid in LEDGERS]
+        names = [key(d, lid) for d in days(first, last) for lid in ledgers]
         backfill = PartitionBackfill.from_asset_partitions(
             backfill_id="pgrange",
             asset_graph=graph,
@@ -258,7 +259,7 @@ def test_a_ranged_backfill_through_the_daemon_on_postgres(pg_url, pipeline_env):
         done = run_daemon(instance, context, "pgrange")
         assert done.status == BulkActionStatus.COMPLETED_SUCCESS, done.status
         runs = instance.get_runs()
-        assert len(runs) == len(LEDGERS), "one ranged run per ledger (single_run policy)"
+        assert len(runs) == len(ledgers), "one ranged run per ledger (single_run policy)"
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
         assert all(r.tags.get("dagster/backfill") == "pgrange" for r in runs)
         assert_status_equals_files(instance, pipeline_env)
