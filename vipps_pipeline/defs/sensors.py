@@ -56,7 +56,8 @@ def build_sensors(
         job=refresh_ledgers_job,
         minimum_interval_seconds=SETTINGS.ledger_refresh_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Refreshes the ledger list (default daily) so new ledgers appear by themselves.",
+        description="Refreshes the ledger list (default daily) so new ledgers appear by "
+        "themselves.",
     )
     def ledger_refresh_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest:
         bucket = int(time.time()) // SETTINGS.ledger_refresh_seconds
