@@ -129,3 +129,27 @@ def test_each_shard_registers_only_its_ledgers_and_syncs_only_them(sim, tmp_path
             run_config={"ops": {"sync_ledgers": {"config": {"ledgers": ["100003"]}}}},
         )
         assert not other.success
+
+
+def test_a_sync_in_flight_in_one_shard_does_not_hold_back_the_others(sim, tmp_path):
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    with dg.instance_for_test() as instance:
+        instance.add_run(
+            DagsterRun(
+                job_name="vipps_sync",
+                run_id="a0000000-0000-0000-0000-000000000000",
+                status=dg.DagsterRunStatus.STARTED,
+                tags={"vipps/shard": "shard_00"},
+            )
+        )
+        said = []
+        for shard in (Shard(0, 2), Shard(1, 2)):
+            defs = _shard_defs(sim, tmp_path, shard)
+            sensor = defs.resolve_sensor_def("vipps_sync_sensor")
+            context = dg.build_sensor_context(
+                instance=instance, resources={"pipeline": defs.resources["pipeline"]}
+            )
+            said.append(sensor(context).skip_message)
+    assert "still in progress" in said[0]
+    assert "no ledgers registered" in said[1]

@@ -60,6 +60,11 @@ class Shard:
     def key(self, key: dg.AssetKey) -> dg.AssetKey:
         return key.with_prefix(self.name) if self.name else key
 
+    def tags(self) -> dict[str, str]:
+        """Run tags that tell this shard's runs from those of other locations (every location
+        has a job called ``vipps_sync``)."""
+        return {"vipps/shard": self.name} if self.name else {}
+
     def owns(self, ledger_id: str) -> bool:
         return self.count == 1 or shard_of(ledger_id, self.count) == self.index
 

@@ -77,7 +77,7 @@ def build_sensors(
     ) -> dg.RunRequest | dg.SkipReason:
         settings = pipeline.settings()
         if context.instance.get_run_ids(
-            dg.RunsFilter(job_name=sync_job.name, statuses=IN_FLIGHT), limit=1
+            dg.RunsFilter(job_name=sync_job.name, statuses=IN_FLIGHT, tags=shard.tags()), limit=1
         ):
             return dg.SkipReason("a vipps_sync run is still in progress")
         now = settings.now()

@@ -223,7 +223,7 @@ def build_sync_job(shard: Shard = UNSHARDED) -> dg.JobDefinition:
         name="vipps_sync",
         description="What the planner says, for every ledger: launched hourly by "
         "`vipps_sync_sensor` and by `vipps-pipeline sync`.",
-        tags={"vipps/trigger": "sync"},
+        tags={"vipps/trigger": "sync", **shard.tags()},
     )
     def vipps_sync_job() -> None:
         sync_ledgers()
