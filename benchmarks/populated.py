@@ -358,6 +358,10 @@ def row(m: dict) -> list[str]:
 
 
 def b4_populated(sizes: list[tuple[int, int, int]]) -> list[list[str]]:
+    """One row per (ledgers, days, shards); needs the PostgreSQL server on 127.0.0.1:5432."""
+    probe = subprocess.run([*PSQL, "SELECT 1"], capture_output=True, text=True)
+    if probe.returncode:
+        return [["B4 populated", "skipped: no PostgreSQL at 127.0.0.1:5432", probe.stderr[:200]]]
     rows = []
     for n_ledgers, n_days, shards in sizes:
         m = measure(n_ledgers, n_days, shards)

@@ -12,20 +12,20 @@ import functools
 import os
 import re
 import sys
+from collections.abc import Mapping
 
 import dagster as dg
 
 from vipps_pipeline.defs.partitions import Shard
+from vipps_pipeline.settings import _int
 
 SHARDS_VAR = "VIPPS_SHARDS"
 _ATTRIBUTE = re.compile(r"shard_(\d+)")
 
 
-def shard_count(env: dict[str, str] | None = None) -> int:
-    raw = (os.environ if env is None else env).get(SHARDS_VAR, "1").strip() or "1"
-    if not raw.isdigit() or not 1 <= int(raw) <= 999:
-        raise ValueError(f"{SHARDS_VAR} must be a whole number from 1 to 999, not {raw!r}")
-    return int(raw)
+def shard_count(env: Mapping[str, str | None] | None = None) -> int:
+    """``VIPPS_SHARDS``; a malformed value raises a SettingsError naming it."""
+    return _int(os.environ if env is None else env, SHARDS_VAR, 1, 999)
 
 
 @functools.cache
