@@ -1,25 +1,45 @@
-"""The code location: ``dagster dev`` in the repository root loads ``defs`` from here."""
+"""The code location: ``dagster dev`` in the repository root loads ``defs`` from here.
+
+With ``VIPPS_SHARDS=N`` (N > 1) the ledgers are split over N code locations instead, loaded
+from :mod:`vipps_pipeline.shards` (see docs/scale.md); ``defs`` here stays the unsharded one.
+"""
 
 from collections.abc import Mapping
 
 import dagster as dg
 
-from vipps_pipeline.defs.assets import ledger_day_assets, ledgers
+from vipps_pipeline.defs.assets import (
+    build_ledger_day_assets,
+    build_ledgers_asset,
+    ledger_day_assets,
+    ledgers,
+)
 from vipps_pipeline.defs.feed import (
     FEED_SPECS,
     feed_matches_report,
     vipps_feed_job,
     vipps_feed_sensor,
 )
+from vipps_pipeline.defs.partitions import Shard
 from vipps_pipeline.defs.report import ledger_report, ledger_report_job, ledger_report_schedule
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
-from vipps_pipeline.defs.schedules import daily_ledger_job, daily_ledger_schedule
+from vipps_pipeline.defs.schedules import (
+    build_daily_ledger_job,
+    daily_ledger_job,
+    daily_ledger_schedule,
+)
 from vipps_pipeline.defs.sensors import (
+    build_sensors,
     ledger_refresh_sensor,
     refresh_ledgers_job,
     vipps_sync_sensor,
 )
-from vipps_pipeline.defs.sync import ledger_freshness, vipps_sync_job
+from vipps_pipeline.defs.sync import (
+    build_freshness_check,
+    build_sync_job,
+    ledger_freshness,
+    vipps_sync_job,
+)
 
 
 def build_defs(resources: Mapping[str, object]) -> dg.Definitions:
@@ -45,4 +65,32 @@ def build_defs(resources: Mapping[str, object]) -> dg.Definitions:
     )
 
 
-defs = build_defs({"api": ReportApiResource.from_env(), "pipeline": PipelineResource.from_env()})
+def build_shard_defs(shard: Shard, resources: Mapping[str, object]) -> dg.Definitions:
+    """One shard's code location: its ledger list, ledger-day assets, sync and sensors.
+
+    Job, sensor and schedule names repeat in every location (one shard per location; the UI
+    tells them apart by location); asset keys and partition names carry the shard, because
+    those are global to the instance. The feed and the cross-ledger report are not sharded
+    yet and stay in the unsharded location.
+    """
+    ledgers_asset = build_ledgers_asset(shard)
+    days = build_ledger_day_assets(shard)
+    daily_job, daily_schedule = build_daily_ledger_job(days)
+    sync_job = build_sync_job(shard)
+    refresh_job, refresh_sensor, sync_sensor = build_sensors(shard, ledgers_asset, sync_job)
+    return dg.Definitions(
+        assets=[ledgers_asset, days],
+        asset_checks=[build_freshness_check(shard)],
+        jobs=[daily_job, refresh_job, sync_job],
+        schedules=[daily_schedule],
+        sensors=[refresh_sensor, sync_sensor],
+        resources=dict(resources),
+        executor=dg.in_process_executor,
+    )
+
+
+def default_resources() -> dict[str, object]:
+    return {"api": ReportApiResource.from_env(), "pipeline": PipelineResource.from_env()}
+
+
+defs = build_defs(default_resources())

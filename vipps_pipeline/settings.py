@@ -118,6 +118,12 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "true",
         "delete a closed date's provisional feed rows once they match its by-date report",
     ),
+    (
+        "VIPPS_SHARDS",
+        "1",
+        "split the ledgers over this many code locations, one per shard (docs/scale.md); read "
+        "when a location loads",
+    ),
     ("VIPPS_HTTP_TIMEOUT_SECONDS", "30", "connect and read timeout of one HTTP request"),
     ("VIPPS_HTTP_RETRIES", "6", "retries of 429/5xx/network errors per request"),
     ("VIPPS_SYSTEM_NAME", "vipps-pipeline", "Vipps-System-Name header"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +23,69 @@ date_partitions = dg.DailyPartitionsDefinition(
 ledger_day_partitions = dg.MultiPartitionsDefinition(
     {"date": date_partitions, "ledger": ledger_partitions}
 )
+
+
+def shard_of(ledger_id: str, shards: int) -> int:
+    """The shard a ledger belongs to: a hash of its id alone, so registering new ledgers never
+    moves an existing one (its history stays under one set of asset keys). Changing the number
+    of shards does move ledgers; see docs/scale.md."""
+    digest = hashlib.sha256(ledger_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One code location's share of the ledgers (``VIPPS_SHARDS``; 1 = no sharding).
+
+    Each shard has its own asset keys (prefixed ``shard_03/``) and its own dynamic ledger
+    partitions (``ledgers_shard_03``), so no asset holds more than its share of partitions.
+    The unsharded default keeps the historical names: ``funds_report``, ``ledgers``.
+    """
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not (self.count >= 1 and 0 <= self.index < self.count):
+            raise ValueError(f"shard {self.index} of {self.count} does not exist")
+
+    @property
+    def name(self) -> str | None:
+        return f"shard_{self.index:02d}" if self.count > 1 else None
+
+    @property
+    def partitions_name(self) -> str:
+        return f"ledgers_{self.name}" if self.name else "ledgers"
+
+    def key(self, key: dg.AssetKey) -> dg.AssetKey:
+        return key.with_prefix(self.name) if self.name else key
+
+    def tags(self) -> dict[str, str]:
+        """Run tags that tell this shard's runs from those of other locations (every location
+        has a job called ``vipps_sync``)."""
+        return {"vipps/shard": self.name} if self.name else {}
+
+    def owns(self, ledger_id: str) -> bool:
+        return self.count == 1 or shard_of(ledger_id, self.count) == self.index
+
+
+UNSHARDED = Shard()
+
+
+@functools.cache
+def shard_partitions(shard: Shard) -> dg.MultiPartitionsDefinition:
+    """A shard's ledger-day partitions; one object per shard so every asset shares it."""
+    if shard == UNSHARDED:
+        return ledger_day_partitions
+    ledgers = dg.DynamicPartitionsDefinition(name=shard.partitions_name)
+    return dg.MultiPartitionsDefinition({"date": date_partitions, "ledger": ledgers})
+
+
+def shard_ledger_partitions(shard: Shard) -> dg.DynamicPartitionsDefinition:
+    dim = shard_partitions(shard).get_partitions_def_for_dimension("ledger")
+    assert isinstance(dim, dg.DynamicPartitionsDefinition)
+    return dim
+
 
 BACKFILL_POLICY = dg.BackfillPolicy.single_run()
 """Shared by every ledger-day asset so a backfill is one ranged run per ledger, not one run per
@@ -66,7 +131,10 @@ def partition_key(ledger_id: str, ledger_date: date) -> str:
 
 
 def run_partition_keys(
-    tags: Mapping[str, str], fallback: Sequence[str], instance: dg.DagsterInstance
+    tags: Mapping[str, str],
+    fallback: Sequence[str],
+    instance: dg.DagsterInstance,
+    partitions_def: dg.MultiPartitionsDefinition = ledger_day_partitions,
 ) -> list[str]:
     """The run's ledger-days, from its range tags whenever it has them.
 
@@ -78,16 +146,16 @@ def run_partition_keys(
     if not (start and end):
         return [str(k) for k in fallback]
     with dg.partition_loading_context(dynamic_partitions_store=instance):
-        return list(
-            ledger_day_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
-        )
+        return list(partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(start, end)))
 
 
-def ledger_days(keys: Sequence[str]) -> list[LedgerDay]:
+def ledger_days(
+    keys: Sequence[str], partitions_def: dg.MultiPartitionsDefinition = ledger_day_partitions
+) -> list[LedgerDay]:
     """Partition keys as validated, sorted ledger-days."""
     out = []
     for key in keys:
-        dims = ledger_day_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
+        dims = partitions_def.get_partition_key_from_str(str(key)).keys_by_dimension
         ledger = validate_ledger_id(dims["ledger"], "partition ledger")
         out.append(LedgerDay(ledger, date.fromisoformat(dims["date"]), str(key)))
     return sorted(out)

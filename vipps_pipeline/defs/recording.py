@@ -31,7 +31,7 @@ from dagster._core.events import (
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from vipps_pipeline import ledger_run as lr
-from vipps_pipeline.defs.partitions import partition_key
+from vipps_pipeline.defs.partitions import UNSHARDED, Shard, partition_key
 from vipps_pipeline.ingest import DaySummary
 from vipps_pipeline.journal import minor_to_text
 from vipps_pipeline.reconcile import CHECK_GROUPS, CHECKS
@@ -212,13 +212,16 @@ class Recorder:
         data_dir,
         checks: Iterable[dg.AssetCheckKey],
         timezone: str = "UTC",
+        shard: Shard = UNSHARDED,
     ) -> None:
         self.context = context
+        self.shard = shard
         self.data_dir = data_dir
         self.timezone = timezone
         checks = list(checks)
-        self.checks = {k.name for k in checks if k.asset_key == RECONCILIATION}
-        self.journal_check = dg.AssetCheckKey(JOURNAL, JOURNAL_CHECK) in checks
+        self.checks = {k.name for k in checks if k.asset_key == shard.key(RECONCILIATION)}
+        self.journal_check = dg.AssetCheckKey(shard.key(JOURNAL), JOURNAL_CHECK) in checks
+        self._report_keys = {shard.key(k) for k in REPORT_ASSETS.values()}
         self.summary = Summary()
         self.outage: str | None = None
         self._pending: list[lr.FindingsStored | lr.JournalStored] = []
@@ -253,21 +256,21 @@ class Recorder:
                 event.ledger_date
             )
             self._materialized(
-                asset_key=REPORT_ASSETS[event.topic],
+                asset_key=self.shard.key(REPORT_ASSETS[event.topic]),
                 partition=partition_key(event.ledger_id, event.ledger_date),
                 metadata=report_metadata(event.summary, self.timezone),
             )
         elif isinstance(event, lr.StatementStored):
             path = statement_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
             self._materialized(
-                asset_key=STATEMENTS,
+                asset_key=self.shard.key(STATEMENTS),
                 partition=partition_key(event.ledger_id, event.ledger_date),
                 metadata=statement_metadata(event.rows, str(path)),
             )
         elif isinstance(event, lr.JournalStored):
             path = journal_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
             self._materialized(
-                asset_key=JOURNAL,
+                asset_key=self.shard.key(JOURNAL),
                 partition=partition_key(event.ledger_id, event.ledger_date),
                 metadata={
                     "lines": event.lines,
@@ -294,7 +297,7 @@ class Recorder:
                 counts[f["status"]] += 1
             path = findings_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
             self._materialized(
-                asset_key=RECONCILIATION,
+                asset_key=self.shard.key(RECONCILIATION),
                 partition=partition_key(event.ledger_id, event.ledger_date),
                 metadata={
                     **counts,
@@ -315,7 +318,7 @@ class Recorder:
                 f"{p.topic} {p.ledger_date} ({API_SAID[p.reason]})"
             )
             yield dg.AssetObservation(
-                asset_key=REPORT_ASSETS[p.topic],
+                asset_key=self.shard.key(REPORT_ASSETS[p.topic]),
                 partition=partition_key(event.ledger_id, p.ledger_date),
                 metadata={
                     "not_ready": API_SAID[p.reason],
@@ -360,15 +363,17 @@ class Recorder:
         findings_events = [e for e in pending if isinstance(e, lr.FindingsStored)]
         journal_events = [e for e in pending if isinstance(e, lr.JournalStored)]
         if journal_events and self.journal_check:
-            targets = self._targets(JOURNAL, journal_events)
-            theirs = self._planned_elsewhere([dg.AssetCheckKey(JOURNAL, JOURNAL_CHECK)], targets)
+            targets = self._targets(self.shard.key(JOURNAL), journal_events)
+            theirs = self._planned_elsewhere(
+                [dg.AssetCheckKey(self.shard.key(JOURNAL), JOURNAL_CHECK)], targets
+            )
             for event in journal_events:
                 key = partition_key(event.ledger_id, event.ledger_date)
                 if key in theirs:
                     continue
                 only_unmapped = all("suspense" in p for p in event.problems)
                 yield dg.AssetCheckEvaluation(
-                    asset_key=JOURNAL,
+                    asset_key=self.shard.key(JOURNAL),
                     check_name=JOURNAL_CHECK,
                     passed=not event.problems,
                     severity=dg.AssetCheckSeverity.WARN
@@ -381,9 +386,14 @@ class Recorder:
                 )
         if not findings_events or not self.checks:
             return
-        targets = self._targets(RECONCILIATION, findings_events)
+        targets = self._targets(self.shard.key(RECONCILIATION), findings_events)
         theirs = self._planned_elsewhere(
-            [dg.AssetCheckKey(RECONCILIATION, g) for g in CHECK_GROUPS if g in self.checks], targets
+            [
+                dg.AssetCheckKey(self.shard.key(RECONCILIATION), g)
+                for g in CHECK_GROUPS
+                if g in self.checks
+            ],
+            targets,
         )
         for event in findings_events:
             key = partition_key(event.ledger_id, event.ledger_date)
@@ -396,7 +406,7 @@ class Recorder:
                     continue
                 passed, description, bad = _group_result(findings, group)
                 yield dg.AssetCheckEvaluation(
-                    asset_key=RECONCILIATION,
+                    asset_key=self.shard.key(RECONCILIATION),
                     check_name=group,
                     passed=passed,
                     severity=dg.AssetCheckSeverity.ERROR,
@@ -503,7 +513,7 @@ class Recorder:
                     yield from self.flush()
                     continue
                 if not isinstance(event, lr.ReportStored) and any(
-                    m.asset_key in REPORT_ASSETS.values() for m in self._materializations
+                    m.asset_key in self._report_keys for m in self._materializations
                 ):
                     yield from self.materializations()
                 yield from self.handle(event)

@@ -17,7 +17,12 @@ from pydantic import Field
 from vipps_pipeline import completeness, planner, state
 from vipps_pipeline import ledger_run as lr
 from vipps_pipeline.defs.assets import API_POOL, ledgers
-from vipps_pipeline.defs.partitions import ledger_partitions, partition_key
+from vipps_pipeline.defs.partitions import (
+    UNSHARDED,
+    Shard,
+    partition_key,
+    shard_ledger_partitions,
+)
 from vipps_pipeline.defs.recording import (
     JOURNAL,
     JOURNAL_CHECK,
@@ -61,7 +66,9 @@ def freshness_rows(
 
 
 def freshness_evaluation(
-    rows: list[planner.Freshness], target: dg.EventLogRecord | None = None
+    rows: list[planner.Freshness],
+    target: dg.EventLogRecord | None = None,
+    asset_key: dg.AssetKey = ledgers.key,
 ) -> dg.AssetCheckEvaluation:
     """ERROR when a ledger's 404 persists (not yours?), WARN when one is open too long."""
     statuses = {r.status for r in rows}
@@ -72,7 +79,7 @@ def freshness_evaluation(
     statuses = ("ok", "open", "catching_up", "stale", "not_yours")
     counts = {s: sum(r.status == s for r in rows) for s in statuses}
     return dg.AssetCheckEvaluation(
-        asset_key=ledgers.key,
+        asset_key=asset_key,
         check_name=FRESHNESS_CHECK,
         passed=not attention,
         severity=severity,
@@ -96,27 +103,39 @@ def freshness_evaluation(
     )
 
 
-def latest_ledgers_record(instance: dg.DagsterInstance) -> dg.EventLogRecord | None:
-    records = instance.fetch_materializations(ledgers.key, limit=1).records
+def latest_ledgers_record(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey = ledgers.key
+) -> dg.EventLogRecord | None:
+    records = instance.fetch_materializations(asset_key, limit=1).records
     return records[0] if records else None
 
 
-@dg.asset_check(
-    asset=ledgers,
-    name=FRESHNESS_CHECK,
-    description="Per ledger: how far its reports are final. WARN when a ledger has not been "
-    "final for more than VIPPS_STALE_DAYS (past a monthly settlement); ERROR when a date still "
-    "answers HTTP 404 VIPPS_PERSISTENT_404_DAYS after it (the ledger may not be yours).",
-)
-def ledger_freshness(
-    context: dg.AssetCheckExecutionContext, pipeline: PipelineResource
-) -> dg.AssetCheckResult:
-    settings = pipeline.settings()
-    ids = sorted(context.instance.get_dynamic_partitions(ledger_partitions.name))
-    e = freshness_evaluation(freshness_rows(settings, ids, settings.today()))
-    return dg.AssetCheckResult(
-        passed=e.passed, severity=e.severity, description=e.description, metadata=e.metadata
+def build_freshness_check(shard: Shard = UNSHARDED) -> dg.AssetChecksDefinition:
+    ledgers_key = shard.key(ledgers.key)
+    partitions = shard_ledger_partitions(shard)
+
+    @dg.asset_check(
+        asset=ledgers_key,
+        name=FRESHNESS_CHECK,
+        description="Per ledger: how far its reports are final. WARN when a ledger has not "
+        "been final for more than VIPPS_STALE_DAYS (past a monthly settlement); ERROR when a "
+        "date still answers HTTP 404 VIPPS_PERSISTENT_404_DAYS after it (the ledger may not be "
+        "yours).",
     )
+    def ledger_freshness(
+        context: dg.AssetCheckExecutionContext, pipeline: PipelineResource
+    ) -> dg.AssetCheckResult:
+        settings = pipeline.settings()
+        ids = sorted(context.instance.get_dynamic_partitions(partitions.name))
+        e = freshness_evaluation(freshness_rows(settings, ids, settings.today()), None, ledgers_key)
+        return dg.AssetCheckResult(
+            passed=e.passed, severity=e.severity, description=e.description, metadata=e.metadata
+        )
+
+    return ledger_freshness
+
+
+ledger_freshness = build_freshness_check()
 
 
 def _progress(total: int):
@@ -147,21 +166,19 @@ class SyncConfig(dg.Config):
     """False: only recompute stale statements and findings (no API call)."""
 
 
-@dg.op(
-    out={},
-    pool=API_POOL,
-    description="Fetch every ledger from its frontier to yesterday, reconcile what arrived, "
-    "and evaluate the ledger freshness check.",
-)
-def sync_ledgers(
+def run_sync(
     context: dg.OpExecutionContext,
     config: SyncConfig,
     api: ReportApiResource,
     pipeline: PipelineResource,
+    shard: Shard = UNSHARDED,
 ) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
+    """The sync of one shard's ledgers, recorded under its asset keys."""
+    partitions = shard_ledger_partitions(shard)
+    ledgers_key = shard.key(ledgers.key)
     settings = pipeline.settings()
     today = settings.today()
-    registered = sorted(context.instance.get_dynamic_partitions(ledger_partitions.name))
+    registered = sorted(context.instance.get_dynamic_partitions(partitions.name))
     unknown = sorted(set(config.ledgers) - set(registered))
     if unknown:
         raise dg.Failure(
@@ -171,17 +188,48 @@ def sync_ledgers(
         )
     ids = config.ledgers or registered
     client = api.get_client() if config.fetch else None
-    checks = [dg.AssetCheckKey(RECONCILIATION, group) for group in CHECK_GROUPS]
-    checks.append(dg.AssetCheckKey(JOURNAL, JOURNAL_CHECK))
-    recorder = Recorder(context, settings.data_dir, checks, settings.timezone)
+    checks = [dg.AssetCheckKey(shard.key(RECONCILIATION), group) for group in CHECK_GROUPS]
+    checks.append(dg.AssetCheckKey(shard.key(JOURNAL), JOURNAL_CHECK))
+    recorder = Recorder(context, settings.data_dir, checks, settings.timezone, shard)
     with _progress(len(ids)) as bar:
         yield from recorder.run(_works(settings, ids, today, config.fetch, bar), client, settings)
     if recorder.outage is None:
-        yield from record_unrecorded(context, settings, ids, recorder)
+        yield from record_unrecorded(context, settings, ids, recorder, shard)
     yield freshness_evaluation(
-        freshness_rows(settings, registered, today), latest_ledgers_record(context.instance)
+        freshness_rows(settings, registered, today),
+        latest_ledgers_record(context.instance, ledgers_key),
+        ledgers_key,
     )
     recorder.finish(planned=0)
+
+
+def build_sync_job(shard: Shard = UNSHARDED) -> dg.JobDefinition:
+    """One shard's sync job; every location names it `vipps_sync` (one shard per location)."""
+
+    @dg.op(
+        out={},
+        pool=API_POOL,
+        description="Fetch every ledger from its frontier to yesterday, reconcile what arrived, "
+        "and evaluate the ledger freshness check.",
+    )
+    def sync_ledgers(
+        context: dg.OpExecutionContext,
+        config: SyncConfig,
+        api: ReportApiResource,
+        pipeline: PipelineResource,
+    ) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
+        yield from run_sync(context, config, api, pipeline, shard)
+
+    @dg.job(
+        name="vipps_sync",
+        description="What the planner says, for every ledger: launched hourly by "
+        "`vipps_sync_sensor` and by `vipps-pipeline sync`.",
+        tags={"vipps/trigger": "sync", **shard.tags()},
+    )
+    def vipps_sync_job() -> None:
+        sync_ledgers()
+
+    return vipps_sync_job
 
 
 def record_unrecorded(
@@ -189,13 +237,14 @@ def record_unrecorded(
     settings: PipelineSettings,
     ledger_ids: list[str],
     recorder: Recorder,
+    shard: Shard = UNSHARDED,
 ) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
     """Record files that are on disk but not in Dagster (a step killed between writing a file
     and reporting it), so the UI's partition status catches up with the data."""
-    kinds = {REPORT_ASSETS[t]: f"reports/{t}" for t in TOPICS} | {
-        STATEMENTS: "statements",
-        RECONCILIATION: "reconciliation",
-        JOURNAL: "journal",
+    kinds = {shard.key(REPORT_ASSETS[t]): f"reports/{t}" for t in TOPICS} | {
+        shard.key(STATEMENTS): "statements",
+        shard.key(RECONCILIATION): "reconciliation",
+        shard.key(JOURNAL): "journal",
     }
     inventories = {lid: completeness.scan(settings.data_dir, lid) for lid in ledger_ids}
     healed = 0
@@ -215,11 +264,5 @@ def record_unrecorded(
         )
 
 
-@dg.job(
-    name="vipps_sync",
-    description="What the planner says, for every ledger: launched hourly by "
-    "`vipps_sync_sensor` and by `vipps-pipeline sync`.",
-    tags={"vipps/trigger": "sync"},
-)
-def vipps_sync_job() -> None:
-    sync_ledgers()
+vipps_sync_job = build_sync_job()
+sync_ledgers = vipps_sync_job.graph.node_defs[0]
