@@ -67,6 +67,27 @@ def daemon(sim, tmp_path, monkeypatch) -> Iterator[tuple[dg.DagsterInstance, obj
             yield instance, context
 
 
+def asset_backfill(
+    instance: dg.DagsterInstance, context, backfill_id: str, names: list[str]
+) -> PartitionBackfill:
+    """What the asset graph's **Materialize** over partitions creates, run by the daemon."""
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id=backfill_id,
+        asset_graph=context.create_request_context().asset_graph,
+        partition_names=names,
+        asset_selection=[dg.AssetKey(a) for a in ASSETS],
+        backfill_timestamp=get_current_timestamp(),
+        tags={},
+        dynamic_partitions_store=instance,
+        all_partitions=False,
+        title=None,
+        description=None,
+        run_config=None,
+    )
+    instance.add_backfill(backfill)
+    return run_daemon(instance, context, backfill_id)
+
+
 def run_daemon(instance: dg.DagsterInstance, context, backfill_id: str) -> PartitionBackfill:
     for _ in range(20):
         errors = [e for e in execute_backfill_iteration(context, LOG) if e is not None]
@@ -114,21 +135,7 @@ def test_an_asset_graph_backfill_stores_and_reconciles_every_day(daemon, tmp_pat
     graph = context.create_request_context().asset_graph
     first, last = date(2026, 11, 2), date(2026, 11, 4)
     names = [key(d, lid) for d in days(first, last) for lid in LEDGER_IDS]
-    backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id="lineage",
-        asset_graph=graph,
-        partition_names=names,
-        asset_selection=[dg.AssetKey(a) for a in ASSETS],
-        backfill_timestamp=get_current_timestamp(),
-        tags={},
-        dynamic_partitions_store=instance,
-        all_partitions=False,
-        title=None,
-        description=None,
-        run_config=None,
-    )
-    instance.add_backfill(backfill)
-    done = run_daemon(instance, context, "lineage")
+    done = asset_backfill(instance, context, "lineage", names)
     runs = instance.get_runs()
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     data = tmp_path / "data"

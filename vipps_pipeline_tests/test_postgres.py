@@ -25,14 +25,12 @@ from typing import Any, NoReturn
 import dagster as dg
 import pytest
 import yaml
-from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-from dagster._time import get_current_timestamp
+from dagster._core.execution.backfill import BulkActionStatus
 from sqlalchemy.engine import URL, make_url
 
 from vipps_pipeline_tests.conftest import NOW, days
-from vipps_pipeline_tests.test_backfills import run_daemon
+from vipps_pipeline_tests.test_backfills import asset_backfill
 from vipps_pipeline_tests.test_dagster import (
-    ASSETS,
     CHECKS,
     assert_status_equals_files,
     check_status,
@@ -252,24 +250,9 @@ def test_a_ranged_backfill_through_the_daemon_on_postgres(pg_url, pipeline_env):
     ):
         ledgers = LEDGERS[:2]
         instance.add_dynamic_partitions("ledgers", ledgers)
-        graph = context.create_request_context().asset_graph
         first, last = date(2026, 11, 18), date(2026, 11, 20)
         names = [key(d, lid) for d in days(first, last) for lid in ledgers]
-        backfill = PartitionBackfill.from_asset_partitions(
-            backfill_id="pgrange",
-            asset_graph=graph,
-            partition_names=names,
-            asset_selection=[dg.AssetKey(a) for a in ASSETS],
-            backfill_timestamp=get_current_timestamp(),
-            tags={},
-            dynamic_partitions_store=instance,
-            all_partitions=False,
-            title=None,
-            description=None,
-            run_config=None,
-        )
-        instance.add_backfill(backfill)
-        done = run_daemon(instance, context, "pgrange")
+        done = asset_backfill(instance, context, "pgrange", names)
         assert done.status == BulkActionStatus.COMPLETED_SUCCESS, done.status
         runs = instance.get_runs()
         assert len(runs) == len(ledgers), "one ranged run per ledger (single_run policy)"
