@@ -170,8 +170,9 @@ def same_files(a: Path, b: Path) -> bool:
 
 
 def cpu_seconds() -> float:
-    """User and system time of every finished child process so far (PostgreSQL's own server
-    processes are not children: their time is not in it)."""
+    """User and system time of every finished child process so far. PostgreSQL's server
+    processes are not children: their time is not in it, so on PostgreSQL the CPU ratio
+    leaves out the database's share."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -224,6 +225,7 @@ def b2(
             bare.append(bare_loop(sim_env(port), bare_dir, ledger_ids, dates))
     finally:
         proc.kill()
+        proc.wait()  # reaped now, so its CPU time is not counted in a later measurement
     base = statistics.mean(bare)
     serial = {k: s for k, c, s, *_ in measured if c == 1}
     for kind, concurrency, seconds, run_cpu, events, same in measured:
