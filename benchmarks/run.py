@@ -320,7 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     if "B2" in only:
         from benchmarks.backfill import b2
 
-        rows += b2(2 if q else 10, 5 if q else 365, sim_env, start_simulator)
+        quick = (("sqlite", 1), ("postgres", 2))  # both event logs and parallel runs, briefly
+        if q:
+            rows += b2(2, 5, sim_env, start_simulator, quick)
+        else:
+            rows += b2(10, 365, sim_env, start_simulator)
         if not q:  # Dagster's own event logs beside the project's, at the size
             plain = ("sqlite-plain", "sqlite", "postgres-plain", "postgres")
             rows += b2(4, 90, sim_env, start_simulator, tuple((k, 1) for k in plain))
