@@ -56,27 +56,13 @@ print(json.dumps({{"seconds": time.perf_counter() - t}}))
     ]
 
 
-def postgres_yaml(url: str, plain: bool = False) -> str:
-    """Instance settings on PostgreSQL as deploy/dagster.yaml has them (``plain``: Dagster's
-    own event log, for comparison)."""
-    if plain:
-        return f"telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: {url}\n"
-    storages = {
-        "run_storage": ("dagster_postgres.run_storage", "PostgresRunStorage"),
-        "event_log_storage": (
-            "vipps_pipeline.defs.postgres_events",
-            "BatchingPostgresEventLogStorage",
-        ),
-        "schedule_storage": ("dagster_postgres.schedule_storage", "PostgresScheduleStorage"),
-    }
-    return "telemetry:\n  enabled: false\n" + "".join(
-        f"{name}:\n  module: {module}\n  class: {cls}\n  config:\n    postgres_url: {url}\n"
-        for name, (module, cls) in storages.items()
-    )
+def postgres_yaml(url: str) -> str:
+    """Instance settings on PostgreSQL, the storage of deploy/dagster.yaml."""
+    return f"telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: {url}\n"
 
 
 @contextmanager
-def postgres_home(home: Path, plain: bool = False) -> Iterator[str]:
+def postgres_home(home: Path) -> Iterator[str]:
     """A DAGSTER_HOME on a new PostgreSQL database (dropped afterwards); yields its URL."""
     import psycopg2
 
@@ -207,8 +193,8 @@ def b2(
                 home, data = Path(tmp, f"home-{kind}-{concurrency}"), Path(tmp, "d", kind)
                 home.mkdir(parents=True)
                 with (
-                    postgres_home(home, plain=kind == "postgres-plain")
-                    if kind.startswith("postgres")
+                    postgres_home(home)
+                    if kind == "postgres"
                     else sqlite_home(home, plain=kind == "sqlite-plain")
                 ):
                     cpu = cpu_seconds()

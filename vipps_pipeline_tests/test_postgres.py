@@ -55,13 +55,7 @@ def deploy_config() -> dict[str, Any]:
 
 def url_variable() -> str:
     """The environment variable deploy/dagster.yaml reads the database URL from."""
-    config = deploy_config()
-    names = {
-        config[storage]["config"]["postgres_url"]["env"]
-        for storage in ("run_storage", "event_log_storage", "schedule_storage")
-    }
-    assert len(names) == 1, names
-    return names.pop()
+    return deploy_config()["storage"]["postgres"]["postgres_url"]["env"]
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -135,7 +129,7 @@ def pg_instance(**overrides: Any) -> Iterator[dg.DagsterInstance]:
     coordinator are the test's own (runs execute synchronously in this process)."""
     config = deploy_config()
     merged = {
-        **{k: config[k] for k in ("run_storage", "event_log_storage", "schedule_storage")},
+        "storage": config["storage"],
         "concurrency": {"pools": config["concurrency"]["pools"]},
         **overrides,
     }
@@ -147,14 +141,11 @@ def test_the_deploy_yaml_loads_with_its_limits_and_hides_the_url(pg_url, tmp_pat
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
-    from vipps_pipeline.defs.postgres_events import BatchingPostgresEventLogStorage
-
     home = dagster_home(tmp_path)
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
-        assert isinstance(instance.event_log_storage, BatchingPostgresEventLogStorage)
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         assert not instance.telemetry_enabled
         concurrency = instance.get_concurrency_config()
@@ -177,7 +168,7 @@ def test_the_deploy_yaml_loads_with_its_limits_and_hides_the_url(pg_url, tmp_pat
     )
     assert info.returncode == 0, info.stderr[-3000:]
     for line in (
-        "class: BatchingPostgresEventLogStorage",
+        "run_storage: PostgresRunStorage",
         "max_concurrent_runs: 4",
         "default_limit: 2",
     ):
