@@ -103,14 +103,20 @@ def run_main_job(
     return results
 
 
+def _dagster_and_ledgers(list_ledgers: bool):
+    """The definitions, the instance, the registered ledgers (listed afresh first unless told
+    not to) and the listing's error lines: what ``sync`` and ``feed`` start from."""
+    defs, instance = load_dagster()
+    errors = refresh_ledgers(defs, instance) if list_ledgers else []
+    return defs, instance, sorted(instance.get_dynamic_partitions("ledgers")), errors
+
+
 def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
     """One pass of the planner through Dagster: (exit code, what to print)."""
     from vipps_pipeline.defs.sync import freshness_rows, sync_ledgers
     from vipps_pipeline.settings import PipelineSettings
 
-    defs, instance = load_dagster()
-    errors = refresh_ledgers(defs, instance) if list_ledgers else []
-    ids = sorted(instance.get_dynamic_partitions("ledgers"))
+    defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)
     if errors and not ids:
         return 1, "listing ledgers failed: " + "; ".join(errors)
     os.environ["VIPPS_PROGRESS"] = "1" if sys.stderr.isatty() else ""
@@ -155,9 +161,7 @@ def run_feed(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
     from vipps_pipeline.feed_books import pass_report, stored_counts
     from vipps_pipeline.settings import PipelineSettings
 
-    defs, instance = load_dagster()
-    errors = refresh_ledgers(defs, instance) if list_ledgers else []
-    ids = sorted(instance.get_dynamic_partitions("ledgers"))
+    defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)
     if errors and not ids:
         return 1, "listing ledgers failed: " + "; ".join(errors)
     settings = PipelineSettings.from_env(os.environ)

@@ -31,6 +31,24 @@ from vipps_pipeline_tests.test_dagster import (
 )
 
 LOG = logging.getLogger("test_backfills")
+IN_PROCESS_RUNS = {
+    "run_launcher": {
+        "module": "dagster._core.launcher.sync_in_memory_run_launcher",
+        "class": "SyncInMemoryRunLauncher",
+    },
+    "run_coordinator": {
+        "module": "dagster._core.run_coordinator",
+        "class": "DefaultRunCoordinator",
+    },
+}
+"""Runs launched by the daemon execute synchronously in the test's process."""
+LOCATION = ModuleTarget(
+    module_name="vipps_pipeline.definitions",
+    attribute=None,
+    working_directory=None,
+    location_name="vipps_pipeline",
+)
+"""The code location loaded from its module, as a deployment loads it."""
 DAILY = [lid for lid in LEDGER_IDS if lid not in ("100004", "100007")]
 
 
@@ -45,25 +63,9 @@ def daemon(sim, tmp_path, monkeypatch) -> Iterator[tuple[dg.DagsterInstance, obj
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    overrides = {
-        "run_launcher": {
-            "module": "dagster._core.launcher.sync_in_memory_run_launcher",
-            "class": "SyncInMemoryRunLauncher",
-        },
-        "run_coordinator": {
-            "module": "dagster._core.run_coordinator",
-            "class": "DefaultRunCoordinator",
-        },
-    }
-    with embedded_instance(overrides) as instance:
+    with embedded_instance(IN_PROCESS_RUNS) as instance:
         instance.add_dynamic_partitions("ledgers", LEDGER_IDS)
-        target = ModuleTarget(
-            module_name="vipps_pipeline.definitions",
-            attribute=None,
-            working_directory=None,
-            location_name="vipps_pipeline",
-        )
-        with create_test_daemon_workspace_context(target, instance=instance) as context:
+        with create_test_daemon_workspace_context(LOCATION, instance=instance) as context:
             yield instance, context
 
 

@@ -22,20 +22,11 @@ from vipps_pipeline import parse
 from vipps_pipeline.pagejson import read_report_page
 from vipps_pipeline.parse import BadReport, Entries, page_to_batch
 from vipps_pipeline.storage import REPORT_SCHEMA
+from vipps_pipeline_tests.test_storage import ENTRY as STORED_ENTRY
 
 DAY = date(2020, 10, 5)
-ENTRY = {
-    "pspReference": "3343121302",
-    "time": "2020-10-05T00:00:00.000000Z",
-    "ledgerDate": "2020-10-05",
-    "entryType": "capture",
-    "reference": "acme-shop-123-order123abc",
-    "currency": "NOK",
-    "amount": 49900,
-    "balanceBefore": 0,
-    "balanceAfter": 49900,
-    "recipientHandle": "NO:123455",
-}
+ENTRY = {k: v for k, v in STORED_ENTRY.items() if k not in ("name", "maskedPhoneNo", "message")}
+"""The vendor's example entry (test_storage's), without the GDPR fields."""
 GDPR = {"name": "Åse Ødegård", "maskedPhoneNo": "xxxx 5678", "message": "Ordre 123 – takk"}
 
 

@@ -29,7 +29,7 @@ from dagster._core.execution.backfill import BulkActionStatus
 from sqlalchemy.engine import URL, make_url
 
 from vipps_pipeline_tests.conftest import NOW, days
-from vipps_pipeline_tests.test_backfills import asset_backfill
+from vipps_pipeline_tests.test_backfills import IN_PROCESS_RUNS, LOCATION, asset_backfill
 from vipps_pipeline_tests.test_dagster import (
     CHECKS,
     assert_status_equals_files,
@@ -217,27 +217,10 @@ def test_a_ranged_backfill_through_the_daemon_on_postgres(pg_url, pipeline_env):
     """An asset-graph backfill as the UI submits it, driven by the backfill daemon's code path,
     with the code location loaded from its module as a deployment loads it."""
     from dagster._core.test_utils import create_test_daemon_workspace_context
-    from dagster._core.workspace.load_target import ModuleTarget
 
-    overrides = {
-        "run_launcher": {
-            "module": "dagster._core.launcher.sync_in_memory_run_launcher",
-            "class": "SyncInMemoryRunLauncher",
-        },
-        "run_coordinator": {
-            "module": "dagster._core.run_coordinator",
-            "class": "DefaultRunCoordinator",
-        },
-    }
-    target = ModuleTarget(
-        module_name="vipps_pipeline.definitions",
-        attribute=None,
-        working_directory=None,
-        location_name="vipps_pipeline",
-    )
     with (
-        pg_instance(**overrides) as instance,
-        create_test_daemon_workspace_context(target, instance=instance) as context,
+        pg_instance(**IN_PROCESS_RUNS) as instance,
+        create_test_daemon_workspace_context(LOCATION, instance=instance) as context,
     ):
         ledgers = LEDGERS[:2]
         instance.add_dynamic_partitions("ledgers", ledgers)
