@@ -56,24 +56,25 @@ print(json.dumps({{"seconds": time.perf_counter() - t}}))
     ]
 
 
-def postgres_yaml(url: str) -> str:
-    """Instance settings on PostgreSQL, the storage of deploy/dagster.yaml."""
-    return f"telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: {url}\n"
-
-
 @contextmanager
-def postgres_home(home: Path) -> Iterator[str]:
-    """A DAGSTER_HOME on a new PostgreSQL database (dropped afterwards); yields its URL."""
+def postgres_home(home: Path, plain: bool = False) -> Iterator[str]:
+    """A DAGSTER_HOME on a new PostgreSQL database (dropped afterwards); yields its URL. The
+    storage is deploy/dagster.yaml's (``plain``: Dagster's own ``storage: postgres``, which
+    connects per statement, for comparison)."""
     import psycopg2
+    import yaml
 
     name = f"vipps_bench_{uuid.uuid4().hex[:10]}"
     admin = psycopg2.connect(PG_ADMIN)
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    (home / "dagster.yaml").write_text(
-        f"telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: {url}\n"
-    )
+    storage = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())["storage"]
+    storage["custom"]["config"]["postgres_url"] = url
+    if plain:
+        storage = {"postgres": {"postgres_url": url}}
+    config = {"telemetry": {"enabled": False}, "storage": storage}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     try:
         yield url
     finally:
@@ -170,6 +171,7 @@ def b2(
     start_simulator: Callable,
     instances: tuple[tuple[str, int], ...] = (
         ("sqlite", 1),
+        ("postgres-plain", 1),
         ("postgres", 1),
         ("postgres", 2),
         ("postgres", 4),
@@ -192,10 +194,11 @@ def b2(
             for kind, concurrency in instances:
                 home, data = Path(tmp, f"home-{kind}-{concurrency}"), Path(tmp, "d", kind)
                 home.mkdir(parents=True)
+                plain = kind.endswith("-plain")
                 with (
-                    postgres_home(home)
-                    if kind == "postgres"
-                    else sqlite_home(home, plain=kind == "sqlite-plain")
+                    postgres_home(home, plain)
+                    if kind.startswith("postgres")
+                    else sqlite_home(home, plain)
                 ):
                     cpu = cpu_seconds()
                     seconds = dagster_runs(
@@ -226,7 +229,7 @@ def b2(
         rows.append(
             [
                 f"B2 backfill, {n_days} days x {n_ledgers} ledgers, {kind}"
-                + (" (Dagster's own event log)" if kind.endswith("plain") else "")
+                + (" (Dagster's own storage class)" if kind.endswith("plain") else "")
                 + f", {concurrency} run(s) at a time",
                 f"Dagster {seconds:.0f} s in {n_ledgers} ranged runs ({run_cpu:.0f} s CPU in "
                 f"the run processes); bare engine {bare[0]:.0f} s before and {bare[1]:.0f} s "

@@ -55,7 +55,7 @@ def deploy_config() -> dict[str, Any]:
 
 def url_variable() -> str:
     """The environment variable deploy/dagster.yaml reads the database URL from."""
-    return deploy_config()["storage"]["postgres"]["postgres_url"]["env"]
+    return deploy_config()["storage"]["custom"]["config"]["postgres_url"]["env"]
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -168,7 +168,7 @@ def test_the_deploy_yaml_loads_with_its_limits_and_hides_the_url(pg_url, tmp_pat
     )
     assert info.returncode == 0, info.stderr[-3000:]
     for line in (
-        "run_storage: PostgresRunStorage",
+        "run_storage: PooledRunStorage",
         "max_concurrent_runs: 4",
         "default_limit: 2",
     ):
@@ -176,6 +176,43 @@ def test_the_deploy_yaml_loads_with_its_limits_and_hides_the_url(pg_url, tmp_pat
     assert "Storage schema state" in info.stdout
     password = make_url(pg_url).password
     assert password and password not in info.stdout + info.stderr
+
+
+def test_every_process_keeps_its_database_connections(pg_url, tmp_path):
+    """Dagster's storage connects per statement outside the webserver; the deploy yaml's
+    keeps one connection per storage, reused by every write, and closes them on dispose."""
+    import psycopg2
+
+    from vipps_pipeline.defs.pg_storage import PooledEventLogStorage, PooledRunStorage
+
+    name = make_url(pg_url).database
+
+    def backends() -> set[int]:
+        with psycopg2.connect(ADMIN_DSN) as admin, admin.cursor() as cur:
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            return {pid for (pid,) in cur.fetchall()}
+
+    instance = dg.DagsterInstance.from_config(str(dagster_home(tmp_path)))
+    try:
+        assert isinstance(instance.run_storage, PooledRunStorage)
+        assert isinstance(instance.event_log_storage, PooledEventLogStorage)
+        instance.add_dynamic_partitions("ledgers", ["100001"])
+        instance.get_runs()
+        instance.all_instigator_state()
+        first = backends()
+        assert 1 <= len(first) <= 2
+        for n in range(30):
+            instance.add_dynamic_partitions("ledgers", [str(200000 + n)])
+            instance.get_runs()
+            instance.all_instigator_state()
+        assert backends() == first  # the same server processes: no connect per statement
+        assert len(instance.get_dynamic_partitions("ledgers")) == 31
+    finally:
+        instance.dispose()
+    assert backends() == set()
 
 
 def test_a_plain_postgresql_url_fails_naming_the_missing_driver(pg_url, monkeypatch, tmp_path):
