@@ -109,3 +109,81 @@ def test_freshness_open_is_normal_stale_is_a_warning_a_lasting_404_an_error():
     # a probe of another date than the frontier is old news: it does not count
     moved_on = fresh(date(2026, 11, 23), {"funds": probe("funds", date(2026, 11, 1))})
     assert moved_on.status == "ok"
+
+
+def _store(data, kind: str, ledger_date: date) -> None:
+    """A file put in place as the writers do it: a temporary renamed over the final name."""
+    from vipps_pipeline.storage import atomic_file, day_path
+
+    with atomic_file(day_path(data, kind, "100001", ledger_date)) as tmp:
+        tmp.write_bytes(b"")
+
+
+def _age(data, seconds: int) -> None:
+    """Every folder and file under ``data`` last changed ``seconds`` ago (older than the racy
+    window, as a folder is by the sensor's next tick)."""
+    import os
+
+    then = datetime.now(UTC).timestamp() - seconds
+    for path in [data, *data.rglob("*")]:
+        os.utime(path, (then, then))
+
+
+def test_an_unchanged_ledger_is_planned_from_its_folder_times_without_a_scan(
+    tmp_path, monkeypatch
+):
+    data = tmp_path / "data"
+    for d in days(START, date(2026, 8, 10)):
+        for kind in REPORTS:
+            _store(data, kind, d)
+    _age(data, 60)
+    scans: list[str] = []
+    real_scan = completeness.scan
+    monkeypatch.setattr(completeness, "scan", lambda *a, **k: scans.append(a[1]) or real_scan(*a))
+    kwargs = {"start": START, "until": date(2026, 8, 12), "window": 3}
+
+    first = planner.plan_stored(data, "100001", **kwargs)
+    again = planner.plan_stored(data, "100001", **kwargs)
+    assert first.frontier == date(2026, 8, 11) and again == first
+    assert len(scans) == 1, "the second plan came from the folder times"
+
+    _store(data, "reports/funds", date(2026, 8, 11))  # just now: inside the racy window
+    _store(data, "reports/fees", date(2026, 8, 11))
+    fresh = planner.plan_stored(data, "100001", **kwargs)
+    assert fresh.frontier == date(2026, 8, 12) and len(scans) == 2
+    assert planner.plan_stored(data, "100001", **kwargs) == fresh
+    assert len(scans) == 3, "a folder changed in the last two seconds is scanned every time"
+
+    _age(data, 30)
+    assert planner.plan_stored(data, "100001", **kwargs) == fresh
+    assert planner.plan_stored(data, "100001", **kwargs) == fresh
+    assert len(scans) == 4, "once settled, one scan, then the folder times again"
+
+    (data / "reports/funds/100001/2026/2026-08-11.parquet").unlink()  # a file removed
+    _age(data, 20)
+    assert planner.plan_stored(data, "100001", **kwargs).frontier == date(2026, 8, 11)
+    assert planner.plan_stored(data, "100001", **kwargs | {"until": date(2026, 8, 13)}).fetch == (
+        date(2026, 8, 11),
+        date(2026, 8, 12),
+        date(2026, 8, 13),
+    ), "another day is another plan"
+    assert len(scans) == 6
+
+
+def test_a_state_file_change_or_a_new_year_folder_changes_the_fingerprint(tmp_path):
+    from vipps_pipeline.storage import state_path, write_json
+
+    data = tmp_path / "data"
+    _store(data, "reports/funds", date(2025, 12, 31))
+    _age(data, 60)
+    before = completeness.fingerprint(data, "100001")
+    assert before is not None
+    write_json(state_path(data, "100001"), {"probes": {}})
+    assert completeness.fingerprint(data, "100001") is None, "changed just now: not trusted"
+    _age(data, 60 - 1)
+    with_state = completeness.fingerprint(data, "100001")
+    assert with_state not in (None, before)
+    _store(data, "reports/funds", date(2026, 1, 1))
+    _age(data, 60 - 2)
+    years = dict(completeness.fingerprint(data, "100001"))["reports/funds"]
+    assert [name for name, _ in years] == ["2025", "2026"]

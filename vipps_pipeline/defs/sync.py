@@ -14,7 +14,7 @@ import dagster as dg
 from dagster._core.events import DagsterEvent
 from pydantic import Field
 
-from vipps_pipeline import completeness, planner, state
+from vipps_pipeline import completeness, planner
 from vipps_pipeline import ledger_run as lr
 from vipps_pipeline.defs.assets import API_POOL, ledgers
 from vipps_pipeline.defs.partitions import (
@@ -42,9 +42,9 @@ FRESHNESS_COLUMNS = ["ledger_id", "status", "final_through", "open_since", "days
 
 
 def plan(settings: PipelineSettings, ledger_id: str, today: date) -> planner.LedgerPlan:
-    return planner.plan_ledger(
-        completeness.scan(settings.data_dir, ledger_id),
-        state.load(settings.data_dir, ledger_id),
+    return planner.plan_stored(
+        settings.data_dir,
+        ledger_id,
         start=settings.start_date,
         until=today - timedelta(days=1),
         window=settings.fee_window_days,
