@@ -129,9 +129,7 @@ def _age(data, seconds: int) -> None:
         os.utime(path, (then, then))
 
 
-def test_an_unchanged_ledger_is_planned_from_its_folder_times_without_a_scan(
-    tmp_path, monkeypatch
-):
+def test_an_unchanged_ledger_is_planned_from_its_folder_times_without_a_scan(tmp_path, monkeypatch):
     data = tmp_path / "data"
     for d in days(START, date(2026, 8, 10)):
         for kind in REPORTS:
