@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from benchmarks.run import REPO, TODAY, free_port
+from benchmarks.run import REPO, TODAY, child, free_port
 
 QUERY = """{ assetNodeOrError(assetKey: {path: ["funds_report"]}) { ... on AssetNode {
   assetPartitionStatuses { ... on MultiPartitionStatuses { primaryDimensionName ranges {
@@ -97,29 +97,11 @@ def b4(n_ledgers: int, n_days: int) -> list[list[str]]:
             f"dg.DagsterInstance.get().add_dynamic_partitions('ledgers', {ids!r})"
         )
         subprocess.run([sys.executable, "-c", register], env=env, check=True, cwd=REPO)
-        out = subprocess.run(
-            [sys.executable, "-c", MEASURE],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        measured = json.loads(out.stdout.strip().splitlines()[-1])
+        measured = child(MEASURE, env)
         # every day stored up to the day before yesterday: each ledger has one day to sync
         dates = [start + timedelta(days=k) for k in range(n_days - 1)]
         files = fill(data, ids, dates)
-        ticks = []
-        for _ in range(3):
-            out = subprocess.run(
-                [sys.executable, "-c", MEASURE],
-                env=env,
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            ticks.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        ticks = [child(MEASURE, env) for _ in range(3)]
         stored = sorted(ticks, key=lambda m: m["automation"])[1]
         port = free_port()
         web = subprocess.Popen(
