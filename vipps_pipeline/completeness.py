@@ -63,12 +63,7 @@ def scan(data_dir: DataDir, ledger_id: str, kinds: Iterable[str] = DAY_KINDS) ->
     inv = Inventory(ledger_id)
     for kind in kinds:
         found: dict[date, int] = {}
-        root = data_dir / kind / ledger_id
-        try:
-            years = [e for e in os.scandir(root) if e.is_dir() and e.name.isdigit()]
-        except FileNotFoundError:
-            years = []
-        for year in years:
+        for year in _year_folders(data_dir / kind / ledger_id):
             for entry in os.scandir(year.path):
                 name = entry.name
                 if name.startswith(".") or not name.endswith(".parquet"):
@@ -80,6 +75,14 @@ def scan(data_dir: DataDir, ledger_id: str, kinds: Iterable[str] = DAY_KINDS) ->
                 found[d] = entry.stat().st_mtime_ns
         inv.files[kind] = found
     return inv
+
+
+def _year_folders(root: DataDir) -> list[os.DirEntry]:
+    """The ``<yyyy>`` folders of one kind and ledger (none when nothing is stored yet)."""
+    try:
+        return [e for e in os.scandir(root) if e.is_dir() and e.name.isdigit()]
+    except FileNotFoundError:
+        return []
 
 
 RACY_NS = 2 * 10**9
@@ -109,17 +112,8 @@ def fingerprint(
     horizon = time.time_ns() - RACY_NS
     parts: list[tuple[str, tuple[tuple[str, int], ...]]] = []
     for kind in kinds:
-        try:
-            years = tuple(
-                sorted(
-                    (e.name, e.stat().st_mtime_ns)
-                    for e in os.scandir(data_dir / kind / ledger_id)
-                    if e.is_dir() and e.name.isdigit()
-                )
-            )
-        except FileNotFoundError:
-            years = ()
-        parts.append((kind, years))
+        years = _year_folders(data_dir / kind / ledger_id)
+        parts.append((kind, tuple(sorted((e.name, e.stat().st_mtime_ns) for e in years))))
     try:
         parts.append(("state", (("", os.stat(state_path(data_dir, ledger_id)).st_mtime_ns),)))
     except FileNotFoundError:
