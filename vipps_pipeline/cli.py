@@ -43,8 +43,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import dagster as dg
 
     dg.DagsterInstance.get()  # Dagster's first-use notice prints here, before our summary
-    sim = Simulator(World(seed=args.seed)).start()
-    today = datetime.now(ZoneInfo("Europe/Oslo")).date()
+    from vipps_pipeline.settings import _datetime
+
+    pinned = _datetime(os.environ, "VIPPS_NOW")  # a replay (and the tests) pin the clock
+    sim = Simulator(World(seed=args.seed), clock=(lambda: pinned) if pinned else None).start()
+    today = (pinned or datetime.now(UTC)).astimezone(ZoneInfo("Europe/Oslo")).date()
     end = today - timedelta(days=2)  # closed on every daily-settling simulated ledger
     start = end - timedelta(days=args.days - 1)
     data_dir = Path(args.data_dir)

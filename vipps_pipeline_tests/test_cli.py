@@ -11,7 +11,7 @@ import pytest
 
 from vipps_pipeline import books
 from vipps_pipeline.storage import REPORT_SCHEMA
-from vipps_pipeline_tests.conftest import LEDGER_IDS
+from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300):
@@ -37,6 +37,7 @@ def test_demo_runs_the_main_job_and_prints_a_summary(tmp_path: Path):
         "--dagster-home",
         str(tmp_path / "home"),
         cwd=tmp_path,
+        env={"VIPPS_NOW": NOW.isoformat()},  # the monthly ledger's month still open, any day
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
