@@ -38,7 +38,7 @@ def bare_loop(env: dict[str, str], data: Path, ledger_ids: list[str], dates: lis
 import json, os, time
 from datetime import date
 from vipps_pipeline import ledger_run as lr
-from vipps_pipeline.client import ReportClient
+from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings, PipelineSettings
 settings = PipelineSettings.from_env(os.environ)
 client = ReportClient(ApiSettings.from_env(os.environ))
@@ -247,7 +247,7 @@ def b2(
 def sqlite_home(home: Path, plain: bool = False) -> Iterator[None]:
     """The embedded default's home as ``vipps-pipeline`` writes it (``plain``: Dagster's own
     SQLite event log, for comparison)."""
-    from vipps_pipeline.defs.event_log import dagster_yaml
+    from vipps_pipeline.instance.event_log import dagster_yaml
 
     text = "telemetry:\n  enabled: false\n" if plain else dagster_yaml(str(home))
     (home / "dagster.yaml").write_text(text)

@@ -13,7 +13,7 @@ RANGE = """
 import json, os, resource, time, warnings
 warnings.filterwarnings("ignore")
 from datetime import date
-from vipps_pipeline.headless import dagster_home, run_main_job
+from vipps_pipeline.cli.runs import dagster_home, run_main_job
 dagster_home(os.environ["DAGSTER_HOME"])
 t = time.perf_counter()
 errors = run_main_job(date.fromisoformat("{start}"), date.fromisoformat("{end}"), ["100001"])
@@ -24,7 +24,7 @@ print(json.dumps({{"seconds": time.perf_counter() - t, "errors": errors["100001"
 OUTAGE = """
 import json, os, time, warnings
 warnings.filterwarnings("ignore")
-from vipps_pipeline.headless import dagster_home, run_sync
+from vipps_pipeline.cli.runs import dagster_home, run_sync
 dagster_home(os.environ["DAGSTER_HOME"])
 import dagster as dg
 dg.DagsterInstance.get().add_dynamic_partitions("ledgers", ["100001"])

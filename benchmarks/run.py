@@ -99,8 +99,8 @@ PIPELINE = """
 import json, os, resource, time
 from datetime import date
 from pathlib import Path
-from vipps_pipeline.client import ReportClient
-from vipps_pipeline.ingest import fetch_day
+from vipps_pipeline.api.client import ReportClient
+from vipps_pipeline.sync.ingest import fetch_day
 from vipps_pipeline.settings import ApiSettings
 client = ReportClient(ApiSettings.from_env(os.environ))
 client.token()
@@ -115,7 +115,7 @@ print(json.dumps({{"seconds": elapsed, "rows": s.rows,
 BASELINE = """
 import json, os, resource, time
 import requests
-from vipps_pipeline.client import ReportClient
+from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings
 token = ReportClient(ApiSettings.from_env(os.environ)).token()
 session = requests.Session()
@@ -140,7 +140,7 @@ import json, os, resource
 from datetime import date
 from pathlib import Path
 import pyarrow.parquet as pq
-from vipps_pipeline.headless import dagster_home, run_main_job
+from vipps_pipeline.cli.runs import dagster_home, run_main_job
 dagster_home(os.environ["BENCH_HOME"])
 day = date.fromisoformat("{day}")
 errors = run_main_job(day, day, ["{ledger}"])
@@ -229,10 +229,10 @@ def b1(sizes: list[int], repeats: int) -> list[list[str]]:
 
 def b3(n_ledgers: int, n_days: int, repeats: int) -> list[list[str]]:
     """Statements and every check for a year of many ledgers, from stored Parquet."""
-    from vipps_pipeline import books
-    from vipps_pipeline.parse import page_to_batch
+    from vipps_pipeline.api.parse import page_to_batch
+    from vipps_pipeline.books import derive as books
     from vipps_pipeline.simulator import World
-    from vipps_pipeline.storage import REPORT_SCHEMA, report_path, write_batches
+    from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
 
     ledgers = cloned_ledgers(n_ledgers)
     world = World(seed=1, ledgers=ledgers)
@@ -291,7 +291,7 @@ def b3(n_ledgers: int, n_days: int, repeats: int) -> list[list[str]]:
 
 
 def reconcile_ledger(data: Path, ledger_id: str, dates: list[date]) -> None:
-    from vipps_pipeline import books
+    from vipps_pipeline.books import derive as books
 
     books.write_statements(data, ledger_id, dates)
     books.write_findings(data, ledger_id, dates, first_date=dates[0], window=3)

@@ -57,7 +57,7 @@ print(json.dumps({"load": load, "automation": auto, "again": again, "requested":
 def fill(data: Path, ledger_ids: list[str], dates: list[date]) -> int:
     """Every ledger-day file of every ledger, empty, with the modification times a run leaves
     (reports, then statements, findings and journal, each later than what it is derived from)."""
-    from vipps_pipeline.storage import DAY_KINDS, day_path
+    from vipps_pipeline.store.layout import DAY_KINDS, day_path
 
     order = {"reports/funds": 0, "reports/fees": 0, "statements": 1, "reconciliation": 2}
     base = time.time_ns() - 10**12

@@ -8,37 +8,41 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from vipps_pipeline.defs.assets import (
-    build_ledger_day_assets,
-    build_ledgers_asset,
-    ledger_day_assets,
-    ledgers,
-)
-from vipps_pipeline.defs.feed import (
+from vipps_pipeline.defs.feed.assets import (
     FEED_SPECS,
     feed_matches_report,
     vipps_feed_job,
     vipps_feed_sensor,
 )
-from vipps_pipeline.defs.partitions import Shard
-from vipps_pipeline.defs.report import ledger_report, ledger_report_job, ledger_report_schedule
-from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
-from vipps_pipeline.defs.schedules import (
+from vipps_pipeline.defs.ledger_days.assets import (
+    build_ledger_day_assets,
+    build_ledgers_asset,
+    ledger_day_assets,
+    ledgers,
+)
+from vipps_pipeline.defs.ledger_days.schedules import (
     build_daily_ledger_job,
     daily_ledger_job,
     daily_ledger_schedule,
 )
-from vipps_pipeline.defs.sensors import (
-    build_sensors,
-    ledger_refresh_sensor,
-    refresh_ledgers_job,
-    vipps_sync_sensor,
+from vipps_pipeline.defs.partitions import Shard
+from vipps_pipeline.defs.report.assets import (
+    ledger_report,
+    ledger_report_job,
+    ledger_report_schedule,
 )
-from vipps_pipeline.defs.sync import (
+from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
+from vipps_pipeline.defs.sync.jobs import (
     build_freshness_check,
     build_sync_job,
     ledger_freshness,
     vipps_sync_job,
+)
+from vipps_pipeline.defs.sync.sensors import (
+    build_sensors,
+    ledger_refresh_sensor,
+    refresh_ledgers_job,
+    vipps_sync_sensor,
 )
 
 

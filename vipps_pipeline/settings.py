@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vipps_pipeline import __version__
-from vipps_pipeline.objstore import DataDir, parse_data_dir, parse_storage_options
+from vipps_pipeline.store.objstore import DataDir, parse_data_dir, parse_storage_options
 
 PRODUCTION_BASE_URL = "https://api.vipps.no"
 FIRST_API_DATE = date(2020, 5, 1)
@@ -77,7 +77,8 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     (
         "VIPPS_JOURNAL_ACCOUNTS",
         "(built in)",
-        "TOML chart of accounts for the journal (copy `vipps_pipeline/journal_accounts.toml`)",
+        "TOML chart of accounts for the journal (copy "
+        "`vipps_pipeline/books/journal_accounts.toml`)",
     ),
     (
         "VIPPS_JOURNAL_DETAIL",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from vipps_pipeline.client import ReportClient
+from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings
 from vipps_pipeline.simulator import Faults, Simulator, World
 
@@ -32,7 +32,7 @@ def embedded_instance(overrides: dict[str, Any] | None = None, plain: bool = Fal
     Dagster's own SQLite storage."""
     import dagster as dg
 
-    from vipps_pipeline.defs.event_log import dagster_yaml
+    from vipps_pipeline.instance.event_log import dagster_yaml
 
     with tempfile.TemporaryDirectory() as home:
         config = {} if plain else yaml.safe_load(dagster_yaml(home))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from vipps_pipeline import books
-from vipps_pipeline.storage import REPORT_SCHEMA
+from vipps_pipeline.books import derive as books
+from vipps_pipeline.store.layout import REPORT_SCHEMA
 from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW
 
 

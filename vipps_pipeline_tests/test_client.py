@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vipps_pipeline.client import (
+from vipps_pipeline.api.client import (
     ApiError,
     AuthError,
     LedgerForbidden,
@@ -20,11 +20,11 @@ from vipps_pipeline.client import (
     ReportClient,
     _plain_cursor,
 )
-from vipps_pipeline.ledgers import write_ledgers
-from vipps_pipeline.parse import BadReport
+from vipps_pipeline.api.parse import BadReport
 from vipps_pipeline.settings import ApiSettings, SettingsError
 from vipps_pipeline.simulator import DEMO_CREDENTIALS
 from vipps_pipeline.simulator.server import _encode_cursor
+from vipps_pipeline.store.ledgers import write_ledgers
 from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS
 
 SPEC = yaml.safe_load((Path(__file__).parent / "spec" / "report-api-swagger.yaml").read_text())

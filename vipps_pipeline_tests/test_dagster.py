@@ -17,13 +17,13 @@ import pytest
 from dagster._core.storage.asset_check_state import AssetCheckState, bulk_update_asset_check_state
 
 from vipps_pipeline.definitions import build_defs
-from vipps_pipeline.defs.assets import ledger_day_assets
+from vipps_pipeline.defs.ledger_days.assets import ledger_day_assets
+from vipps_pipeline.defs.ledger_days.schedules import daily_ledger_schedule
 from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
-from vipps_pipeline.defs.schedules import daily_ledger_schedule
-from vipps_pipeline.defs.sensors import ledger_refresh_sensor, vipps_sync_sensor
+from vipps_pipeline.defs.sync.sensors import ledger_refresh_sensor, vipps_sync_sensor
 from vipps_pipeline.simulator import Simulator
-from vipps_pipeline.storage import DAY_KINDS, GDPR_COLUMNS, report_path
+from vipps_pipeline.store.layout import DAY_KINDS, GDPR_COLUMNS, report_path
 from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS, NOW, days, embedded_instance
 
 OSLO = ZoneInfo("Europe/Oslo")

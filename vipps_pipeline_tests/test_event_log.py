@@ -8,8 +8,8 @@ from datetime import date
 
 import dagster as dg
 
-from vipps_pipeline.defs.event_log import BatchingSqliteEventLogStorage
-from vipps_pipeline.reconcile import CHECK_GROUPS
+from vipps_pipeline.books.reconcile import CHECK_GROUPS
+from vipps_pipeline.instance.event_log import BatchingSqliteEventLogStorage
 from vipps_pipeline_tests.conftest import LEDGER_IDS, embedded_instance
 from vipps_pipeline_tests.test_dagster import (
     ASSETS,

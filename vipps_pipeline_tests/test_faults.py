@@ -17,14 +17,14 @@ import pytest
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
-from vipps_pipeline import books
+from vipps_pipeline.books import derive as books
 from vipps_pipeline.definitions import build_defs
-from vipps_pipeline.defs.assets import ledger_day_assets
+from vipps_pipeline.defs.ledger_days.assets import ledger_day_assets
 from vipps_pipeline.defs.resources import ReportApiResource
-from vipps_pipeline.ingest import fetch_day
 from vipps_pipeline.simulator import Faults, Simulator, World
 from vipps_pipeline.simulator.faults import CORRUPTIONS
-from vipps_pipeline.storage import report_path
+from vipps_pipeline.store.layout import report_path
+from vipps_pipeline.sync.ingest import fetch_day
 from vipps_pipeline_tests.conftest import NOW, days
 from vipps_pipeline_tests.test_dagster import (
     assert_status_equals_files,
@@ -139,9 +139,9 @@ def test_crash_while_writing_a_large_day_leaves_no_partial_file(tmp_path):
         env = {**os.environ, **sim.env("merchant"), "VIPPS_DATA_DIR": str(tmp_path)}
         script = (
             "import os; from datetime import date; from pathlib import Path\n"
-            "from vipps_pipeline.client import ReportClient\n"
+            "from vipps_pipeline.api.client import ReportClient\n"
             "from vipps_pipeline.settings import ApiSettings\n"
-            "from vipps_pipeline.ingest import fetch_day\n"
+            "from vipps_pipeline.sync.ingest import fetch_day\n"
             "client = ReportClient(ApiSettings.from_env(os.environ))\n"
             f"fetch_day(client, Path(os.environ['VIPPS_DATA_DIR']), '100001', 'funds', "
             f"date.fromisoformat('{big}'))"
@@ -159,7 +159,7 @@ def test_crash_while_writing_a_large_day_leaves_no_partial_file(tmp_path):
         assert list(tmp_path.rglob("*.parquet")) == [], "no partial Parquet file"
         # re-running completes correctly and clears the killed writer's temporary file
         client_env = {**sim.env("merchant")}
-        from vipps_pipeline.client import ReportClient
+        from vipps_pipeline.api.client import ReportClient
         from vipps_pipeline.settings import ApiSettings
 
         summary = fetch_day(
@@ -298,7 +298,7 @@ def test_no_secret_or_token_is_logged_stored_or_raised(tmp_path, monkeypatch, ca
                     str(result.dagster_run),
                 ]
             bad_env = {**env, "VIPPS_CLIENT_ID": "wrong"}
-            from vipps_pipeline.client import ApiError, ReportClient
+            from vipps_pipeline.api.client import ApiError, ReportClient
             from vipps_pipeline.settings import ApiSettings
 
             with pytest.raises(ApiError) as info:

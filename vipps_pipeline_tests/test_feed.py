@@ -13,12 +13,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline import feed, feed_books
-from vipps_pipeline.client import BadFeed, ReportClient
-from vipps_pipeline.ingest import fetch_day
+from vipps_pipeline.api.client import BadFeed, ReportClient
+from vipps_pipeline.feed import books as feed_books
+from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.settings import TOPICS, ApiSettings, PipelineSettings
 from vipps_pipeline.simulator import Simulator, World
 from vipps_pipeline.simulator.model import LEDGERS
+from vipps_pipeline.sync.ingest import fetch_day
 from vipps_pipeline_tests.conftest import NOW, days
 from vipps_pipeline_tests.test_faults import _truth_row
 

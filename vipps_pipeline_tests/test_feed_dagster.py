@@ -12,10 +12,11 @@ import dagster as dg
 import pytest
 from dagster._core.storage.asset_check_state import AssetCheckState, bulk_update_asset_check_state
 
-from vipps_pipeline import feed, feed_books
-from vipps_pipeline.defs.feed import FEED_RECONCILIATION, vipps_feed_sensor
+from vipps_pipeline.defs.feed.assets import FEED_RECONCILIATION, vipps_feed_sensor
 from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource
+from vipps_pipeline.feed import books as feed_books
+from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.simulator import Simulator
 from vipps_pipeline_tests.conftest import NOW

@@ -20,12 +20,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline import feed, feed_books
-from vipps_pipeline import ledger_run as lr
-from vipps_pipeline.client import ReportClient
-from vipps_pipeline.defs.feed import DUE_SLACK
+from vipps_pipeline.api.client import ReportClient
+from vipps_pipeline.defs.feed.assets import DUE_SLACK
+from vipps_pipeline.feed import books as feed_books
+from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.settings import TOPICS, ApiSettings, PipelineSettings
 from vipps_pipeline.simulator import Faults, Simulator
+from vipps_pipeline.sync import engine as lr
 from vipps_pipeline_tests.conftest import NOW, days
 from vipps_pipeline_tests.test_feed import START, Clock, assert_exactly_once, recent_world
 
@@ -174,7 +175,7 @@ def test_the_feed_over_days_with_crashes_keeps_every_entry_once(
 CHILD = """
 import os, sys
 from vipps_pipeline import feed
-from vipps_pipeline.client import ReportClient
+from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings, PipelineSettings
 client = ReportClient(ApiSettings.from_env(os.environ))
 settings = PipelineSettings.from_env(os.environ)

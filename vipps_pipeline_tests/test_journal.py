@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from vipps_pipeline import books, journal
+from vipps_pipeline.books import derive as books
+from vipps_pipeline.books import journal
 from vipps_pipeline.settings import SettingsError
 from vipps_pipeline.simulator import World
 from vipps_pipeline.simulator.model import UNKNOWN_ENTRY_TYPE
@@ -81,7 +82,11 @@ def test_the_csv_is_plain_major_units_with_a_header(month):
 
 def test_a_chart_of_your_own_and_one_line_pair_per_entry(tmp_path):
     chart_file = tmp_path / "accounts.toml"
-    text = journal.resources.files("vipps_pipeline").joinpath("journal_accounts.toml").read_text()
+    text = (
+        journal.resources.files("vipps_pipeline.books")
+        .joinpath("journal_accounts.toml")
+        .read_text()
+    )
     chart_file.write_text(text.replace('"1580"', '"19401"').replace('\ncapture = "sales"', ""))
     chart = journal.load_chart(chart_file)
     world = World(seed=0)
@@ -107,7 +112,11 @@ def test_a_chart_of_your_own_and_one_line_pair_per_entry(tmp_path):
     ],
 )
 def test_a_mistake_in_the_chart_names_the_table_and_key(tmp_path, change, named):
-    text = journal.resources.files("vipps_pipeline").joinpath("journal_accounts.toml").read_text()
+    text = (
+        journal.resources.files("vipps_pipeline.books")
+        .joinpath("journal_accounts.toml")
+        .read_text()
+    )
     path = tmp_path / "accounts.toml"
     path.write_text(text.replace(*change, 1))
     with pytest.raises(SettingsError) as info:

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from vipps_pipeline import ledger_run as lr
 from vipps_pipeline.settings import PipelineSettings
+from vipps_pipeline.sync import engine as lr
 from vipps_pipeline_tests.conftest import NOW, days
 
 

@@ -20,13 +20,15 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline import books, completeness, objstore
+from vipps_pipeline.api.parse import BadReport
+from vipps_pipeline.books import derive as books
 from vipps_pipeline.definitions import build_defs
 from vipps_pipeline.defs.resources import PipelineResource
-from vipps_pipeline.parse import BadReport
-from vipps_pipeline.report import write_report
+from vipps_pipeline.outputs.html_report import write_report
 from vipps_pipeline.settings import PipelineSettings, SettingsError
-from vipps_pipeline.storage import DAY_KINDS, REPORT_SCHEMA, ledgers_path, write_batches
+from vipps_pipeline.store import objstore
+from vipps_pipeline.store.layout import DAY_KINDS, REPORT_SCHEMA, ledgers_path, write_batches
+from vipps_pipeline.sync import completeness
 from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW
 from vipps_pipeline_tests.test_dagster import api_resource
 from vipps_pipeline_tests.test_storage import DAY, ENTRY, parse
@@ -291,7 +293,7 @@ def test_a_local_data_dir_stays_a_plain_path(tmp_path):
 
 
 def test_query_over_an_object_store_says_it_is_not_supported(bucket):
-    from vipps_pipeline.query import connect
+    from vipps_pipeline.outputs.query import connect
 
     with pytest.raises(SettingsError, match="query reads a local data directory only"):
         connect(f"s3://{bucket}/data")

@@ -183,7 +183,7 @@ def test_every_process_keeps_its_database_connections(pg_url, tmp_path):
     keeps one connection per storage, reused by every write, and closes them on dispose."""
     import psycopg2
 
-    from vipps_pipeline.defs.pg_storage import PooledEventLogStorage, PooledRunStorage
+    from vipps_pipeline.instance.pg_storage import PooledEventLogStorage, PooledRunStorage
 
     name = make_url(pg_url).database
 
@@ -225,7 +225,7 @@ def test_a_plain_postgresql_url_fails_naming_the_missing_driver(pg_url, monkeypa
 def test_the_sync_job_on_postgres(pg_url, pipeline_env, tmp_path, monkeypatch):
     """`vipps-pipeline sync` (cron) on the production instance: runs, partitions, checks and
     the API pool all land in PostgreSQL."""
-    from vipps_pipeline.headless import run_sync
+    from vipps_pipeline.cli.runs import run_sync
 
     home = dagster_home(tmp_path)
     monkeypatch.setenv("DAGSTER_HOME", str(home))

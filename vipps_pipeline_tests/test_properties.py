@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vipps_pipeline import reconcile
-from vipps_pipeline.parse import ISO_4217, BadReport, page_to_batch
-from vipps_pipeline.storage import REPORT_SCHEMA, write_batches
+from vipps_pipeline.api.parse import ISO_4217, BadReport, page_to_batch
+from vipps_pipeline.books import reconcile
+from vipps_pipeline.store.layout import REPORT_SCHEMA, write_batches
 
 DAY = date(2026, 3, 29)  # a DST change in Oslo
 OSLO = ZoneInfo("Europe/Oslo")

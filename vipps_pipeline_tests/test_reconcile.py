@@ -10,11 +10,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline import books
-from vipps_pipeline.parse import page_to_batch
-from vipps_pipeline.reconcile import CHECKS, summarize
+from vipps_pipeline.api.parse import page_to_batch
+from vipps_pipeline.books import derive as books
+from vipps_pipeline.books.reconcile import CHECKS, summarize
 from vipps_pipeline.simulator import Faults, World
-from vipps_pipeline.storage import REPORT_SCHEMA, report_path, write_batches
+from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
 from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW, days
 
 START = date(2026, 10, 1)

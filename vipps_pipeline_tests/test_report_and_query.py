@@ -10,10 +10,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from vipps_pipeline import books, report
-from vipps_pipeline.defs.report import ledger_report
+from vipps_pipeline.books import derive as books
+from vipps_pipeline.defs.report.assets import ledger_report
 from vipps_pipeline.defs.resources import PipelineResource
-from vipps_pipeline.query import QUESTIONS, VIEWS, connect, run
+from vipps_pipeline.outputs import html_report as report
+from vipps_pipeline.outputs.query import QUESTIONS, VIEWS, connect, run
 from vipps_pipeline.simulator import World
 from vipps_pipeline_tests.conftest import LEDGER_IDS, days
 from vipps_pipeline_tests.test_cli import cli

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import requests
 
-from vipps_pipeline.client import ReportClient
+from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings
 from vipps_pipeline.simulator import LEDGERS, Simulator, World
 from vipps_pipeline.simulator.model import UNKNOWN_ENTRY_TYPE

@@ -14,12 +14,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline import ingest
-from vipps_pipeline.client import NotReady, ReportPage
-from vipps_pipeline.ingest import fetch_day
-from vipps_pipeline.pagejson import read_report_page
-from vipps_pipeline.parse import BadReport, page_to_batch
-from vipps_pipeline.storage import REPORT_SCHEMA, report_path, write_batches
+from vipps_pipeline.api.client import NotReady, ReportPage
+from vipps_pipeline.api.pagejson import read_report_page
+from vipps_pipeline.api.parse import BadReport, page_to_batch
+from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
+from vipps_pipeline.sync import ingest
+from vipps_pipeline.sync.ingest import fetch_day
 from vipps_pipeline_tests.conftest import CLOSED_DAY
 
 ENTRY = {

@@ -17,12 +17,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline import books
-from vipps_pipeline.client import ApiError, AuthError, NotReady
-from vipps_pipeline.ingest import fetch_day
-from vipps_pipeline.ledgers import write_ledgers
-from vipps_pipeline.parse import BadReport
-from vipps_pipeline.storage import report_path
+from vipps_pipeline.api.client import ApiError, AuthError, NotReady
+from vipps_pipeline.api.parse import BadReport
+from vipps_pipeline.books import derive as books
+from vipps_pipeline.store.layout import report_path
+from vipps_pipeline.store.ledgers import write_ledgers
+from vipps_pipeline.sync.ingest import fetch_day
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vendor"
 LEDGER = "302321"

@@ -30,17 +30,17 @@ from dagster._core.events import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from vipps_pipeline import ledger_run as lr
+from vipps_pipeline.books.journal import minor_to_text
+from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS
 from vipps_pipeline.defs.partitions import UNSHARDED, Shard, partition_key
-from vipps_pipeline.ingest import DaySummary
-from vipps_pipeline.journal import minor_to_text
-from vipps_pipeline.reconcile import CHECK_GROUPS, CHECKS
-from vipps_pipeline.storage import (
+from vipps_pipeline.store.layout import (
     findings_path,
     journal_csv_path,
     journal_path,
     statement_path,
 )
+from vipps_pipeline.sync import engine as lr
+from vipps_pipeline.sync.ingest import DaySummary
 
 REPORT_ASSETS = {t: dg.AssetKey(f"{t}_report") for t in ("funds", "fees")}
 STATEMENTS = dg.AssetKey("daily_statements")

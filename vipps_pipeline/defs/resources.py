@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from vipps_pipeline.client import ReportClient
+from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings, PipelineSettings, SettingsError
 
 

@@ -1,0 +1,1 @@
+"""The accountants' side: statements, reconciliation checks and the journal."""

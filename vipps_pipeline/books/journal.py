@@ -1,0 +1,248 @@
+"""A balanced double-entry journal per ledger-day, ready to post to the books.
+
+The vendor's modelling advice: an account for funds held at Vipps MobilePay (sales are booked
+against it), an account for fees owed to them, and a payout as a transfer between two of the
+merchant's own accounts, not income. Every report entry moves one of the two ledger accounts
+by its signed amount, so each entry (or each entry type of a day, summed) is booked as one
+debit and one credit: the ledger account on one side, the entry type's account on the other.
+That keeps every day balanced by construction, and the ledger accounts' movement equal to the
+day's movement in the reports, which the journal check verifies.
+
+Which account takes the other side is a user-editable TOML file (``journal_accounts.toml``
+ships the defaults; VIPPS_JOURNAL_ACCOUNTS points at your own). Entry types the vendor adds
+without notice go to the suspense account and are reported, never dropped.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from babel.numbers import get_currency_precision
+
+from vipps_pipeline.settings import TOPICS, SettingsError
+
+JOURNAL_SCHEMA = pa.schema(
+    [
+        pa.field("ledger_id", pa.string(), nullable=False),
+        pa.field("ledger_date", pa.date32(), nullable=False),
+        pa.field("voucher", pa.string(), nullable=False),
+        pa.field("line", pa.int32(), nullable=False),
+        pa.field("topic", pa.string(), nullable=False),
+        pa.field("entry_type", pa.string(), nullable=False),
+        pa.field("account", pa.string(), nullable=False),
+        pa.field("account_name", pa.string(), nullable=False),
+        pa.field("debit", pa.int64(), nullable=False),
+        pa.field("credit", pa.int64(), nullable=False),
+        pa.field("currency", pa.string()),
+        pa.field("entries", pa.int64(), nullable=False),
+        pa.field("psp_reference", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("unmapped", pa.bool_(), nullable=False),
+    ],
+    metadata={"vipps_pipeline.schema": "journal/1"},
+)
+"""One row per journal line; debit and credit in minor units, never both non-zero."""
+
+CSV_COLUMNS = ["date", "voucher", "account", "account_name", "text", "debit", "credit", "currency"]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Accounts by key (number, name), the account carrying each ledger, and the other side of
+    each (topic, entry type)."""
+
+    accounts: dict[str, tuple[str, str]]
+    ledgers: dict[str, str]
+    other_side: dict[str, str]  # "funds/capture" -> account key
+    unmapped: str
+    source: str
+
+    def account(self, key: str) -> tuple[str, str]:
+        return self.accounts[key]
+
+
+def load_chart(path: str | Path | None = None) -> Chart:
+    """Read and check a chart of accounts; a mistake names the file, table and key."""
+    if path:
+        source = str(path)
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"VIPPS_JOURNAL_ACCOUNTS: no such file {source}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(
+                f"VIPPS_JOURNAL_ACCOUNTS: {source} is not valid TOML: {exc}"
+            ) from None
+    else:
+        source = "vipps_pipeline/books/journal_accounts.toml"
+        raw = tomllib.loads(
+            resources.files("vipps_pipeline.books")
+            .joinpath("journal_accounts.toml")
+            .read_text("utf-8")
+        )
+    accounts = {}
+    for key, value in (raw.get("accounts") or {}).items():
+        if not isinstance(value, dict) or not {"number", "name"} <= set(value):
+            raise SettingsError(f"{source}: [accounts] {key} needs a number and a name")
+        accounts[key] = (str(value["number"]), str(value["name"]))
+
+    def known(table: str, key: str, value: object) -> str:
+        if value not in accounts:
+            raise SettingsError(
+                f"{source}: [{table}] {key} = {value!r} is not an account in [accounts]"
+            )
+        return str(value)
+
+    ledgers = {t: known("ledgers", t, (raw.get("ledgers") or {}).get(t)) for t in TOPICS}
+    other_side = {
+        f"{topic}/{entry_type}": known(topic, entry_type, account)
+        for topic in TOPICS
+        for entry_type, account in (raw.get(topic) or {}).items()
+    }
+    unmapped = known("unmapped", "account", (raw.get("unmapped") or {}).get("account"))
+    return Chart(accounts, ledgers, other_side, unmapped, source)
+
+
+def minor_to_text(amount: int, currency: str | None) -> str:
+    """An amount in minor units as a plain decimal in major units ("1234.56")."""
+    digits = get_currency_precision(currency) if currency else 2
+    if digits == 0:
+        return str(amount)
+    sign = "-" if amount < 0 else ""
+    whole, part = divmod(abs(int(amount)), 10**digits)
+    return f"{sign}{whole}.{part:0{digits}d}"
+
+
+def journal(
+    entries: pd.DataFrame, ledger_id: str, chart: Chart, per_entry: bool = False
+) -> pa.Table:
+    """Journal lines for the report rows in ``entries`` (one or more days, both topics).
+
+    ``entries`` has the columns of :data:`vipps_pipeline.books.reconcile.COLUMNS`. By default one
+    debit and one credit per day, topic and entry type (the amounts summed); with
+    ``per_entry`` one pair per entry, carrying its pspReference.
+    """
+    keys = ["ledger_date", "topic", "entry_type"]
+    if entries.empty:
+        return JOURNAL_SCHEMA.empty_table()
+    if per_entry:
+        base = entries[[*keys, "seq", "amount", "currency", "psp_reference"]].copy()
+        base["entries"] = 1
+    else:
+        base = (
+            entries.groupby(keys, sort=True)
+            .agg(
+                amount=("amount", "sum"),
+                entries=("amount", "size"),
+                currency=("currency", "first"),
+                seq=("seq", "min"),
+            )
+            .reset_index()
+        )
+        base["psp_reference"] = None
+    base = base.sort_values(["ledger_date", "topic", "seq"], kind="stable")
+    base = base[base.amount != 0].reset_index(drop=True)
+    if base.empty:
+        return JOURNAL_SCHEMA.empty_table()
+    typed = base.topic + "/" + base.entry_type
+    other = typed.map(chart.other_side)
+    unmapped = other.isna().to_numpy()
+    other = other.fillna(chart.unmapped)
+    main = base.topic.map(chart.ledgers)
+    amount = base.amount.astype("int64").to_numpy()
+    up = amount > 0
+    debit_key = np.where(up, main, other)
+    credit_key = np.where(up, other, main)
+    value = np.abs(amount)
+    names = {k: v for k, v in chart.accounts.items()}
+    text = np.where(
+        base.entries.to_numpy() > 1,
+        base.entry_type + " (" + base.entries.astype(str) + " entries)",
+        base.entry_type + base.psp_reference.fillna("").map(lambda p: f" {p}" if p else ""),
+    )
+    n = len(base)
+    order = np.arange(n)
+    sides = []
+    for side, keys_, debit, credit in (
+        (0, debit_key, value, np.zeros(n, dtype="int64")),
+        (1, credit_key, np.zeros(n, dtype="int64"), value),
+    ):
+        sides.append(
+            pd.DataFrame(
+                {
+                    "ledger_date": base.ledger_date,
+                    "topic": base.topic,
+                    "entry_type": base.entry_type,
+                    "account": [names[k][0] for k in keys_],
+                    "account_name": [names[k][1] for k in keys_],
+                    "debit": debit,
+                    "credit": credit,
+                    "currency": base.currency,
+                    "entries": base.entries.astype("int64"),
+                    "psp_reference": base.psp_reference,
+                    "text": text,
+                    "unmapped": unmapped,
+                    "_order": order * 2 + side,
+                }
+            )
+        )
+    lines = pd.concat(sides, ignore_index=True).sort_values(["ledger_date", "_order"])
+    lines["line"] = lines.groupby("ledger_date").cumcount().astype("int32")
+    lines["ledger_id"] = ledger_id
+    lines["voucher"] = ledger_id + "-" + lines.ledger_date.map(lambda d: d.isoformat())
+    return pa.Table.from_pandas(
+        lines[JOURNAL_SCHEMA.names], schema=JOURNAL_SCHEMA, preserve_index=False
+    )
+
+
+def day_balance(lines: pa.Table, movements: dict[str, int], chart: Chart) -> list[str]:
+    """What is wrong with one day's journal (empty when it balances): debits equal credits,
+    and each ledger account moved exactly as much as its report did that day."""
+    df = lines.to_pandas()
+    problems = []
+    debit, credit = int(df.debit.sum()), int(df.credit.sum())
+    if debit != credit:
+        problems.append(f"debits {debit} != credits {credit}")
+    for topic, moved in movements.items():
+        number = chart.account(chart.ledgers[topic])[0]
+        mine = df[(df.topic == topic) & (df.account == number)]
+        net = int(mine.debit.sum()) - int(mine.credit.sum())
+        if net != moved:
+            problems.append(f"{topic} ledger account {number} moved {net}, the report {moved}")
+    unmapped = sorted(set(df.loc[df.unmapped, "entry_type"]))
+    if unmapped:
+        problems.append(
+            f"entry type(s) {', '.join(unmapped)} booked to the suspense account "
+            f"{chart.account(chart.unmapped)[0]}: map them in {chart.source}"
+        )
+    return problems
+
+
+def csv_rows(lines: pa.Table) -> pa.Table:
+    """The journal as a plain CSV table for accounting imports: major units, one line each."""
+    df = lines.to_pandas()
+    money = {
+        col: [
+            minor_to_text(v, c) if v else ""
+            for v, c in zip(df[col].tolist(), df.currency.tolist(), strict=True)
+        ]
+        for col in ("debit", "credit")
+    }
+    return pa.table(
+        {
+            "date": [d.isoformat() for d in df.ledger_date],
+            "voucher": df.voucher.tolist(),
+            "account": df.account.tolist(),
+            "account_name": df.account_name.tolist(),
+            "text": df.text.tolist(),
+            "debit": money["debit"],
+            "credit": money["credit"],
+            "currency": df.currency.tolist(),
+        }
+    )

@@ -1,0 +1,1 @@
+"""vipps-pipeline, the command line."""

@@ -1,0 +1,235 @@
+"""Dagster runs from a terminal: the main job over a range, the sync, and their summaries.
+
+The CLI's ``demo``, ``run`` and ``sync`` call these; they run in-process on the instance in
+DAGSTER_HOME, so the UI shows every run they made.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""Step failures are summarised in one line each by :func:`run_main_job` instead."""
+
+
+def dagster_home(path: str) -> Path:
+    """The embedded default's Dagster home: SQLite under ``path``, with the batching event log
+    (a ``dagster.yaml`` someone wrote there is left as it is)."""
+    from vipps_pipeline.instance.event_log import dagster_yaml
+
+    home = Path(path).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or not config.read_text().strip():
+        config.write_text(dagster_yaml(str(home)))
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _first_line(message: str) -> str:
+    line = message.strip().splitlines()[0]
+    return line.split("Failure: ", 1)[-1][:400]
+
+
+def load_dagster():
+    """The project's definitions and the instance at DAGSTER_HOME, with Dagster's deprecation
+    notices about its own internals silenced (they are not the user's to act on)."""
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from vipps_pipeline.definitions import defs
+
+    return defs, dg.DagsterInstance.get()
+
+
+def progress(total: int, what: str):
+    """A progress bar on the terminal for long headless work (nothing when not a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=what, unit="ledger", disable=not sys.stderr.isatty())
+
+
+def _failure_lines(result) -> list[str]:
+    return [
+        f"{event.step_key}: {_first_line(event.event_specific_data.error.message)}"
+        for event in result.get_step_failure_events()
+    ]
+
+
+def refresh_ledgers(defs, instance) -> list[str]:
+    """List the ledgers (registering new ones); returns the error lines (empty on success)."""
+    refresh = defs.resolve_job_def("refresh_ledgers").execute_in_process(
+        instance=instance, run_config=QUIET_LOGS, raise_on_error=False
+    )
+    return [] if refresh.success else _failure_lines(refresh)
+
+
+def run_main_job(
+    start: date, end: date, ledger_ids: Sequence[str] | None = None
+) -> dict[str, list[str]]:
+    """Refresh the ledger list, then one ranged run of the main job per ledger.
+
+    Settings come from the environment (read when the definitions load). Returns ledger -> the
+    first line of each failed step's error (empty when the run succeeded; days that are not
+    final yet are not errors). Runs are recorded in the instance at DAGSTER_HOME.
+    """
+    defs, instance = load_dagster()
+    errors = refresh_ledgers(defs, instance)
+    if errors:
+        raise SystemExit("listing ledgers failed: " + "; ".join(errors))
+    ids = ledger_ids or instance.get_dynamic_partitions("ledgers")
+    job = defs.resolve_job_def("daily_ledger_job")
+    results = {}
+    bar = progress(len(ids), "daily_ledger_job")
+    for ledger_id in ids:
+        bar.set_postfix_str(ledger_id)
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=QUIET_LOGS,
+            raise_on_error=False,
+            tags={
+                "dagster/asset_partition_range_start": f"{start.isoformat()}|{ledger_id}",
+                "dagster/asset_partition_range_end": f"{end.isoformat()}|{ledger_id}",
+            },
+        )
+        results[ledger_id] = _failure_lines(result)
+        bar.update()
+    bar.close()
+    return results
+
+
+def _dagster_and_ledgers(list_ledgers: bool):
+    """The definitions, the instance, the registered ledgers (listed afresh first unless told
+    not to) and the listing's error lines: what ``sync`` and ``feed`` start from."""
+    defs, instance = load_dagster()
+    errors = refresh_ledgers(defs, instance) if list_ledgers else []
+    return defs, instance, sorted(instance.get_dynamic_partitions("ledgers")), errors
+
+
+def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
+    """One pass of the planner through Dagster: (exit code, what to print)."""
+    from vipps_pipeline.defs.sync.jobs import freshness_rows, sync_ledgers
+    from vipps_pipeline.settings import PipelineSettings
+
+    defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)
+    if errors and not ids:
+        return 1, "listing ledgers failed: " + "; ".join(errors)
+    os.environ["VIPPS_PROGRESS"] = "1" if sys.stderr.isatty() else ""
+    result = defs.resolve_job_def("vipps_sync").execute_in_process(
+        instance=instance,
+        run_config={
+            **QUIET_LOGS,
+            "ops": {sync_ledgers.name: {"config": {"ledgers": list(ledger_ids)}}},
+        },
+        raise_on_error=False,
+        tags={"vipps/trigger": "cli"},
+    )
+    errors += _failure_lines(result)
+    stored: dict[str, set[str]] = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            mat = event.event_specific_data.materialization
+            if mat.asset_key.path[-1].endswith("_report") and mat.partition:
+                day, ledger = mat.partition.split("|")
+                stored.setdefault(ledger, set()).add(day)
+    settings = PipelineSettings.from_env(os.environ)
+    rows = freshness_rows(settings, list(ledger_ids) or ids, settings.today())
+    lines = [
+        f"Sync run {result.run_id} ({'succeeded' if result.success else 'failed'}), "
+        f"data in {settings.data_dir.resolve()}",
+        "  ledger    final through  open since   stored now  status",
+    ]
+    for r in rows:
+        new = sorted(stored.get(r.ledger_id, ()))
+        span = f"{len(new)} day(s)" if new else "-"
+        lines.append(
+            f"  {r.ledger_id:<9} {r.final_through or '-'!s:<14} "
+            f"{r.open_since or '-'!s:<12} {span:<11} {r.status}: {r.detail}"
+        )
+    lines += [f"error: {e}" for e in errors]
+    bad = errors or any(r.status == "not_yours" for r in rows)
+    return (1 if bad else 0), "\n".join(lines)
+
+
+def run_feed(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
+    """One catch-up pass of every ledger's feed through Dagster: (exit code, what to print)."""
+    from vipps_pipeline.feed.books import pass_report, stored_counts
+    from vipps_pipeline.settings import PipelineSettings
+
+    defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)
+    if errors and not ids:
+        return 1, "listing ledgers failed: " + "; ".join(errors)
+    settings = PipelineSettings.from_env(os.environ)
+    wanted = list(ledger_ids) or ids
+    before = stored_counts(settings.data_dir, wanted)
+    result = defs.resolve_job_def("vipps_feed").execute_in_process(
+        instance=instance,
+        run_config={
+            **QUIET_LOGS,
+            "ops": {"read_feed": {"config": {"ledgers": list(ledger_ids), "force": True}}},
+        },
+        raise_on_error=False,
+        tags={"vipps/trigger": "cli"},
+    )
+    errors += _failure_lines(result)
+    lines = [
+        f"Feed run {result.run_id} ({'succeeded' if result.success else 'failed'}), "
+        f"data in {settings.data_dir.resolve()}",
+        *pass_report(settings.data_dir, wanted, before),
+        *(f"error: {e}" for e in errors),
+    ]
+    return (1 if errors else 0), "\n".join(lines)
+
+
+def summary(data_dir: Path, ledger_ids: Sequence[str], dates: list[date]) -> str:
+    import pyarrow.dataset as ds
+
+    from vipps_pipeline.books.derive import read_findings
+    from vipps_pipeline.books.reconcile import summarize
+    from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path
+
+    lines = [f"Parquet files under {data_dir.resolve()}:"]
+    for topic in ("funds", "fees"):
+        root = data_dir / "reports" / topic
+        rows = (
+            ds.dataset(root, format="parquet", schema=REPORT_SCHEMA).count_rows()
+            if root.exists()
+            else 0
+        )
+        lines.append(f"  reports/{topic:<6} {rows:>7} entries")
+    for kind in ("statements", "reconciliation"):
+        files = len(list((data_dir / kind).rglob("*.parquet")))
+        lines.append(f"  {kind:<14} {files:>7} ledger-day files")
+    lines.append(f"  ledgers.parquet   {len(ledger_ids)} ledgers")
+    waiting = {
+        lid: sum(not report_path(data_dir, "funds", lid, d).exists() for d in dates)
+        for lid in ledger_ids
+    }
+    findings = read_findings(data_dir)
+    findings = findings[findings.ledger_date.isin(dates)]
+    table = summarize(findings).set_index("ledger_id") if len(findings) else None
+    lines.append("")
+    lines.append(f"Reconciliation, {dates[0]} to {dates[-1]} (days per ledger):")
+    lines.append("  ledger   checked  passed  failed  pending  unknown  not ready yet")
+    for lid in ledger_ids:
+        if table is not None and lid in table.index:
+            r = table.loc[lid]
+            lines.append(
+                f"  {lid:<8} {r.days:>7} {r.passed:>7} {r.failed:>7} {r.pending:>8} "
+                f"{r.unknown:>8} {waiting[lid]:>14}"
+            )
+        else:
+            lines.append(f"  {lid:<8} {0:>7} {0:>7} {0:>7} {0:>8} {0:>8} {waiting[lid]:>14}")
+    lines.append(
+        "  pending: a capture's fee window is still open; unknown: the day before is not stored;"
+    )
+    lines.append(
+        "  not ready: the API still says 404 or tryLater (e.g. monthly settlement); "
+        "the hourly sync fetches it once it closes."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Dagster wiring for the feed: assets, comparison check, job and sensor."""

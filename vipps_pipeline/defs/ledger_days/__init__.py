@@ -1,0 +1,1 @@
+"""Dagster wiring for the ledger-day datasets: assets, daily job, schedule."""

@@ -1,0 +1,59 @@
+"""The ledger report: charts per ledger in the UI, and one static HTML page under <data>."""
+
+import base64
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+from vipps_pipeline.defs.partitions import SETTINGS
+from vipps_pipeline.defs.recording import JOURNAL, RECONCILIATION, STATEMENTS
+from vipps_pipeline.defs.resources import PipelineResource
+from vipps_pipeline.outputs import html_report as report
+
+CHARTS_IN_METADATA = 10
+"""Ledgers whose charts are embedded in the UI; the HTML report has every ledger."""
+
+
+def _image(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+@dg.asset(
+    group_name="reports",
+    kinds={"python", "html"},
+    deps=[STATEMENTS, RECONCILIATION, JOURNAL],
+    description="Per ledger: balances over time (funds and fees), daily payouts, the fee rate "
+    "and a reconciliation calendar (date x check), as PNG in this asset's metadata and as one "
+    "static HTML page, `<data>/report/index.html`, that opens without a server.",
+)
+def ledger_report(
+    context: dg.AssetExecutionContext, pipeline: PipelineResource
+) -> dg.MaterializeResult:
+    index, pictures = report.write_report(pipeline.settings().data_dir)
+    metadata: dict[str, object] = {
+        "report": dg.MetadataValue.path(str(index.resolve())),
+        "ledgers": len(pictures),
+        "days_with_a_failed_check": sum(p.failed_days for p in pictures),
+    }
+    for p in pictures[:CHARTS_IN_METADATA]:
+        metadata[f"ledger_{p.ledger_id}"] = dg.MetadataValue.md(
+            f"**{p.days} days, {p.failed_days} with a failed check**\n\n"
+            + "\n\n".join(_image(p.pngs[c], f"{c} {p.ledger_id}") for c in report.CHARTS)
+        )
+    if len(pictures) > CHARTS_IN_METADATA:
+        context.log.info(f"charts of {len(pictures)} ledgers in {index}; the UI shows ten")
+    return dg.MaterializeResult(metadata=metadata)
+
+
+ledger_report_job = dg.define_asset_job(
+    "ledger_report_job", selection=[ledger_report], description="Draw the ledger report."
+)
+_AT = datetime(2000, 1, 1, SETTINGS.schedule_hour, SETTINGS.schedule_minute) + timedelta(minutes=30)
+ledger_report_schedule = dg.ScheduleDefinition(
+    name="ledger_report_schedule",
+    job=ledger_report_job,
+    cron_schedule=f"{_AT.minute} {_AT.hour} * * *",
+    execution_timezone=SETTINGS.timezone,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every morning, half an hour after VIPPS_SCHEDULE_TIME: redraw the report.",
+)

@@ -1,0 +1,1 @@
+"""Dagster wiring for the sync: job, freshness check and sensors."""

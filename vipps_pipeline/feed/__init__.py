@@ -1,0 +1,1 @@
+"""The feed: today's entries before a date closes, and their books."""

@@ -1,0 +1,1 @@
+"""Where data lives: paths, Arrow schemas, atomic writers, object storage, state."""

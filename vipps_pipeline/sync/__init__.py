@@ -1,0 +1,1 @@
+"""The engine: inventory, planner, one ledger's work over dates, and its events."""

@@ -1,0 +1,239 @@
+"""The completeness model: what is stored per ledger, how far it is final, what is stale.
+
+Per ledger and topic, *final through* is the last date up to which every date since the start
+is stored (a report file exists only once its date is final); the *frontier* is the next date.
+The vendor closes a ledger's dates in order, so everything from the frontier on is still to
+fetch, and nothing before it is.
+
+Statements and findings are derived files. A statement is stale when a report of its day is
+newer; findings are stale when any of their inputs is newer (the day's statement, the
+statements of the days before it that the balance chain may reach back to, and both reports
+across the fee window). Comparing modification times keeps this cheap for years of days, and
+it heals every way derived files can fall behind: a run that fetched reports only, a killed
+step, a late day whose neighbours were reconciled before it arrived.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from vipps_pipeline.books.reconcile import CHAIN_LOOKBACK_DAYS
+from vipps_pipeline.settings import TOPICS, validate_ledger_id
+from vipps_pipeline.store import objstore
+from vipps_pipeline.store.layout import DAY_KINDS, state_path
+from vipps_pipeline.store.objstore import DataDir
+
+REPORT_KINDS = tuple(f"reports/{t}" for t in TOPICS)
+
+
+@dataclass
+class Inventory:
+    """Stored ledger-day files of one ledger: kind -> date -> modification time (ns)."""
+
+    ledger_id: str
+    files: dict[str, dict[date, int]] = field(default_factory=dict)
+
+    def dates(self, kind: str) -> set[date]:
+        return set(self.files.get(kind, {}))
+
+    def has(self, kind: str, d: date) -> bool:
+        return d in self.files.get(kind, {})
+
+    def mtime(self, kind: str, d: date) -> int | None:
+        return self.files.get(kind, {}).get(d)
+
+    def reports_stored(self, d: date) -> bool:
+        return all(self.has(k, d) for k in REPORT_KINDS)
+
+    def record(self, kind: str, d: date, mtime_ns: int) -> None:
+        self.files.setdefault(kind, {})[d] = mtime_ns
+
+
+def scan(data_dir: DataDir, ledger_id: str, kinds: Iterable[str] = DAY_KINDS) -> Inventory:
+    """List one ledger's stored files (names and mtimes only; no file is opened)."""
+    validate_ledger_id(ledger_id)
+    data_dir = objstore.as_dir(data_dir)
+    if objstore.is_remote(data_dir):
+        return _scan_store(data_dir, ledger_id, kinds)
+    inv = Inventory(ledger_id)
+    for kind in kinds:
+        found: dict[date, int] = {}
+        for year in _year_folders(data_dir / kind / ledger_id):
+            for entry in os.scandir(year.path):
+                name = entry.name
+                if name.startswith(".") or not name.endswith(".parquet"):
+                    continue  # temporaries of a writer in progress, or foreign files
+                try:
+                    d = date.fromisoformat(name[: -len(".parquet")])
+                except ValueError:
+                    continue
+                found[d] = entry.stat().st_mtime_ns
+        inv.files[kind] = found
+    return inv
+
+
+def _year_folders(root: DataDir) -> list[os.DirEntry]:
+    """The ``<yyyy>`` folders of one kind and ledger (none when nothing is stored yet)."""
+    try:
+        return [e for e in os.scandir(root) if e.is_dir() and e.name.isdigit()]
+    except FileNotFoundError:
+        return []
+
+
+RACY_NS = 2 * 10**9
+"""A folder changed this recently is not trusted by :func:`fingerprint`: a second change within
+the file system's timestamp granularity could leave the folder's modification time as it was."""
+
+Fingerprint = tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
+
+
+def fingerprint(
+    data_dir: DataDir, ledger_id: str, kinds: Iterable[str] = DAY_KINDS
+) -> Fingerprint | None:
+    """What :func:`scan` and the ledger's state file depend on, read cheaply: the modification
+    time of each kind's year folders (a handful of ``stat`` calls instead of one per file) and
+    of the state file.
+
+    Files are only ever added, replaced or removed by renaming or unlinking inside their year
+    folder (``storage`` writes a temporary and renames it into place), and every such change
+    moves the folder's modification time; so an equal fingerprint means an equal scan. Editing
+    a stored file in place is not seen. ``None`` where it cannot be trusted: object stores (no
+    folder times) and anything changed within the last :data:`RACY_NS`.
+    """
+    validate_ledger_id(ledger_id)
+    data_dir = objstore.as_dir(data_dir)
+    if objstore.is_remote(data_dir):
+        return None
+    horizon = time.time_ns() - RACY_NS
+    parts: list[tuple[str, tuple[tuple[str, int], ...]]] = []
+    for kind in kinds:
+        years = _year_folders(data_dir / kind / ledger_id)
+        parts.append((kind, tuple(sorted((e.name, e.stat().st_mtime_ns) for e in years))))
+    try:
+        parts.append(("state", (("", os.stat(state_path(data_dir, ledger_id)).st_mtime_ns),)))
+    except FileNotFoundError:
+        parts.append(("state", ()))
+    if any(mtime > horizon for _, stamps in parts for _, mtime in stamps):
+        return None
+    return tuple(parts)
+
+
+def _scan_store(data_dir: DataDir, ledger_id: str, kinds: Iterable[str]) -> Inventory:
+    """The object-store scan: one recursive listing per kind, mtimes from the listing.
+
+    Object stores keep modification times to the second: a derived file written in the same
+    second as its input counts as up to date, which is the order a run writes them in.
+    """
+    inv = Inventory(ledger_id)
+    for kind in kinds:
+        found: dict[date, int] = {}
+        for name, mtime_ns in objstore.list_files(data_dir / kind / ledger_id).items():
+            year, _, base = name.partition("/")
+            if (
+                not year.isdigit()
+                or "/" in base
+                or base.startswith(".")
+                or not base.endswith(".parquet")
+            ):
+                continue
+            try:
+                found[date.fromisoformat(base[: -len(".parquet")])] = mtime_ns
+            except ValueError:
+                continue
+        inv.files[kind] = found
+    return inv
+
+
+def final_through(stored: set[date], start: date) -> date | None:
+    """The last date up to which every date from ``start`` is stored (None: not even start)."""
+    if start not in stored:
+        return None
+    d = start
+    while d + timedelta(days=1) in stored:  # one set look-up a day: years cost microseconds
+        d += timedelta(days=1)
+    return d
+
+
+def frontier(stored: set[date], start: date) -> date:
+    """The first date, from ``start``, that is not stored yet."""
+    last = final_through(stored, start)
+    return start if last is None else last + timedelta(days=1)
+
+
+def _sliding_max(
+    days: list[date], values: dict[date, int], before: int, after: int
+) -> dict[date, int]:
+    """For each day D, the largest value among dates D-before..D+after (0 when none)."""
+    if not days:
+        return {}
+    lo, hi = days[0] - timedelta(days=before), days[-1] + timedelta(days=after)
+    span = [lo + timedelta(days=k) for k in range((hi - lo).days + 1)]
+    out: dict[date, int] = {}
+    window: deque[tuple[date, int]] = deque()  # decreasing values
+    wanted = set(days)
+    i = 0
+    for d in span:
+        # admit dates up to d + after
+        while i < len(span) and span[i] <= d + timedelta(days=after):
+            v = values.get(span[i], 0)
+            while window and window[-1][1] <= v:
+                window.pop()
+            window.append((span[i], v))
+            i += 1
+        while window and window[0][0] < d - timedelta(days=before):
+            window.popleft()
+        if d in wanted:
+            out[d] = window[0][1] if window else 0
+    return out
+
+
+def stale_journal(inv: Inventory) -> list[date]:
+    """Days whose journal is missing or older than one of the day's reports."""
+    journals = inv.files.get("journal", {})
+    return [
+        d
+        for d in sorted(inv.dates(REPORT_KINDS[0]))
+        if inv.has(REPORT_KINDS[1], d)
+        and journals.get(d, -1) < max(inv.mtime(k, d) or 0 for k in REPORT_KINDS)
+    ]
+
+
+def stale_days(inv: Inventory, window: int) -> tuple[list[date], list[date]]:
+    """(days whose statement is missing or stale, days whose findings are missing or stale).
+
+    Only days with both reports stored can have a statement; only days with a statement can
+    have findings. A findings file is stale when any input is newer: the day's statement, the
+    statements of the :data:`CHAIN_LOOKBACK_DAYS` before it, or a report in the fee window.
+    """
+    days = sorted(d for d in inv.dates(REPORT_KINDS[0]) if inv.has(REPORT_KINDS[1], d))
+    reports = {
+        d: max(inv.mtime(k, d) or 0 for k in REPORT_KINDS)
+        for d in inv.dates(REPORT_KINDS[0]) | inv.dates(REPORT_KINDS[1])
+    }
+    statement_times = inv.files.get("statements", {})
+    findings_times = inv.files.get("reconciliation", {})
+    stale_statements = [
+        d
+        for d in days
+        if statement_times.get(d, -1) < max(inv.mtime(k, d) or 0 for k in REPORT_KINDS)
+    ]
+    span = window - 1
+    report_max = _sliding_max(days, reports, span, span)
+    stated = [d for d in days if d in statement_times]
+    statement_max = _sliding_max(stated, statement_times, CHAIN_LOOKBACK_DAYS, 0)
+    pending = set(stale_statements)
+    stale_findings = [
+        d
+        for d in days
+        if d in pending
+        or (
+            d in statement_times
+            and findings_times.get(d, -1) < max(report_max.get(d, 0), statement_max.get(d, 0))
+        )
+    ]
+    return stale_statements, stale_findings

@@ -1,0 +1,367 @@
+"""One ledger's work over a set of dates, without Dagster.
+
+Reports are fetched in date order per topic, and a topic stops at its first date that is not
+final (the vendor closes a ledger's dates in order, so later dates cannot be ready either:
+while a ledger is open a run costs one request per topic). Statements and findings follow in
+chunks of :data:`CHUNK_DAYS`, so memory does not grow with the length of the range; every
+stored file is announced as an event the moment it is written, so a killed run keeps what it
+recorded. The Dagster layer turns the events into materializations and check evaluations; the
+tests read them directly.
+
+Two modes:
+- explicit (a user asked for these dates): every date is fetched again and every derived file
+  of the dates is recomputed;
+- sync (the planner asked): stored report days are skipped and only stale derived files are
+  recomputed.
+In both, the findings of neighbouring days that a change makes stale (the next day's balance
+chain, the fee window either side) are recomputed too, under the ledger's lock.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import pyarrow.compute as pc
+
+from vipps_pipeline.api.client import ApiError, AuthError, LedgerForbidden, NotReady, ReportClient
+from vipps_pipeline.api.parse import BadReport
+from vipps_pipeline.books import derive as books
+from vipps_pipeline.books import journal
+from vipps_pipeline.books.reconcile import CHAIN_LOOKBACK_DAYS
+from vipps_pipeline.settings import TOPICS, PipelineSettings
+from vipps_pipeline.store import objstore, state
+from vipps_pipeline.store.layout import day_path, ledger_lock
+from vipps_pipeline.sync import completeness
+from vipps_pipeline.sync.ingest import DaySummary, fetch_day
+
+CHUNK_DAYS = 31
+"""Days per chunk of statements and findings: a month keeps memory flat for any range."""
+
+
+@dataclass(frozen=True)
+class Work:
+    """What to do for one ledger: which dates, which datasets, and in which mode."""
+
+    ledger_id: str
+    dates: tuple[date, ...]
+    topics: tuple[str, ...] = TOPICS
+    statements: bool = True
+    findings: bool = True
+    journal: bool = True
+    sync: bool = False
+
+
+# --- events ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReportStored:
+    ledger_id: str
+    topic: str
+    ledger_date: date
+    summary: DaySummary
+
+
+@dataclass(frozen=True)
+class NotReadyFound:
+    """A topic's walk stopped: the API says this date is not final yet."""
+
+    ledger_id: str
+    probe: state.Probe
+    not_asked: int  # later dates of this run the walk did not ask for
+
+
+@dataclass(frozen=True)
+class StatementStored:
+    ledger_id: str
+    ledger_date: date
+    rows: tuple[dict, ...]  # one per topic
+
+
+@dataclass(frozen=True)
+class JournalStored:
+    ledger_id: str
+    ledger_date: date
+    lines: int
+    debit: int  # the day's total of debits (= credits) in minor units
+    currency: str | None
+    problems: tuple[str, ...]  # empty when the day balances and ties to the reports
+
+
+@dataclass(frozen=True)
+class FindingsStored:
+    ledger_id: str
+    ledger_date: date
+    findings: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class DayFailed:
+    ledger_id: str
+    what: str  # a topic, "statements" or "reconciliation"
+    ledger_date: date | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Derived files not computed because their inputs are not stored (not an error)."""
+
+    ledger_id: str
+    what: str
+    dates: tuple[date, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChunkDone:
+    """A point where everything announced so far is written: a good moment to flush."""
+
+    ledger_id: str
+
+
+Event = (
+    ReportStored
+    | NotReadyFound
+    | StatementStored
+    | FindingsStored
+    | DayFailed
+    | Skipped
+    | ChunkDone
+)
+
+
+class Outage(Exception):
+    """Stop every ledger of the run: credentials rejected, or the API keeps failing."""
+
+
+@dataclass
+class Breaker:
+    """Counts ledger-days that failed in a row for transport reasons (no answer, 429, 5xx),
+    across ledgers: an outage stops the run after ``limit`` of them instead of spending the
+    retry budget on every remaining day."""
+
+    limit: int
+    in_a_row: int = 0
+    last: list[str] = field(default_factory=list)
+
+    def success(self) -> None:
+        self.in_a_row, self.last = 0, []
+
+    def failure(self, message: str) -> None:
+        self.in_a_row += 1
+        self.last = [*self.last, message][-3:]
+        if self.in_a_row >= self.limit:
+            raise Outage(
+                f"{self.in_a_row} ledger-days failed in a row (VIPPS_MAX_CONSECUTIVE_ERRORS): "
+                f"the API looks unavailable; stopping. Last: {self.last[-1]}"
+            )
+
+
+# --- the work ----------------------------------------------------------------------------------
+def _chunks(dates: Sequence[date]) -> list[list[date]]:
+    """Consecutive runs of at most CHUNK_DAYS dates; a gap starts a new chunk."""
+    out: list[list[date]] = []
+    for d in sorted(dates):
+        if out and len(out[-1]) < CHUNK_DAYS and (d - out[-1][-1]).days <= 1:
+            out[-1].append(d)
+        else:
+            out.append([d])
+    return out
+
+
+def run_ledger(
+    work: Work,
+    *,
+    client: ReportClient | None,
+    settings: PipelineSettings,
+    breaker: Breaker,
+    now: datetime | None = None,
+) -> Iterator[Event]:
+    """Do ``work`` and announce everything stored, found open or failed, in order.
+
+    Raises :class:`Outage` (after announcing what was stored) when the run must stop.
+    """
+    ledger_id, data_dir = work.ledger_id, settings.data_dir
+    stopped: dict[str, NotReady | None] = {}  # topic -> why its walk ended
+    inv = completeness.scan(data_dir, ledger_id) if work.sync else None
+    chunks = _chunks(work.dates)
+    stored: dict[str, set[date]] = {t: set() for t in work.topics}
+    for number, chunk in enumerate(chunks):
+        for d in chunk:
+            for topic in work.topics:
+                if topic in stopped or (inv is not None and inv.has(f"reports/{topic}", d)):
+                    continue
+                try:
+                    summary = fetch_day(client, data_dir, ledger_id, topic, d)
+                except NotReady as exc:
+                    stopped[topic] = exc
+                    probe = state.record_probe(
+                        data_dir, ledger_id, topic, d, exc.reason, exc.detail, now
+                    )
+                    later = sum(1 for x in work.dates if x > d)
+                    yield NotReadyFound(ledger_id, probe, later)
+                    breaker.success()
+                except AuthError as exc:
+                    yield DayFailed(ledger_id, topic, d, str(exc))
+                    raise Outage(f"authentication failed, stopping: {exc}") from None
+                except LedgerForbidden as exc:
+                    for t in work.topics:
+                        stopped.setdefault(t, None)
+                    yield DayFailed(ledger_id, topic, d, str(exc))
+                except BadReport as exc:
+                    yield DayFailed(ledger_id, topic, d, str(exc))
+                except ApiError as exc:
+                    yield DayFailed(ledger_id, topic, d, str(exc))
+                    if exc.transport:
+                        breaker.failure(str(exc))
+                else:
+                    breaker.success()
+                    stored[topic].add(d)
+                    yield ReportStored(ledger_id, topic, d, summary)
+        if work.statements or work.findings or work.journal:
+            later = {d for c in chunks[number + 1 :] for d in c}
+            yield from _derived(work, chunk, later, settings)
+        yield ChunkDone(ledger_id)
+    if any(stored.values()):
+        state.clear_probes(data_dir, ledger_id, stored)
+
+
+def _derived(
+    work: Work, chunk: list[date], later: set[date], settings: PipelineSettings
+) -> Iterator[Event]:
+    """Statements and findings of a chunk, and of the neighbours its changes made stale."""
+    ledger_id, data_dir, window = work.ledger_id, settings.data_dir, settings.fee_window_days
+    override = settings.settlement.get(ledger_id)
+    with ledger_lock(data_dir, ledger_id):
+        inv = completeness.scan(data_dir, ledger_id)
+        stale_statements, _ = completeness.stale_days(inv, window)
+        in_chunk = set(chunk)
+        if work.statements:
+            ready = [d for d in chunk if inv.reports_stored(d)]
+            if not work.sync and len(ready) < len(chunk):
+                missing = tuple(d for d in chunk if not inv.reports_stored(d))
+                yield Skipped(ledger_id, "statements", missing, "funds or fees report not stored")
+            targets = ready if not work.sync else [d for d in stale_statements if d in in_chunk]
+            if targets:
+                try:
+                    table = books.write_statements(data_dir, ledger_id, targets, override)
+                except (OSError, ValueError, books.MissingInput) as exc:
+                    yield DayFailed(ledger_id, "statements", targets[0], str(exc))
+                    return
+                rows: dict[date, list[dict]] = {}
+                for row in table.to_pylist():
+                    rows.setdefault(row["ledger_date"], []).append(row)
+                for d in targets:
+                    yield StatementStored(ledger_id, d, tuple(rows[d]))
+                inv = completeness.scan(data_dir, ledger_id)
+        if work.journal:
+            yield from _journal(work, chunk, inv, settings)
+        if not work.findings:
+            return
+        _, stale_findings = completeness.stale_days(inv, window)
+        stated = [d for d in chunk if inv.has("statements", d)]
+        if not work.sync and len(stated) < len(chunk):
+            missing = tuple(d for d in chunk if not inv.has("statements", d))
+            yield Skipped(ledger_id, "reconciliation", missing, "statement not stored")
+        targets = set(stated) if not work.sync else {d for d in stale_findings if d in in_chunk}
+        # neighbours whose findings this chunk made stale, unless a later chunk of this run
+        # handles them anyway
+        lo = chunk[0] - timedelta(days=window - 1)
+        hi = chunk[-1] + timedelta(days=max(window - 1, CHAIN_LOOKBACK_DAYS))
+        targets |= {d for d in stale_findings if lo <= d <= hi and d not in in_chunk | later}
+        # only days whose statement is stored: another run may have written a day's reports
+        # a moment ago and not yet its statement (it will reconcile that day itself)
+        targets = {d for d in targets if d >= settings.start_date and inv.has("statements", d)}
+        if not targets:
+            return
+        try:
+            table = books.write_findings(
+                data_dir,
+                ledger_id,
+                sorted(targets),
+                first_date=settings.start_date,
+                window=window,
+                settlement=override,
+            )
+        except (OSError, ValueError, books.MissingInput) as exc:
+            yield DayFailed(ledger_id, "reconciliation", min(targets), str(exc))
+            return
+        found: dict[date, list[dict]] = {d: [] for d in targets}
+        for row in table.to_pylist():
+            found[row["ledger_date"]].append(row)
+        for d in sorted(found):
+            yield FindingsStored(ledger_id, d, tuple(found[d]))
+
+
+def _journal(
+    work: Work, chunk: list[date], inv: completeness.Inventory, settings: PipelineSettings
+) -> Iterator[Event]:
+    """The chunk's journal days: every day with both reports (explicit) or the stale ones."""
+    if work.sync:
+        stale = set(completeness.stale_journal(inv))
+        targets = [d for d in chunk if d in stale]
+    else:
+        targets = [d for d in chunk if inv.reports_stored(d)]
+    if not targets:
+        return
+    try:
+        chart = chart_for(settings)
+        booked = books.write_journal(
+            settings.data_dir, work.ledger_id, targets, chart, settings.journal_per_entry
+        )
+    except (OSError, ValueError) as exc:
+        yield DayFailed(work.ledger_id, "journal", targets[0], str(exc))
+        return
+    for d in targets:
+        lines, problems = booked[d]
+        currencies = [c for c in lines.column("currency").to_pylist() if c]
+        yield JournalStored(
+            work.ledger_id,
+            d,
+            lines.num_rows,
+            int(pc.sum(lines.column("debit")).as_py() or 0),
+            currencies[0] if currencies else None,
+            tuple(problems),
+        )
+
+
+def chart_for(settings: PipelineSettings) -> journal.Chart:
+    """The chart of accounts, read once per file version."""
+    path = settings.journal_accounts
+    stamp = path.stat().st_mtime_ns if path and path.exists() else 0
+    return _chart(str(path) if path else None, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _chart(path: str | None, stamp: int) -> journal.Chart:
+    return journal.load_chart(path)
+
+
+def events_for_files(data_dir, ledger_id: str, kind: str, dates: Sequence[date]) -> Iterator[Event]:
+    """Announce files already on disk (a run killed between writing a file and recording it
+    leaves such files): the events a run would have emitted for them."""
+    for d in sorted(dates):
+        path = day_path(data_dir, kind, ledger_id, d)
+        try:
+            table = objstore.read_table(path)
+        except FileNotFoundError:
+            continue
+        if kind.startswith("reports/"):
+            topic = kind.split("/", 1)[1]
+            summary = DaySummary(ledger_id, topic, d, path)
+            for batch in table.to_batches():
+                summary.add(batch)
+            yield ReportStored(ledger_id, topic, d, summary)
+        elif kind == "statements":
+            yield StatementStored(ledger_id, d, tuple(table.to_pylist()))
+        elif kind == "journal":
+            debit = int(pc.sum(table.column("debit")).as_py() or 0)
+            currencies = [c for c in table.column("currency").to_pylist() if c]
+            yield JournalStored(
+                ledger_id, d, table.num_rows, debit, currencies[0] if currencies else None, ()
+            )
+        else:
+            yield FindingsStored(ledger_id, d, tuple(table.to_pylist()))
+    yield ChunkDone(ledger_id)
