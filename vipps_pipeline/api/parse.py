@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vipps_pipeline.api.iso4217 import ISO_4217
+from vipps_pipeline.api.currencies import ISO_4217
 from vipps_pipeline.store.layout import REPORT_SCHEMA
 
 __all__ = [

@@ -1,0 +1,81 @@
+"""The package's shape is part of its contract: folders are the architecture, units stay small.
+
+A newcomer finds an idea from the tree alone only while modules hold one idea each; these
+limits keep it so (issue 20). Pure data tables of the simulator are exempt: a literal table
+reads best whole.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).parents[1] / "vipps_pipeline"
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+DATA_TABLES = {"simulator/ledger_table.py", "simulator/data.py"}
+"""Modules that hold only literal data (exempt from the module limit)."""
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(PACKAGE))
+
+
+def test_no_module_passes_the_line_limit():
+    long = {
+        _rel(p): n
+        for p in _modules()
+        if _rel(p) not in DATA_TABLES and (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"split these modules (over {MAX_MODULE_LINES} lines): {long}"
+
+
+def test_no_function_passes_the_line_limit():
+    long = {}
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long[f"{_rel(path)}:{node.name}"] = lines
+    assert not long, f"split these functions (over {MAX_FUNCTION_LINES} lines): {long}"
+
+
+def test_dagster_internals_are_imported_only_by_instance_plugins():
+    users = set()
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any(n.startswith("dagster._") for n in names):
+                users.add(_rel(path))
+    assert {u for u in users if not u.startswith("instance/")} == set()
+
+
+def test_the_engine_never_imports_dagster():
+    engine = ("api/", "store/", "sync/", "books/", "feed/", "outputs/", "simulator/")
+    users = set()
+    for path in _modules():
+        if not _rel(path).startswith(engine):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "dagster":
+                users.add(_rel(path))
+            if isinstance(node, ast.Import) and any(
+                a.name.split(".")[0] == "dagster" for a in node.names
+            ):
+                users.add(_rel(path))
+    assert users == set()
+
+
+def test_every_folder_says_what_it_holds():
+    for init in PACKAGE.rglob("__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc, f"{_rel(init)} needs a docstring naming what the folder holds"
