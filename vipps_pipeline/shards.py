@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from vipps_pipeline.defs.partitions import Shard
-from vipps_pipeline.settings import _int
+from vipps_pipeline.settings import PipelineSettings
 
 SHARDS_VAR = "VIPPS_SHARDS"
 _ATTRIBUTE = re.compile(r"shard_(\d+)")
@@ -25,7 +25,8 @@ _ATTRIBUTE = re.compile(r"shard_(\d+)")
 
 def shard_count(env: Mapping[str, str | None] | None = None) -> int:
     """``VIPPS_SHARDS``; a malformed value raises a SettingsError naming it."""
-    return _int(os.environ if env is None else env, SHARDS_VAR, 1, 999)
+    raw = (os.environ if env is None else env).get(SHARDS_VAR)
+    return PipelineSettings.from_env({SHARDS_VAR: raw}).shards
 
 
 @functools.cache

@@ -236,8 +236,8 @@ class ReportClient:
             headers.update(
                 {
                     "client_id": s.client_id,
-                    "client_secret": s.client_secret,
-                    "Ocp-Apim-Subscription-Key": s.subscription_key or "",
+                    "client_secret": s.client_secret.get_secret_value(),
+                    "Ocp-Apim-Subscription-Key": s.subscription_key_value,
                 }
             )
             if s.merchant_serial_number:
@@ -245,7 +245,9 @@ class ReportClient:
             data: dict[str, str] | None = None
         else:
             url = f"{s.base_url}/miami/v1/token"
-            basic = base64.b64encode(f"{s.client_id}:{s.client_secret}".encode()).decode()
+            basic = base64.b64encode(
+                f"{s.client_id}:{s.client_secret.get_secret_value()}".encode()
+            ).decode()
             headers["Authorization"] = f"Basic {basic}"
             data = {"grant_type": "client_credentials"}
         try:
@@ -297,7 +299,7 @@ class ReportClient:
             "Accept": "application/json",
         }
         if self.settings.key_type == "merchant":
-            headers["Ocp-Apim-Subscription-Key"] = self.settings.subscription_key or ""
+            headers["Ocp-Apim-Subscription-Key"] = self.settings.subscription_key_value
             if self.settings.merchant_serial_number:
                 headers["Merchant-Serial-Number"] = self.settings.merchant_serial_number
         return headers

@@ -44,9 +44,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import dagster as dg
 
     dg.DagsterInstance.get()  # Dagster's first-use notice prints here, before our summary
-    from vipps_pipeline.settings import _datetime
+    from vipps_pipeline.settings import PipelineSettings
 
-    pinned = _datetime(os.environ, "VIPPS_NOW")  # a replay (and the tests) pin the clock
+    pinned = PipelineSettings.from_env(os.environ).now_override  # a replay, and the tests
     sim = Simulator(World(seed=args.seed), clock=(lambda: pinned) if pinned else None).start()
     today = (pinned or datetime.now(UTC)).astimezone(ZoneInfo("Europe/Oslo")).date()
     end = today - timedelta(days=2)  # closed on every daily-settling simulated ledger
