@@ -26,8 +26,8 @@ LEDGER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TOPICS = ("funds", "fees")
 """The report topics the API serves for every ledger."""
 
-# Documentation for every setting: (name, default shown to humans, meaning). The README table
-# is checked against this list by a test, so the two cannot drift apart.
+# Documentation for every setting: (name, default shown to humans, meaning). The table in
+# docs/configuration.md is checked against this list by a test, so the two cannot drift apart.
 SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ("VIPPS_BASE_URL", PRODUCTION_BASE_URL, "API base URL (the simulator prints its own)"),
     ("VIPPS_KEY_TYPE", "merchant", "`merchant` (accesstoken/get) or `partner` (miami/v1/token)"),
