@@ -56,7 +56,7 @@ condition = (
 )
 """,
     # the same without since_last_handled(): requests once per cron tick, keeps no subset of
-    # every partition in the cursor (README, "Scaling out")
+    # every partition in the cursor (docs/scale.md, "Scaling out")
     "hourly": """
 from datetime import timedelta
 import dagster as dg

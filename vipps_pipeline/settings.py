@@ -181,12 +181,14 @@ class PipelineSettings(FromEnv):
 
     data_location: str = setting(
         "data",
-        "where Parquet files are written: a folder, or `s3://bucket/prefix` (see Object storage)",
+        "where Parquet files are written: a folder, or a URL such as `s3://bucket/prefix` (see "
+        "[Object storage](operations.md#object-storage))",
         env="VIPPS_DATA_DIR",
     )
     storage_options: SecretStr | None = setting(
         None,
-        'JSON options for the object store\'s fsspec backend, e.g. `{"endpoint_url": ...}`',
+        "JSON object passed to the object store's fsspec backend, e.g. "
+        '`{"endpoint_url": "http://127.0.0.1:9000"}`',
         shown="(none)",
         repr=False,
     )
@@ -212,7 +214,8 @@ class PipelineSettings(FromEnv):
     )
     sync_runs: int = setting(
         1,
-        "the sync sensor splits its ledgers over this many runs at once (1-64; see Production)",
+        "the sync sensor splits its ledgers over this many runs at once (1-64; see "
+        "[operations.md](operations.md))",
         ge=1,
         le=64,
     )
@@ -263,8 +266,8 @@ class PipelineSettings(FromEnv):
     )
     shards: int = setting(
         1,
-        "split the ledgers over this many code locations, one per shard (docs/scale.md); read "
-        "when a location loads",
+        "split the ledgers over this many code locations, one per shard "
+        "([scale.md](scale.md)); read when a location loads",
         ge=1,
         le=999,
     )
@@ -343,8 +346,10 @@ DEFAULTS: dict[str, str] = {
 
 def settings_table() -> str:
     """The docs' settings table, generated from the declarations (``docs/configuration.md``)."""
-    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    rows += [f"| `{name}` | {shown} | {meaning} |" for name, shown, meaning in SETTINGS_DOC]
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    for name, shown, meaning in SETTINGS_DOC:
+        default = shown if shown.startswith("(") else f"`{shown}`"
+        rows.append(f"| `{name}` | {default} | {meaning} |")
     return "\n".join(rows) + "\n"
 
 

@@ -216,7 +216,7 @@ def test_every_process_keeps_its_database_connections(pg_url, tmp_path):
 
 
 def test_a_plain_postgresql_url_fails_naming_the_missing_driver(pg_url, monkeypatch, tmp_path):
-    """What the README warns about: SQLAlchemy 2.1 maps postgresql:// to psycopg 3."""
+    """What docs/operations.md warns about: SQLAlchemy 2.1 maps postgresql:// to psycopg 3."""
     monkeypatch.setenv(url_variable(), pg_url.replace("postgresql+psycopg2://", "postgresql://"))
     with pytest.raises(ModuleNotFoundError, match="psycopg"):
         dg.DagsterInstance.from_config(str(dagster_home(tmp_path))).run_storage  # noqa: B018

@@ -79,9 +79,9 @@ def test_the_views_are_documented_and_answer_in_major_units(data):
     ).fetchall()
     assert float(major) == minor / 100
     assert con.execute("select major(1234, 'JPY')").fetchall() == [(1234,)]
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    docs = (Path(__file__).parents[1] / "docs" / "accounting.md").read_text()
     for view in VIEWS:
-        assert f"`{view}`" in readme, view
+        assert f"`{view}`" in docs, view
 
 
 def test_an_empty_data_folder_answers_with_empty_views(tmp_path):

@@ -12,7 +12,7 @@ materializations are stored in batches (``DAGSTER_EVENT_BATCH_SIZE``; one statem
 PostgreSQL) and a ranged run plans its partitions in one event per asset instead of one per
 partition (``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS``). The second matters in the
 process that creates runs: the CLI here, and the webserver and daemon through `vipps-pipeline
-dev` or the deployment's environment (deploy/). See README, "Production".
+dev` or the deployment's environment (deploy/). See docs/operations.md.
 """
 
 import os
@@ -27,6 +27,6 @@ BOOKKEEPING_ENV = {
     "DAGSTER_EVENT_BATCH_SIZE": "1000",
     "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
 }
-"""Dagster's switches for fewer event-log writes per ledger-day (README, "Production")."""
+"""Dagster's switches for fewer event-log writes per ledger-day (docs/operations.md)."""
 for _name, _value in BOOKKEEPING_ENV.items():
     os.environ.setdefault(_name, _value)

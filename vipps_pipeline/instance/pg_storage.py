@@ -10,7 +10,7 @@ This class is that storage with the pool Dagster's own webserver switches on
 (``optimize_for_webserver``) for the run and event-log storages: one connection kept for
 each, short-lived extra ones while threads overlap, recycled after ``pool_recycle`` seconds.
 A process therefore holds up to two idle connections; size PostgreSQL's ``max_connections``
-for two per run worker and daemon (the webserver pools anyway; README, "Production").
+for two per run worker and daemon (the webserver pools anyway; docs/operations.md).
 Tables, queries and migrations are Dagster's: a database written with or without it reads
 the same, and ``storage: postgres`` can be swapped back at any time.
 """

@@ -112,4 +112,4 @@ QUESTIONS: dict[str, str] = {
         "from journal group by 1, 2, 3 order by account"
     ),
 }
-"""Accountants' questions, answered in the README; tests run every one."""
+"""Accountants' questions, answered in docs/accounting.md; tests run every one."""
