@@ -23,7 +23,7 @@ from vipps_pipeline.api.client import (
 from vipps_pipeline.api.parse import BadReport
 from vipps_pipeline.settings import ApiSettings, SettingsError
 from vipps_pipeline.simulator import DEMO_CREDENTIALS
-from vipps_pipeline.simulator.server import _encode_cursor
+from vipps_pipeline.simulator.wire import encode_cursor
 from vipps_pipeline.store.ledgers import write_ledgers
 from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS
 
@@ -296,7 +296,7 @@ def test_repeating_cursor_is_detected(client, monkeypatch, sim, faults):
     def stuck(*args, **kwargs):
         body, headers = original(*args, **kwargs)
         stuck_at = {"l": "100001", "t": "funds", "d": CLOSED_DAY.isoformat(), "o": 2}
-        body["hasMore"], body["cursor"] = True, _encode_cursor(stuck_at)
+        body["hasMore"], body["cursor"] = True, encode_cursor(stuck_at)
         return body, headers
 
     monkeypatch.setattr(sim, "report", stuck)
