@@ -126,7 +126,7 @@ def _plan_now(
     data_dir: DataDir, ledger_id: str, start: date, until: date, window: int
 ) -> LedgerPlan:
     return plan_ledger(
-        completeness.scan(data_dir, ledger_id),
+        completeness.scan(data_dir, ledger_id, verify=True),
         state.load(data_dir, ledger_id),
         start=start,
         until=until,
@@ -163,7 +163,12 @@ def freshness(
 ) -> Freshness:
     """Open for a while is normal (monthly settlement, a negative balance); open for longer than
     ``stale_days`` deserves a look; a 404 that persists ``persistent_404_days`` after its date
-    means the keys probably cannot read the ledger."""
+    means the keys probably cannot read the ledger.
+
+    Persisting is measured from the 404's first sighting, not only from the date's age: on
+    an old date (a backfill, a sync after a pause) the very first answer would otherwise be
+    enough, and one transient 404 would raise the ERROR.
+    """
     behind = (today - plan.frontier).days
     lost = [
         t
@@ -171,6 +176,7 @@ def freshness(
         if t.probe is not None
         and t.probe.reason == "404"
         and (today - t.probe.ledger_date).days > persistent_404_days
+        and (today - t.probe.first_seen.date()).days >= persistent_404_days
     ]
     if lost:
         t = lost[0]
@@ -179,8 +185,9 @@ def freshness(
         detail = (
             f"{t.topic} of {t.probe.ledger_date} still answers HTTP 404 "
             f"({t.probe.detail or 'no detail'}) {(today - t.probe.ledger_date).days} days after "
-            "the date: the ledger may not belong to these API keys (has the merchant granted "
-            "access?)"
+            f"the date and {(today - t.probe.first_seen.date()).days} days after the first "
+            f"404 ({t.probe.first_seen.date()}): the ledger may not belong to these API keys "
+            "(has the merchant granted access?)"
         )
     elif behind > stale_days and plan.open_since is None:
         status = "catching_up"

@@ -15,12 +15,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,6 +30,8 @@ import pyarrow.parquet as pq
 from vipps_pipeline import objstore
 from vipps_pipeline.objstore import DataDir, as_dir
 from vipps_pipeline.settings import TOPICS, validate_ledger_id
+
+log = logging.getLogger(__name__)
 
 GDPR_COLUMNS = ("name", "masked_phone_no", "message")
 
@@ -201,12 +204,48 @@ def write_json(path: DataDir, data: object) -> None:
 
 
 def read_json(path: DataDir) -> dict:
+    """A small JSON object; a file that is not one (a crash of another tool, a hand edit) is
+    quarantined and read as empty, so the facts it held are learned again instead of every
+    later run failing on it."""
     try:
         with path.open(encoding="utf-8") as fh:
             data = json.load(fh)
     except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        quarantine(path, f"not JSON ({str(exc).splitlines()[0][:120]})")
+        return {}
+    if not isinstance(data, dict):
+        quarantine(path, f"a JSON {type(data).__name__}, not an object")
+        return {}
+    return data
+
+
+def quarantine(path: DataDir, why: str) -> DataDir | None:
+    """Move an unreadable file aside to ``<name>.corrupt-<UTC time>`` and say so in one
+    WARNING line; returns where it went (None when it was already gone).
+
+    Kept rather than deleted so that a person can see what broke; the new name does not end in
+    ``.parquet`` or ``.json``, so no scan, dataset or query reads it again. On an object store
+    (no rename) the file is deleted instead: a remote copy is no use to the person anyway.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    try:
+        if objstore.is_remote(path):
+            path.unlink()
+            target = None
+        else:
+            os.replace(path, target)
+    except FileNotFoundError:
+        return None  # another process quarantined (or replaced) it first
+    log.warning(
+        "%s is unreadable (%s): %s; it is rebuilt from the API",
+        path,
+        why,
+        f"moved aside to {target.name}" if target is not None else "deleted",
+    )
+    return target
 
 
 @contextlib.contextmanager

@@ -246,7 +246,9 @@ def record_unrecorded(
         shard.key(RECONCILIATION): "reconciliation",
         shard.key(JOURNAL): "journal",
     }
-    inventories = {lid: completeness.scan(settings.data_dir, lid) for lid in ledger_ids}
+    inventories = {
+        lid: completeness.scan(settings.data_dir, lid, verify=True) for lid in ledger_ids
+    }
     healed = 0
     for asset_key, kind in kinds.items():
         marked = context.instance.get_materialized_partitions(asset_key)
