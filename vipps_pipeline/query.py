@@ -23,11 +23,16 @@ from vipps_pipeline.objstore import as_dir, is_remote
 from vipps_pipeline.settings import SettingsError
 from vipps_pipeline.storage import FINDING_SCHEMA, REPORT_SCHEMA, STATEMENT_SCHEMA
 
+DAY_FILE = "[0-9][0-9][0-9][0-9]/[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].parquet"
+"""``<yyyy>/<yyyy-mm-dd>.parquet``: only the layout's own files. A stray ``notes.parquet`` or
+a copy someone left beside the days would otherwise be read too (and break every question
+when its columns differ); DuckDB's and Python's globs both understand the classes."""
+
 VIEWS: dict[str, tuple[str, pa.Schema]] = {
-    "entries": ("reports/*/*/*/*.parquet", REPORT_SCHEMA),
-    "statements": ("statements/*/*/*.parquet", STATEMENT_SCHEMA),
-    "findings": ("reconciliation/*/*/*.parquet", FINDING_SCHEMA),
-    "journal": ("journal/*/*/*.parquet", JOURNAL_SCHEMA),
+    "entries": (f"reports/*/*/{DAY_FILE}", REPORT_SCHEMA),
+    "statements": (f"statements/*/{DAY_FILE}", STATEMENT_SCHEMA),
+    "findings": (f"reconciliation/*/{DAY_FILE}", FINDING_SCHEMA),
+    "journal": (f"journal/*/{DAY_FILE}", JOURNAL_SCHEMA),
     "ledgers": ("ledgers.parquet", LEDGER_SCHEMA),
 }
 
