@@ -66,8 +66,11 @@ def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def run(data_dir: str | Path, sql: str, as_csv: bool = False, out: TextIO = sys.stdout) -> int:
-    """Print the answer as a table (or CSV); returns the number of rows."""
+def run(data_dir: str | Path, sql: str, as_csv: bool = False, out: TextIO | None = None) -> int:
+    """Print the answer as a table (or CSV); returns the number of rows. ``out`` defaults to
+    the ``sys.stdout`` of the moment of the call (not of the import), which a caller may
+    have redirected since."""
+    out = out or sys.stdout
     con = connect(data_dir)
     relation = con.sql(sql)
     if relation is None:  # a statement without rows, e.g. "set ..."

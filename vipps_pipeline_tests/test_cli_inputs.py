@@ -4,6 +4,7 @@ a false success; a failed sync never shows a ledger ``ok``; ``query`` reads only
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,6 +36,34 @@ def refused(result, *words: str) -> None:
     assert "Traceback" not in result.stderr and result.stdout == ""
     for word in words:
         assert word in lines[0], lines[0]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def main(tmp_path: Path, monkeypatch, capsys):
+    """``vipps-pipeline`` in this process, in a clean environment: a subprocess costs seconds
+    of imports per case, and an exception escaping ``main`` fails the test as a traceback
+    would (the subprocess tests below show the entry point itself)."""
+    from vipps_pipeline import cli as entry
+
+    def call(*argv: str, env: dict[str, str]) -> Result:
+        for name in [n for n in os.environ if n.startswith("VIPPS_") or n == "DAGSTER_HOME"]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        capsys.readouterr()
+        code = entry.main(list(argv))
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return call
 
 
 RUN_CASES = {
@@ -76,12 +105,12 @@ RUN_CASES = {
 
 
 @pytest.mark.parametrize("case", list(RUN_CASES))
-def test_run_refuses_bad_input_in_one_line(tmp_path: Path, case: str):
+def test_run_refuses_bad_input_in_one_line(main, tmp_path: Path, case: str):
     # row 11: a reversed or future range said "succeeded" (exit 0, nothing stored); the
     # others were tracebacks
     argv, extra, words = RUN_CASES[case]
     (tmp_path / "afile").write_text("not a folder\n")
-    result = cli("run", *argv, cwd=tmp_path, env=env(tmp_path, **extra))
+    result = main("run", *argv, env=env(tmp_path, **extra))
     refused(result, *words)
     assert not (tmp_path / "home").exists(), "refused before any Dagster run"
 
@@ -99,28 +128,43 @@ SYNC_CASES = {
 
 
 @pytest.mark.parametrize("case", list(SYNC_CASES))
-def test_sync_and_feed_refuse_bad_input_in_one_line(tmp_path: Path, case: str):
+def test_sync_and_feed_refuse_bad_input_in_one_line(main, tmp_path: Path, case: str):
     # row 11: a future start date showed every ledger "ok"; the others were tracebacks
     argv, extra, words = SYNC_CASES[case]
     (tmp_path / "afile").write_text("not a folder\n")
-    refused(cli("sync", *argv, cwd=tmp_path, env=env(tmp_path, **extra)), *words)
+    refused(main("sync", *argv, env=env(tmp_path, **extra)), *words)
     if case != "future start date":  # the feed has dates of its own (today's entries)
-        refused(cli("feed", *argv, cwd=tmp_path, env=env(tmp_path, **extra)), *words)
+        refused(main("feed", *argv, env=env(tmp_path, **extra)), *words)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--start", "2026-11-10", "--end", "2026-11-05"],
+        ["sync", "--ledger", "1/2"],
+        ["run", "--start", "2026-11-01", "--end", "2026-11-05", "--dagster-home", "afile"],
+    ],
+    ids=["run-reversed", "sync-bad-ledger", "run-dagster-home-file"],
+)
+def test_the_entry_point_refuses_in_one_line(tmp_path: Path, argv: list[str]):
+    """The same refusals through the installed entry point, in a process of its own."""
+    (tmp_path / "afile").write_text("not a folder\n")
+    refused(cli(*argv, cwd=tmp_path, env=env(tmp_path)))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
-def test_a_read_only_data_directory_is_refused_in_one_line(tmp_path: Path):
+def test_a_read_only_data_directory_is_refused_in_one_line(main, tmp_path: Path):
     data = tmp_path / "data"
     data.mkdir()
     data.chmod(0o555)
     try:
-        result = cli("sync", cwd=tmp_path, env=env(tmp_path))
+        result = main("sync", env=env(tmp_path))
     finally:
         data.chmod(0o755)
     refused(result, "VIPPS_DATA_DIR", "not writable")
 
 
-def test_query_reads_only_the_layouts_files(tmp_path: Path):
+def test_query_reads_only_the_layouts_files(main, tmp_path: Path):
     # row 11: a stray non-date .parquet under the data directory broke every question
     data = tmp_path / "data"
     day = data / "reports/funds/100001/2026" / f"{CLOSED_DAY}.parquet"
@@ -144,21 +188,13 @@ def test_query_reads_only_the_layouts_files(tmp_path: Path):
     pq.write_table(stray, data / "reports/funds/100001/export.parquet")
     pq.write_table(stray, data / "statements.parquet")
     (day.parent / f"{CLOSED_DAY}.parquet.corrupt-20261124T120000000000Z").write_bytes(b"x")
-    result = cli(
-        "query",
-        "select count(*) as n, sum(amount) as s from entries",
-        "--csv",
-        cwd=tmp_path,
-        env={"VIPPS_DATA_DIR": str(data), "VIPPS_START_DATE": "2026-11-01"},
+    settings = {"VIPPS_DATA_DIR": str(data), "VIPPS_START_DATE": "2026-11-01"}
+    result = main(
+        "query", "select count(*) as n, sum(amount) as s from entries", "--csv", env=settings
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ['"n","s"', "1,12300"]
-    result = cli(
-        "query",
-        "select * from statements",
-        cwd=tmp_path,
-        env={"VIPPS_DATA_DIR": str(data), "VIPPS_START_DATE": "2026-11-01"},
-    )
+    result = main("query", "select * from statements", env=settings)
     assert result.returncode == 0 and "(0 rows)" in result.stdout, result.stderr[-2000:]
 
 
