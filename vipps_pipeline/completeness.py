@@ -111,7 +111,7 @@ class _Verified:
 
     def __init__(self, data_dir: DataDir, ledger_id: str, kinds: tuple[str, ...]) -> None:
         self.path = objstore.as_dir(data_dir) / "state" / "verified" / f"{ledger_id}.json"
-        raw = read_json(self.path)
+        raw = read_json(self.path, heal=True)
         self.old: dict[str, list[int]] = {
             k: v
             for k, v in raw.items()

@@ -67,7 +67,7 @@ def load(data_dir: Path, ledger_id: str) -> LedgerState:
     state starts empty: probes are polled again and the settlement type learned again from the
     stored days, so nothing the file held is lost for good."""
     path = state_path(data_dir, ledger_id)
-    raw = read_json(path)
+    raw = read_json(path, heal=True)
     if not isinstance(raw.get("probes") or {}, dict) or not isinstance(
         raw.get("settlement"), str | None
     ):

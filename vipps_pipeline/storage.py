@@ -203,20 +203,27 @@ def write_json(path: DataDir, data: object) -> None:
         json.dump(data, fh, indent=1, sort_keys=True, default=str)
 
 
-def read_json(path: DataDir) -> dict:
-    """A small JSON object; a file that is not one (a crash of another tool, a hand edit) is
-    quarantined and read as empty, so the facts it held are learned again instead of every
-    later run failing on it."""
+def read_json(path: DataDir, heal: bool = False) -> dict:
+    """A small JSON object ({} when there is none).
+
+    ``heal``: a file that is not a JSON object (a hand edit, another tool's crash) is
+    quarantined and read as empty, so what it held is learned again instead of every later
+    run failing on it. Only for files whose facts can be learned again (a ledger's state, the
+    verified-files record); without it, a file that is not JSON raises.
+    """
     try:
         with path.open(encoding="utf-8") as fh:
             data = json.load(fh)
     except FileNotFoundError:
         return {}
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if not heal:
+            raise
         quarantine(path, f"not JSON ({str(exc).splitlines()[0][:120]})")
         return {}
     if not isinstance(data, dict):
-        quarantine(path, f"a JSON {type(data).__name__}, not an object")
+        if heal:
+            quarantine(path, f"a JSON {type(data).__name__}, not an object")
         return {}
     return data
 
@@ -239,6 +246,9 @@ def quarantine(path: DataDir, why: str) -> DataDir | None:
             os.replace(path, target)
     except FileNotFoundError:
         return None  # another process quarantined (or replaced) it first
+    except OSError as exc:  # a read-only data directory: the file is still not trusted
+        log.warning("%s is unreadable (%s) and cannot be moved aside: %s", path, why, exc.strerror)
+        return None
     log.warning(
         "%s is unreadable (%s): %s; it is rebuilt from the API",
         path,
