@@ -10,7 +10,6 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -124,6 +123,7 @@ def _dagster_and_ledgers(list_ledgers: bool):
 def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
     """One pass of the planner through Dagster: (exit code, what to print)."""
     from vipps_pipeline.defs.sync import freshness_rows, sync_ledgers
+    from vipps_pipeline.planner import failed
     from vipps_pipeline.settings import PipelineSettings
 
     defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)
@@ -151,12 +151,7 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
     rows = freshness_rows(settings, list(ledger_ids) or ids, settings.today())
     if errors or not result.success:
         # what is stored may look complete, but this sync did not confirm it: never "ok"
-        rows = [
-            replace(r, status="failed", detail=f"this sync failed (see below); {r.detail}")
-            if r.status == "ok"
-            else r
-            for r in rows
-        ]
+        rows = [failed(r, "this sync failed (see below)") for r in rows]
     lines = [
         f"Sync run {result.run_id} ({'succeeded' if result.success else 'failed'}), "
         f"data in {settings.data_dir.resolve()}",

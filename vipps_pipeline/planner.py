@@ -10,7 +10,7 @@ fetched from the start date.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from vipps_pipeline import completeness, state
@@ -22,8 +22,15 @@ PLAN_CACHE_SIZE = 8192
 """Plans kept per process (one per ledger and day in steady state): enough for every ledger of
 a large unsharded location, a few hundred bytes each."""
 
-ATTENTION = ("stale", "not_yours")
-"""Freshness states that need a person: a WARN and an ERROR on the freshness check."""
+ATTENTION = ("stale", "failed", "not_yours")
+"""Freshness states that need a person: WARNs and an ERROR on the freshness check."""
+
+
+def failed(row: Freshness, why: str) -> Freshness:
+    """A ledger the last sync failed on: whatever is stored, it is not shown ``ok``."""
+    if row.status != "ok":
+        return row
+    return replace(row, status="failed", detail=f"{why}; {row.detail}")
 
 
 @dataclass(frozen=True)
