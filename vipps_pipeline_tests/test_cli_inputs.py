@@ -207,9 +207,15 @@ def test_sync_after_a_transient_404_exits_0_and_a_failed_sync_shows_no_ledger_ok
     sim.faults.not_ready_polls = 1
     start = (TODAY - timedelta(days=20)).isoformat()  # an old date: its age alone would alarm
     base = {**sim.env("merchant"), **env(tmp_path, VIPPS_START_DATE=start)}
+    damaged = tmp_path / "data" / "state" / "100001.json"  # row 5: a 49-line traceback
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text('{"probes": {"funds": ')
     result = cli("sync", "--ledger", "100001", cwd=tmp_path, env=base)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "not_yours" not in result.stdout and "100001" in result.stdout
+    [aside] = damaged.parent.glob("100001.json.corrupt-*")
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if aside.name in line], result.stderr
 
     sim.faults.not_ready_polls = 0
     chart = tmp_path / "accounts.toml"
