@@ -55,9 +55,17 @@ print(json.dumps({"load": load, "automation": auto, "again": again, "requested":
 
 
 def fill(data: Path, ledger_ids: list[str], dates: list[date]) -> int:
-    """Every ledger-day file of every ledger, empty, with the modification times a run leaves
-    (reports, then statements, findings and journal, each later than what it is derived from)."""
-    from vipps_pipeline.store.layout import DAY_KINDS, day_path
+    """Every ledger-day file of every ledger, a zero-row Parquet file (the planner reads each
+    footer once), with the modification times a run leaves (reports, then statements,
+    findings and journal, each later than what it is derived from)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vipps_pipeline.store.layout import DAY_KINDS, REPORT_SCHEMA, day_path
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(REPORT_SCHEMA.empty_table(), sink)
+    empty = sink.getvalue().to_pybytes()
 
     order = {"reports/funds": 0, "reports/fees": 0, "statements": 1, "reconciliation": 2}
     base = time.time_ns() - 10**12
@@ -68,7 +76,7 @@ def fill(data: Path, ledger_ids: list[str], dates: list[date]) -> int:
             for d in dates:
                 path = Path(day_path(data, kind, ledger, d))
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
+                path.write_bytes(empty)
                 os.utime(path, ns=(at, at))
                 n += 1
     for folder in [p for p in data.rglob("*") if p.is_dir()]:  # settled, as after a backfill

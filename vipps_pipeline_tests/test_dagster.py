@@ -351,8 +351,13 @@ def test_a_foreign_ledger_is_an_error_naming_it_and_a_long_open_ledger_a_warning
     sim, instance, tmp_path
 ):
     instance.add_dynamic_partitions("ledgers", ["999999"])
-    defs = make_defs(sim, tmp_path, start_date="2026-11-01")
+    # the first sighting of the 404, eight days ago: no alarm yet (it may be transient)
+    week_ago = (NOW - timedelta(days=8)).isoformat()
+    defs = make_defs(sim, tmp_path, start_date="2026-11-01", now=week_ago)
     assert sync(defs, instance, ledgers=["999999", "100004"]).success
+    assert freshness(instance).passed
+    defs = make_defs(sim, tmp_path, start_date="2026-11-01")
+    assert sync(defs, instance, ledgers=["999999", "100004"]).success  # still 404 today
     evaluation = freshness(instance)
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     table = evaluation.metadata["ledgers"].value

@@ -160,11 +160,62 @@ def cmd_dev(args: argparse.Namespace) -> int:
         sim.stop()
 
 
+def _date_arg(raw: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"{flag} must be a date YYYY-MM-DD, got {raw!r}") from None
+
+
+def _ledger_args(ids: Sequence[str] | None) -> list[str]:
+    """``--ledger`` values end up in file paths: refused here in one line, not in a step."""
+    from vipps_pipeline.settings import validate_ledger_id
+
+    return [validate_ledger_id(i, "--ledger") for i in ids or ()]
+
+
+def _writable_data_dir():
+    """The settings, once the data directory is known to be a folder this process can write
+    (created when missing): otherwise every ledger's step fails with the same traceback."""
+    import tempfile
+
+    from vipps_pipeline.settings import PipelineSettings
+    from vipps_pipeline.store.objstore import is_remote
+
+    settings = PipelineSettings.from_env(os.environ)
+    if is_remote(settings.data_dir):
+        return settings
+    path = Path(settings.data_dir)
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"VIPPS_DATA_DIR {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"VIPPS_DATA_DIR {path} cannot be created: {exc.strerror or exc}"
+        ) from None
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise SettingsError(f"VIPPS_DATA_DIR {path} is not writable: {why}") from None
+    return settings
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     from vipps_pipeline.cli.runs import dagster_home, run_sync
 
+    ledgers = _ledger_args(args.ledger)
+    settings = _writable_data_dir()
+    yesterday = settings.today() - timedelta(days=1)
+    if settings.start_date > yesterday:
+        raise SettingsError(
+            f"VIPPS_START_DATE {settings.start_date} is after yesterday ({yesterday} in "
+            f"{settings.timezone}): no date can be final yet, so there is nothing to sync"
+        )
     dagster_home(args.dagster_home)
-    code, text = run_sync(args.ledger or (), list_ledgers=not args.no_ledger_list)
+    code, text = run_sync(ledgers, list_ledgers=not args.no_ledger_list)
     print(text)
     return code
 
@@ -172,8 +223,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_feed(args: argparse.Namespace) -> int:
     from vipps_pipeline.cli.runs import dagster_home, run_feed
 
+    ledgers = _ledger_args(args.ledger)
+    _writable_data_dir()
     dagster_home(args.dagster_home)
-    code, text = run_feed(args.ledger or (), list_ledgers=not args.no_ledger_list)
+    code, text = run_feed(ledgers, list_ledgers=not args.no_ledger_list)
     print(text)
     return code
 
@@ -181,10 +234,24 @@ def cmd_feed(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from vipps_pipeline.cli.runs import dagster_home, run_main_job
 
+    start, end = _date_arg(args.start, "--start"), _date_arg(args.end, "--end")
+    ledgers = _ledger_args(args.ledger)
+    if start > end:
+        raise SettingsError(f"--start {start} is after --end {end}: the range is reversed")
+    settings = _writable_data_dir()
+    today = settings.today()
+    if end >= today:
+        raise SettingsError(
+            f"--end {end} is not over yet (today is {today} in {settings.timezone}): the last "
+            f"date that can be final is {today - timedelta(days=1)}"
+        )
+    if start < settings.start_date:
+        raise SettingsError(
+            f"--start {start} is before VIPPS_START_DATE ({settings.start_date}): there are no "
+            "partitions before it"
+        )
     dagster_home(args.dagster_home)
-    results = run_main_job(
-        date.fromisoformat(args.start), date.fromisoformat(args.end), args.ledger or None
-    )
+    results = run_main_job(start, end, ledgers or None)
     for ledger_id, errors in results.items():
         print(f"{ledger_id}: {'succeeded' if not errors else 'failed'}")
         for error in errors:

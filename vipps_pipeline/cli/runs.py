@@ -21,12 +21,21 @@ def dagster_home(path: str) -> Path:
     """The embedded default's Dagster home: SQLite under ``path``, with the batching event log
     (a ``dagster.yaml`` someone wrote there is left as it is)."""
     from vipps_pipeline.instance.event_log import dagster_yaml
+    from vipps_pipeline.settings import SettingsError
 
     home = Path(path).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists() or not config.read_text().strip():
-        config.write_text(dagster_yaml(str(home)))
+    if home.exists() and not home.is_dir():
+        raise SettingsError(f"DAGSTER_HOME (--dagster-home) {home} is a file, not a folder")
+
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "dagster.yaml"
+        if not config.exists() or not config.read_text().strip():
+            config.write_text(dagster_yaml(str(home)))
+    except OSError as exc:
+        raise SettingsError(
+            f"DAGSTER_HOME (--dagster-home) {home} cannot be used: {exc.strerror or exc}"
+        ) from None
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -115,6 +124,7 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
     """One pass of the planner through Dagster: (exit code, what to print)."""
     from vipps_pipeline.defs.sync.jobs import freshness_rows, sync_ledgers
     from vipps_pipeline.settings import PipelineSettings
+    from vipps_pipeline.sync.planner import failed
 
     defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)
     if errors and not ids:
@@ -139,6 +149,9 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
                 stored.setdefault(ledger, set()).add(day)
     settings = PipelineSettings.from_env(os.environ)
     rows = freshness_rows(settings, list(ledger_ids) or ids, settings.today())
+    if errors or not result.success:
+        # what is stored may look complete, but this sync did not confirm it: never "ok"
+        rows = [failed(r, "this sync failed (see below)") for r in rows]
     lines = [
         f"Sync run {result.run_id} ({'succeeded' if result.success else 'failed'}), "
         f"data in {settings.data_dir.resolve()}",

@@ -183,6 +183,7 @@ class Summary:
     derived: dict[str, set[date]] = field(default_factory=dict)  # ledger -> reconciled days
     open: dict[str, list[str]] = field(default_factory=dict)  # ledger -> "funds 2026-11-01 ..."
     failures: list[str] = field(default_factory=list)
+    failed_ledgers: set[str] = field(default_factory=set)  # the freshness check's "failed"
     skipped: list[str] = field(default_factory=list)
 
     def ledger_line(self, ledger_id: str) -> str:
@@ -329,6 +330,7 @@ class Recorder:
             )
         elif isinstance(event, lr.DayFailed):
             s.failures.append(event.message)
+            s.failed_ledgers.add(event.ledger_id)
         elif isinstance(event, lr.Skipped):
             s.skipped.append(
                 f"ledger {event.ledger_id}: {event.what} not computed for {len(event.dates)} "

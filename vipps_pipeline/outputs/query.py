@@ -23,11 +23,16 @@ from vipps_pipeline.store.layout import FINDING_SCHEMA, REPORT_SCHEMA, STATEMENT
 from vipps_pipeline.store.ledgers import LEDGER_SCHEMA
 from vipps_pipeline.store.objstore import as_dir, is_remote
 
+DAY_FILE = "[0-9][0-9][0-9][0-9]/[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].parquet"
+"""``<yyyy>/<yyyy-mm-dd>.parquet``: only the layout's own files. A stray ``notes.parquet`` or
+a copy someone left beside the days would otherwise be read too (and break every question
+when its columns differ); DuckDB's and Python's globs both understand the classes."""
+
 VIEWS: dict[str, tuple[str, pa.Schema]] = {
-    "entries": ("reports/*/*/*/*.parquet", REPORT_SCHEMA),
-    "statements": ("statements/*/*/*.parquet", STATEMENT_SCHEMA),
-    "findings": ("reconciliation/*/*/*.parquet", FINDING_SCHEMA),
-    "journal": ("journal/*/*/*.parquet", JOURNAL_SCHEMA),
+    "entries": (f"reports/*/*/{DAY_FILE}", REPORT_SCHEMA),
+    "statements": (f"statements/*/{DAY_FILE}", STATEMENT_SCHEMA),
+    "findings": (f"reconciliation/*/{DAY_FILE}", FINDING_SCHEMA),
+    "journal": (f"journal/*/{DAY_FILE}", JOURNAL_SCHEMA),
     "ledgers": ("ledgers.parquet", LEDGER_SCHEMA),
 }
 
@@ -61,8 +66,11 @@ def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def run(data_dir: str | Path, sql: str, as_csv: bool = False, out: TextIO = sys.stdout) -> int:
-    """Print the answer as a table (or CSV); returns the number of rows."""
+def run(data_dir: str | Path, sql: str, as_csv: bool = False, out: TextIO | None = None) -> int:
+    """Print the answer as a table (or CSV); returns the number of rows. ``out`` defaults to
+    the ``sys.stdout`` of the moment of the call (not of the import), which a caller may
+    have redirected since."""
+    out = out or sys.stdout
     con = connect(data_dir)
     relation = con.sql(sql)
     if relation is None:  # a statement without rows, e.g. "set ..."

@@ -16,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,6 +31,8 @@ import pyarrow.parquet as pq
 from vipps_pipeline.settings import TOPICS, validate_ledger_id
 from vipps_pipeline.store import objstore
 from vipps_pipeline.store.objstore import DataDir, as_dir
+
+log = logging.getLogger(__name__)
 
 GDPR_COLUMNS = ("name", "masked_phone_no", "message")
 
@@ -201,13 +204,59 @@ def write_json(path: DataDir, data: object) -> None:
         json.dump(data, fh, indent=1, sort_keys=True, default=str)
 
 
-def read_json(path: DataDir) -> dict:
+def read_json(path: DataDir, heal: bool = False) -> dict:
+    """A small JSON object ({} when there is none).
+
+    ``heal``: a file that is not a JSON object (a hand edit, another tool's crash) is
+    quarantined and read as empty, so what it held is learned again instead of every later
+    run failing on it. Only for files whose facts can be learned again (a ledger's state, the
+    verified-files record); without it, a file that is not JSON raises.
+    """
     try:
         with path.open(encoding="utf-8") as fh:
             data = json.load(fh)
     except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if not heal:
+            raise
+        quarantine(path, f"not JSON ({str(exc).splitlines()[0][:120]})")
+        return {}
+    if not isinstance(data, dict):
+        if heal:
+            quarantine(path, f"a JSON {type(data).__name__}, not an object")
+        return {}
+    return data
+
+
+def quarantine(path: DataDir, why: str) -> DataDir | None:
+    """Move an unreadable file aside to ``<name>.corrupt-<UTC time>`` and say so in one
+    WARNING line; returns where it went (None when it was already gone).
+
+    Kept rather than deleted so that a person can see what broke; the new name does not end in
+    ``.parquet`` or ``.json``, so no scan, dataset or query reads it again. On an object store
+    (no rename) the file is deleted instead: a remote copy is no use to the person anyway.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    try:
+        if objstore.is_remote(path):
+            path.unlink()
+            target = None
+        else:
+            os.replace(path, target)
+    except FileNotFoundError:
+        return None  # another process quarantined (or replaced) it first
+    except OSError as exc:  # a read-only data directory: the file is still not trusted
+        log.warning("%s is unreadable (%s) and cannot be moved aside: %s", path, why, exc.strerror)
+        return None
+    log.warning(
+        "%s is unreadable (%s): %s; it is rebuilt from the API",
+        path,
+        why,
+        f"moved aside to {target.name}" if target is not None else "deleted",
+    )
+    return target
 
 
 @contextlib.contextmanager

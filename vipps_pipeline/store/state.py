@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from vipps_pipeline.store.layout import ledger_lock, read_json, state_path, write_json
+from vipps_pipeline.store.layout import ledger_lock, quarantine, read_json, state_path, write_json
 
 NOT_READY_REASONS = ("404", "tryLater")
 
@@ -63,7 +63,16 @@ class LedgerState:
 
 
 def load(data_dir: Path, ledger_id: str) -> LedgerState:
-    raw = read_json(state_path(data_dir, ledger_id))
+    """The ledger's state; a file that is not JSON or not of this shape is quarantined and the
+    state starts empty: probes are polled again and the settlement type learned again from the
+    stored days, so nothing the file held is lost for good."""
+    path = state_path(data_dir, ledger_id)
+    raw = read_json(path, heal=True)
+    if not isinstance(raw.get("probes") or {}, dict) or not isinstance(
+        raw.get("settlement"), str | None
+    ):
+        quarantine(path, "not a ledger state (probes must be an object)")
+        raw = {}
     probes = {}
     for topic, value in (raw.get("probes") or {}).items():
         probe = Probe.from_json(topic, value) if isinstance(value, dict) else None

@@ -15,17 +15,22 @@ step, a late day whose neighbours were reconciled before it arrived.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from vipps_pipeline.books.reconcile import CHAIN_LOOKBACK_DAYS
 from vipps_pipeline.settings import TOPICS, validate_ledger_id
 from vipps_pipeline.store import objstore
-from vipps_pipeline.store.layout import DAY_KINDS, state_path
+from vipps_pipeline.store.layout import DAY_KINDS, quarantine, read_json, state_path, write_json
 from vipps_pipeline.store.objstore import DataDir
 
 REPORT_KINDS = tuple(f"reports/{t}" for t in TOPICS)
@@ -54,13 +59,23 @@ class Inventory:
         self.files.setdefault(kind, {})[d] = mtime_ns
 
 
-def scan(data_dir: DataDir, ledger_id: str, kinds: Iterable[str] = DAY_KINDS) -> Inventory:
-    """List one ledger's stored files (names and mtimes only; no file is opened)."""
+def scan(
+    data_dir: DataDir, ledger_id: str, kinds: Iterable[str] = DAY_KINDS, verify: bool = False
+) -> Inventory:
+    """List one ledger's stored files (names and mtimes only; no file is opened).
+
+    ``verify``: a file is trusted only once its Parquet footer has been read (see
+    :class:`_Verified`); one that cannot be read is quarantined and left out, so its day counts
+    as not stored and is fetched or computed again. Every driver that decides what to skip
+    (the planner, the sync's walk, the derived files) verifies; listings for display need not.
+    """
     validate_ledger_id(ledger_id)
     data_dir = objstore.as_dir(data_dir)
     if objstore.is_remote(data_dir):
         return _scan_store(data_dir, ledger_id, kinds)
     inv = Inventory(ledger_id)
+    kinds = tuple(kinds)
+    checked = _Verified(data_dir, ledger_id, kinds) if verify else None
     for kind in kinds:
         found: dict[date, int] = {}
         for year in _year_folders(data_dir / kind / ledger_id):
@@ -72,9 +87,69 @@ def scan(data_dir: DataDir, ledger_id: str, kinds: Iterable[str] = DAY_KINDS) ->
                     d = date.fromisoformat(name[: -len(".parquet")])
                 except ValueError:
                     continue
-                found[d] = entry.stat().st_mtime_ns
+                stat = entry.stat()
+                if checked is not None and not checked.trust(kind, d, entry.path, stat):
+                    continue
+                found[d] = stat.st_mtime_ns
         inv.files[kind] = found
+    if checked is not None:
+        checked.save()
     return inv
+
+
+class _Verified:
+    """The files of one ledger whose footer has been read, as ``kind/date -> [size, mtime]``
+    in ``<data>/state/verified/<ledger>.json``.
+
+    A modification time alone is not proof: a copy that kept it, a truncation by a full disk
+    or a restore can leave a file that no reader can open. Reading every footer on every scan
+    would cost a file open per ledger-day, so a footer is read once per (size, mtime) and
+    remembered; a file whose size or mtime changed is read again. The record is a cache: lost
+    or damaged, it only costs reading the footers once more, so it is written without the
+    ledger's lock (atomically, in a file of its own, never over the ledger's state).
+    """
+
+    def __init__(self, data_dir: DataDir, ledger_id: str, kinds: tuple[str, ...]) -> None:
+        self.path = objstore.as_dir(data_dir) / "state" / "verified" / f"{ledger_id}.json"
+        raw = read_json(self.path, heal=True)
+        self.old: dict[str, list[int]] = {
+            k: v
+            for k, v in raw.items()
+            if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v)
+        }
+        # entries of kinds not scanned now are kept as they are
+        self.new = {k: v for k, v in self.old.items() if k.rsplit("/", 1)[0] not in kinds}
+
+    def trust(self, kind: str, d: date, path: str, stat: os.stat_result) -> bool:
+        key, seen = f"{kind}/{d.isoformat()}", [stat.st_size, stat.st_mtime_ns]
+        if self.old.get(key) != seen:
+            problem = parquet_problem(path)
+            if problem is not None:
+                quarantine(Path(path), problem)
+                return False
+        self.new[key] = seen
+        return True
+
+    def save(self) -> None:
+        if self.new != self.old:
+            # a read-only data directory: verified again next time, nothing worse
+            with contextlib.suppress(OSError):
+                write_json(self.path, self.new)
+
+
+def parquet_problem(path: str | Path) -> str | None:
+    """Why a stored Parquet file cannot be trusted (None when its footer reads and its row
+    groups add up to its row count): a truncated file has no footer at all."""
+    try:
+        meta = pq.read_metadata(path)
+    except FileNotFoundError:
+        return None  # replaced or removed since it was listed: the next scan sees it again
+    except (OSError, pa.ArrowException) as exc:
+        return f"not a readable Parquet file: {str(exc).splitlines()[0][:160]}"
+    groups = sum(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
+    if groups != meta.num_rows:
+        return f"its row groups hold {groups} rows, its footer says {meta.num_rows}"
+    return None
 
 
 def _year_folders(root: DataDir) -> list[os.DirEntry]:

@@ -184,8 +184,9 @@ def run_ledger(
     Raises :class:`Outage` (after announcing what was stored) when the run must stop.
     """
     ledger_id, data_dir = work.ledger_id, settings.data_dir
+    now = now or settings.now()  # VIPPS_NOW: a 404's first sighting on the pinned clock
     stopped: dict[str, NotReady | None] = {}  # topic -> why its walk ended
-    inv = completeness.scan(data_dir, ledger_id) if work.sync else None
+    inv = completeness.scan(data_dir, ledger_id, verify=True) if work.sync else None
     chunks = _chunks(work.dates)
     stored: dict[str, set[date]] = {t: set() for t in work.topics}
     for number, chunk in enumerate(chunks):
@@ -235,7 +236,7 @@ def _derived(
     ledger_id, data_dir, window = work.ledger_id, settings.data_dir, settings.fee_window_days
     override = settings.settlement.get(ledger_id)
     with ledger_lock(data_dir, ledger_id):
-        inv = completeness.scan(data_dir, ledger_id)
+        inv = completeness.scan(data_dir, ledger_id, verify=True)
         stale_statements, _ = completeness.stale_days(inv, window)
         in_chunk = set(chunk)
         if work.statements:
@@ -255,7 +256,7 @@ def _derived(
                     rows.setdefault(row["ledger_date"], []).append(row)
                 for d in targets:
                     yield StatementStored(ledger_id, d, tuple(rows[d]))
-                inv = completeness.scan(data_dir, ledger_id)
+                inv = completeness.scan(data_dir, ledger_id, verify=True)
         if work.journal:
             yield from _journal(work, chunk, inv, settings)
         if not work.findings:

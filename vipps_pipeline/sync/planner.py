@@ -10,7 +10,7 @@ fetched from the start date.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from vipps_pipeline.settings import TOPICS
@@ -23,8 +23,15 @@ PLAN_CACHE_SIZE = 8192
 """Plans kept per process (one per ledger and day in steady state): enough for every ledger of
 a large unsharded location, a few hundred bytes each."""
 
-ATTENTION = ("stale", "not_yours")
-"""Freshness states that need a person: a WARN and an ERROR on the freshness check."""
+ATTENTION = ("stale", "failed", "not_yours")
+"""Freshness states that need a person: WARNs and an ERROR on the freshness check."""
+
+
+def failed(row: Freshness, why: str) -> Freshness:
+    """A ledger the last sync failed on: whatever is stored, it is not shown ``ok``."""
+    if row.status != "ok":
+        return row
+    return replace(row, status="failed", detail=f"{why}; {row.detail}")
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,7 @@ def _plan_now(
     data_dir: DataDir, ledger_id: str, start: date, until: date, window: int
 ) -> LedgerPlan:
     return plan_ledger(
-        completeness.scan(data_dir, ledger_id),
+        completeness.scan(data_dir, ledger_id, verify=True),
         state.load(data_dir, ledger_id),
         start=start,
         until=until,
@@ -164,7 +171,12 @@ def freshness(
 ) -> Freshness:
     """Open for a while is normal (monthly settlement, a negative balance); open for longer than
     ``stale_days`` deserves a look; a 404 that persists ``persistent_404_days`` after its date
-    means the keys probably cannot read the ledger."""
+    means the keys probably cannot read the ledger.
+
+    Persisting is measured from the 404's first sighting, not only from the date's age: on
+    an old date (a backfill, a sync after a pause) the very first answer would otherwise be
+    enough, and one transient 404 would raise the ERROR.
+    """
     behind = (today - plan.frontier).days
     lost = [
         t
@@ -172,6 +184,7 @@ def freshness(
         if t.probe is not None
         and t.probe.reason == "404"
         and (today - t.probe.ledger_date).days > persistent_404_days
+        and (today - t.probe.first_seen.date()).days >= persistent_404_days
     ]
     if lost:
         t = lost[0]
@@ -180,8 +193,9 @@ def freshness(
         detail = (
             f"{t.topic} of {t.probe.ledger_date} still answers HTTP 404 "
             f"({t.probe.detail or 'no detail'}) {(today - t.probe.ledger_date).days} days after "
-            "the date: the ledger may not belong to these API keys (has the merchant granted "
-            "access?)"
+            f"the date and {(today - t.probe.first_seen.date()).days} days after the first "
+            f"404 ({t.probe.first_seen.date()}): the ledger may not belong to these API keys "
+            "(has the merchant granted access?)"
         )
     elif behind > stale_days and plan.open_since is None:
         status = "catching_up"

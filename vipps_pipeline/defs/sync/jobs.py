@@ -76,7 +76,7 @@ def freshness_evaluation(
         dg.AssetCheckSeverity.ERROR if "not_yours" in statuses else dg.AssetCheckSeverity.WARN
     )
     attention = [r for r in rows if r.status in planner.ATTENTION]
-    statuses = ("ok", "open", "catching_up", "stale", "not_yours")
+    statuses = ("ok", "open", "catching_up", "stale", "failed", "not_yours")
     counts = {s: sum(r.status == s for r in rows) for s in statuses}
     return dg.AssetCheckEvaluation(
         asset_key=asset_key,
@@ -195,8 +195,13 @@ def run_sync(
         yield from recorder.run(_works(settings, ids, today, config.fetch, bar), client, settings)
     if recorder.outage is None:
         yield from record_unrecorded(context, settings, ids, recorder, shard)
+    rows = freshness_rows(settings, registered, today)
+    broken = set(ids) if recorder.outage else recorder.summary.failed_ledgers
+    rows = [
+        planner.failed(r, "this sync failed on it") if r.ledger_id in broken else r for r in rows
+    ]
     yield freshness_evaluation(
-        freshness_rows(settings, registered, today),
+        rows,
         latest_ledgers_record(context.instance, ledgers_key),
         ledgers_key,
     )
@@ -246,7 +251,9 @@ def record_unrecorded(
         shard.key(RECONCILIATION): "reconciliation",
         shard.key(JOURNAL): "journal",
     }
-    inventories = {lid: completeness.scan(settings.data_dir, lid) for lid in ledger_ids}
+    inventories = {
+        lid: completeness.scan(settings.data_dir, lid, verify=True) for lid in ledger_ids
+    }
     healed = 0
     for asset_key, kind in kinds.items():
         marked = context.instance.get_materialized_partitions(asset_key)
