@@ -1,9 +1,21 @@
-"""Resources: every field is one ``VIPPS_*`` setting, validated in vipps_pipeline.settings."""
+"""Resources: every field is one ``VIPPS_*`` setting, validated in vipps_pipeline.settings.
 
-from __future__ import annotations
+Run config is written by whoever can launch a run (the UI, GraphQL), so it must not decide
+where credentials are sent or where files are written. The settings that do (the API's base
+URL and key type, the credentials, the data location, the chart of accounts, the clock, and
+everything that shapes partitions and schedules) are therefore not config fields at all: they
+live in a :class:`Deployment` passed as a nested resource, which Dagster keeps out of the run
+config schema, so a run that names one is refused by config validation before it starts.
+Only a few bounded tuning knobs stay config fields.
+
+No ``from __future__ import annotations`` here: Dagster recognises the nested resource only
+from an evaluated ``dg.ResourceDependency`` annotation.
+"""
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import dagster as dg
 
@@ -16,27 +28,70 @@ def settings_failure(exc: SettingsError) -> dg.Failure:
     return dg.Failure(description=str(exc), allow_retries=False)
 
 
-class _EnvBacked(dg.ConfigurableResource):
-    """Fields map to environment variables by name: ``client_secret`` is VIPPS_CLIENT_SECRET.
+def env_name(field: str) -> str:
+    """``client_secret`` is VIPPS_CLIENT_SECRET: one naming rule for fields and variables."""
+    return f"VIPPS_{field.upper()}"
 
-    A field left unset falls back to the variable in the process that executes the step, so a
-    run launched by the daemon reads the environment it was deployed with.
+
+class Deployment:
+    """Settings only the deployment decides: values given in code when the code location
+    loads, else the environment of the process that executes the step.
+
+    It is a plain object, not config: Dagster wraps it as a resource without a config schema,
+    so no run can set or see it, and it never reaches run storage. Its repr names variables
+    only, because Dagster and pydantic print resources in errors.
     """
 
+    def __init__(self, values: Mapping[str, str | None] | None = None) -> None:
+        self._values = MappingProxyType({k: v for k, v in (values or {}).items() if v})
+
+    def get(self, name: str) -> str | None:
+        return self._values.get(name) or os.environ.get(name)
+
+    def with_values(self, values: Mapping[str, str | None]) -> "Deployment":
+        return Deployment({**self._values, **values})
+
+    def __repr__(self) -> str:
+        return f"Deployment(set in code: {sorted(self._values)})"
+
+
+class _EnvBacked(dg.ConfigurableResource):
+    """Deployment settings come from :class:`Deployment`; the remaining fields are the run's knobs.
+
+    Keyword arguments named after a deployment setting (``base_url=...``) are accepted in code,
+    where the deployment builds its resources, and moved into the :class:`Deployment`; run
+    config cannot reach this constructor with them, because validation against the schema
+    (the knobs only) comes first.
+    """
+
+    DEPLOYMENT_ONLY: ClassVar[tuple[str, ...]] = ()
+    deployment: dg.ResourceDependency[Deployment]
+
+    def __init__(self, **data: Any) -> None:
+        deployment = data.pop("deployment", None) or Deployment()
+        fixed = {env_name(k): data.pop(k) for k in self.DEPLOYMENT_ONLY if k in data}
+        super().__init__(deployment=deployment.with_values(fixed), **data)
+
+    @classmethod
+    def run_knobs(cls) -> tuple[str, ...]:
+        """The fields a run may set (bounded when parsed in vipps_pipeline.settings)."""
+        return tuple(name for name in cls.model_fields if name != "deployment")
+
     def as_env(self) -> dict[str, str | None]:
-        return {
-            (var := f"VIPPS_{name.upper()}"): getattr(self, name) or os.environ.get(var)
-            for name in type(self).model_fields
-        }
+        env = {env_name(name): self.deployment.get(env_name(name)) for name in self.DEPLOYMENT_ONLY}
+        for name in self.run_knobs():
+            env[env_name(name)] = getattr(self, name) or os.environ.get(env_name(name))
+        return env
 
     @classmethod
     def from_env(cls) -> Any:
-        """Pass each set variable as ``dg.EnvVar`` so run storage keeps names, never values."""
+        """Knobs set in the environment become ``dg.EnvVar`` defaults (run storage keeps their
+        names, never values); deployment settings are read in the step's own environment."""
         return cls(
             **{
-                name: dg.EnvVar(f"VIPPS_{name.upper()}")
-                for name in cls.model_fields
-                if os.environ.get(f"VIPPS_{name.upper()}")
+                name: dg.EnvVar(env_name(name))
+                for name in cls.run_knobs()
+                if os.environ.get(env_name(name))
             }
         )
 
@@ -44,20 +99,22 @@ class _EnvBacked(dg.ConfigurableResource):
 class ReportApiResource(_EnvBacked):
     """Connection and credentials for the Report API."""
 
-    base_url: str | None = None
-    key_type: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-    subscription_key: str | None = None
-    merchant_serial_number: str | None = None
-    include_gdpr: str | None = None
+    DEPLOYMENT_ONLY: ClassVar[tuple[str, ...]] = (
+        "base_url",
+        "key_type",
+        "client_id",
+        "client_secret",
+        "subscription_key",
+        "merchant_serial_number",
+        "include_gdpr",
+        "system_name",
+        "system_version",
+        "plugin_name",
+        "plugin_version",
+    )
     http_timeout_seconds: str | None = None
     http_retries: str | None = None
     max_pages: str | None = None
-    system_name: str | None = None
-    system_version: str | None = None
-    plugin_name: str | None = None
-    plugin_version: str | None = None
 
     def settings(self) -> ApiSettings:
         try:
@@ -72,26 +129,28 @@ class ReportApiResource(_EnvBacked):
 class PipelineResource(_EnvBacked):
     """Where data goes and how not-ready days and fee windows are treated."""
 
-    data_dir: str | None = None
-    storage_options: str | None = None
-    start_date: str | None = None
-    timezone: str | None = None
-    persistent_404_days: str | None = None
+    DEPLOYMENT_ONLY: ClassVar[tuple[str, ...]] = (
+        "data_dir",
+        "storage_options",
+        "journal_accounts",
+        "journal_detail",
+        "now",
+        "start_date",
+        "timezone",
+        "settlement",
+        "persistent_404_days",
+        "poll_minute",
+        "schedule_time",
+        "ledger_refresh_seconds",
+        "feed_start_date",
+        "feed_poll_seconds",
+        "feed_max_poll_seconds",
+        "feed_prune",
+        "sync_runs",
+    )
     stale_days: str | None = None
     max_consecutive_errors: str | None = None
-    settlement: str | None = None
-    poll_minute: str | None = None
-    schedule_time: str | None = None
-    ledger_refresh_seconds: str | None = None
     fee_window_days: str | None = None
-    journal_accounts: str | None = None
-    journal_detail: str | None = None
-    now: str | None = None
-    feed_start_date: str | None = None
-    feed_poll_seconds: str | None = None
-    feed_max_poll_seconds: str | None = None
-    feed_prune: str | None = None
-    sync_runs: str | None = None
 
     def settings(self) -> PipelineSettings:
         try:
