@@ -1,9 +1,10 @@
 """Every setting the pipeline reads, parsed and validated in one place.
 
-Settings come from environment variables (Dagster resources receive them through
-``dg.EnvVar``). A missing or malformed value raises :class:`SettingsError` with one line that
-names the variable, before any request is made, so a misconfigured deployment fails loudly at
-start-up instead of half-way through a backfill.
+Settings come from environment variables (the Dagster resources read them in the step, see
+vipps_pipeline.defs.resources; run config can set only a few bounded knobs). A missing or
+malformed value raises :class:`SettingsError` with one line that names the variable, before any
+request is made, so a misconfigured deployment fails loudly at start-up instead of half-way
+through a backfill.
 """
 
 from __future__ import annotations
