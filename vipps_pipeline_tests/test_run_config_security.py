@@ -102,6 +102,38 @@ def test_run_config_schema_holds_only_bounded_knobs():
     assert set(PipelineResource.DEPLOYMENT_ONLY) >= PIPELINE_DEPLOYMENT
 
 
+def test_deployment_values_come_from_code_or_the_steps_environment(monkeypatch):
+    """In code wins (how tests and custom deployments build resources), then the environment
+    of the step; a ``dg.EnvVar`` in code is read when used; the repr never shows a value."""
+    monkeypatch.setenv("VIPPS_CLIENT_SECRET", "from-env-secret")
+    monkeypatch.setenv("MY_SUBSCRIPTION_KEY", "renamed-key")
+    api = ReportApiResource(
+        base_url="http://127.0.0.1:9", subscription_key=dg.EnvVar("MY_SUBSCRIPTION_KEY")
+    )
+    env = api.as_env()
+    assert env["VIPPS_BASE_URL"] == "http://127.0.0.1:9"
+    assert env["VIPPS_CLIENT_SECRET"] == "from-env-secret"
+    assert env["VIPPS_SUBSCRIPTION_KEY"] == "renamed-key"
+    shown = repr(api) + str(api) + repr(api.model_dump())
+    assert "from-env-secret" not in shown and "renamed-key" not in shown
+    assert "127.0.0.1:9" not in shown  # names only, even for what is not secret
+
+
+def test_the_ui_never_sees_a_deployment_value():
+    """The repository snapshot the webserver shows (resource pages, launchpad defaults) holds
+    the knobs, and nothing of the deployment even when its values are given in code."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster._serdes import serialize_value
+
+    api = ReportApiResource(
+        base_url="http://MARKER-URL", client_secret="MARKER-SECRET", max_pages="77"
+    )
+    defs = build_defs({"api": api, "pipeline": PipelineResource(data_dir="/MARKER-DIR")})
+    text = serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
+    assert "MARKER" not in text
+    assert '"name": "max_pages"' in text
+
+
 def test_hostile_run_config_is_refused_before_the_run_starts(sim, tmp_path):
     """Values given in code (how the deployment builds resources) still reach the step, but
     the same names in run config fail validation with a message naming field and path."""

@@ -46,7 +46,10 @@ class Deployment:
         self._values = MappingProxyType({k: v for k, v in (values or {}).items() if v})
 
     def get(self, name: str) -> str | None:
-        return self._values.get(name) or os.environ.get(name)
+        value = self._values.get(name)
+        if isinstance(value, dg.EnvVar):  # e.g. client_secret=dg.EnvVar("MY_SECRET") in code
+            value = value.get_value()
+        return value or os.environ.get(name)
 
     def with_values(self, values: Mapping[str, str | None]) -> "Deployment":
         return Deployment({**self._values, **values})
