@@ -245,6 +245,55 @@ VALID = """query($selector: PipelineSelector!, $runConfigData: RunConfigData) {
 }"""
 
 
+def test_graphql_launch_mutation_refuses_hostile_config_in_process(monkeypatch, tmp_path):
+    """The same ``launchPipelineExecution`` resolver the webserver runs, over this code location
+    loaded in-process: a few seconds (the temporary instance and the workspace load), against
+    about 30 s to start a real webserver on a busy machine, which the slow test below does."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster_graphql.client.client_queries import CLIENT_SUBMIT_PIPELINE_RUN_MUTATION
+    from dagster_graphql.test.utils import execute_dagster_graphql, infer_job_selector
+
+    elsewhere, data = tmp_path / "elsewhere", tmp_path / "data"
+    with listener() as (legit, legit_seen), listener() as (evil, evil_seen):
+        for name, value in {
+            "VIPPS_BASE_URL": legit,
+            "VIPPS_CLIENT_ID": "deployed-client",
+            "VIPPS_CLIENT_SECRET": "deployed-secret",
+            "VIPPS_SUBSCRIPTION_KEY": "deployed-key",
+            "VIPPS_DATA_DIR": str(data),
+        }.items():
+            monkeypatch.setenv(name, value)
+        origin = InProcessCodeLocationOrigin(
+            LoadableTargetOrigin(module_name="vipps_pipeline.definitions"), location_name="vipps"
+        )
+        with (
+            dg.instance_for_test() as instance,
+            WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget([origin])) as process,
+        ):
+            context = process.create_request_context()
+            selector = infer_job_selector(context, "vipps_sync")
+            answer = execute_dagster_graphql(
+                context,
+                CLIENT_SUBMIT_PIPELINE_RUN_MUTATION,
+                {
+                    "executionParams": {
+                        "selector": selector,
+                        "runConfigData": hostile_config(evil, elsewhere),
+                    }
+                },
+            ).data["launchPipelineExecution"]
+            assert answer["__typename"] == "RunConfigValidationInvalid"
+            messages = " ".join(e["message"] for e in answer["errors"])
+            assert "base_url" in messages and "data_dir" in messages
+            assert "attacker-chosen" not in messages
+            assert instance.get_runs() == []
+    assert evil_seen == [] and legit_seen == []
+    assert not elsewhere.exists() and not data.exists()
+
+
 @pytest.mark.slow
 def test_graphql_launch_with_hostile_config_is_refused(tmp_path):
     """The attack of issue 19 as written: launch through GraphQL with run config pointing the
