@@ -153,7 +153,7 @@ def test_hostile_run_config_is_refused_before_the_run_starts(sim, tmp_path):
             job.execute_in_process(run_config=config, instance=instance)
         assert instance.get_runs() == []
         # a knob alone is accepted
-        knob = {"resources": {"api": {"config": {"max_pages": "50"}}}}
+        knob = {"resources": {"api": {"config": {"max_pages": 50}}}}
         dg.validate_run_config(job, {**knob, "ops": config["ops"]})
     assert seen == [] and len(sim.requests_log) == 0
     assert not elsewhere.exists()
@@ -171,7 +171,7 @@ def test_run_knob_out_of_bounds_fails_the_step_in_one_line(sim, tmp_path):
             partition_key=ledger_day_partitions.get_partition_key_from_str("2026-11-10|100001"),
             instance=instance,
             resources=defs.resources,
-            run_config={"resources": {"api": {"config": {"max_pages": "0"}}}},
+            run_config={"resources": {"api": {"config": {"max_pages": 0}}}},
             raise_on_error=False,
         )
     failures = result.get_step_failure_events()
@@ -181,12 +181,30 @@ def test_run_knob_out_of_bounds_fails_the_step_in_one_line(sim, tmp_path):
     assert len(sim.requests_log) == 0
 
 
+def test_a_knob_cannot_read_a_secret_from_the_environment(sim, tmp_path, monkeypatch):
+    """Dagster lets run config write ``{env: NAME}`` for any field. The knobs are whole
+    numbers, so a secret named there is refused by config processing without being shown,
+    and no run is created."""
+    monkeypatch.setenv("VIPPS_CLIENT_SECRET", "CLIENT-SECRET-d00d")
+    job = make_defs(sim, tmp_path / "data").resolve_job_def("vipps_sync")
+    config = {
+        "resources": {"api": {"config": {"max_pages": {"env": "VIPPS_CLIENT_SECRET"}}}},
+        "ops": {"sync_ledgers": {"config": {"ledgers": ["100001"]}}},
+    }
+    with dg.instance_for_test() as instance:
+        with pytest.raises(dg.DagsterInvalidConfigError) as info:
+            job.execute_in_process(run_config=config, instance=instance)
+        assert instance.get_runs() == []
+    assert "VIPPS_CLIENT_SECRET" in str(info.value) and "d00d" not in str(info.value)
+    assert len(sim.requests_log) == 0
+
+
 @pytest.mark.parametrize(
     ("resource", "knob", "value", "named"),
     [
         (ReportApiResource, "http_timeout_seconds", "100000", "VIPPS_HTTP_TIMEOUT_SECONDS"),
         (ReportApiResource, "http_retries", "-1", "VIPPS_HTTP_RETRIES"),
-        (PipelineResource, "max_consecutive_errors", "lots", "VIPPS_MAX_CONSECUTIVE_ERRORS"),
+        (PipelineResource, "max_consecutive_errors", "101", "VIPPS_MAX_CONSECUTIVE_ERRORS"),
         (PipelineResource, "stale_days", "0", "VIPPS_STALE_DAYS"),
         (PipelineResource, "fee_window_days", "32", "VIPPS_FEE_WINDOW_DAYS"),
     ],
@@ -336,7 +354,7 @@ def test_graphql_launch_with_hostile_config_is_refused(tmp_path):
                 "repositoryName": "__repository__",
                 "pipelineName": "vipps_sync",
             }
-            knob = {"resources": {"api": {"config": {"max_pages": "50"}}}}
+            knob = {"resources": {"api": {"config": {"max_pages": 50}}}}
             valid = client._execute(VALID, {"selector": selector, "runConfigData": knob})
             assert valid["isPipelineConfigValid"]["__typename"] == "PipelineConfigValidationValid"
             hostile = client._execute(

@@ -77,26 +77,25 @@ class _EnvBacked(dg.ConfigurableResource):
 
     @classmethod
     def run_knobs(cls) -> tuple[str, ...]:
-        """The fields a run may set (bounded when parsed in vipps_pipeline.settings)."""
+        """The fields a run may set, bounded when parsed in vipps_pipeline.settings.
+
+        They are whole numbers: Dagster lets run config read any environment variable into a
+        field (``{env: NAME}``), and for an int field it refuses a non-number without showing
+        it, so a knob cannot carry a secret string into an error message or the event log."""
         return tuple(name for name in cls.model_fields if name != "deployment")
 
     def as_env(self) -> dict[str, str | None]:
         env = {env_name(name): self.deployment.get(env_name(name)) for name in self.DEPLOYMENT_ONLY}
         for name in self.run_knobs():
-            env[env_name(name)] = getattr(self, name) or os.environ.get(env_name(name))
+            value = getattr(self, name)
+            env[env_name(name)] = os.environ.get(env_name(name)) if value is None else str(value)
         return env
 
     @classmethod
     def from_env(cls) -> Any:
-        """Knobs set in the environment become ``dg.EnvVar`` defaults (run storage keeps their
-        names, never values); deployment settings are read in the step's own environment."""
-        return cls(
-            **{
-                name: dg.EnvVar(env_name(name))
-                for name in cls.run_knobs()
-                if os.environ.get(env_name(name))
-            }
-        )
+        """The resource as deployed: every setting, knobs included, is read in the step's own
+        environment, so run storage holds none of them unless a run sets a knob."""
+        return cls()
 
 
 class ReportApiResource(_EnvBacked):
@@ -115,9 +114,9 @@ class ReportApiResource(_EnvBacked):
         "plugin_name",
         "plugin_version",
     )
-    http_timeout_seconds: str | None = None
-    http_retries: str | None = None
-    max_pages: str | None = None
+    http_timeout_seconds: int | None = None
+    http_retries: int | None = None
+    max_pages: int | None = None
 
     def settings(self) -> ApiSettings:
         try:
@@ -151,9 +150,9 @@ class PipelineResource(_EnvBacked):
         "feed_prune",
         "sync_runs",
     )
-    stale_days: str | None = None
-    max_consecutive_errors: str | None = None
-    fee_window_days: str | None = None
+    stale_days: int | None = None
+    max_consecutive_errors: int | None = None
+    fee_window_days: int | None = None
 
     def settings(self) -> PipelineSettings:
         try:
