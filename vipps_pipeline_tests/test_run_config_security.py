@@ -24,6 +24,7 @@ from vipps_pipeline.definitions import build_defs
 from vipps_pipeline.defs.assets import ledger_day_assets
 from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
+from vipps_pipeline.settings import ApiSettings, PipelineSettings
 from vipps_pipeline_tests.browser import free_port, stop_group, wait_until
 from vipps_pipeline_tests.test_dagster import make_defs
 
@@ -100,6 +101,29 @@ def test_run_config_schema_holds_only_bounded_knobs():
             assert config_fields(job, "pipeline") == PIPELINE_KNOBS, job.name
     assert set(ReportApiResource.DEPLOYMENT_ONLY) >= API_DEPLOYMENT
     assert set(PipelineResource.DEPLOYMENT_ONLY) >= PIPELINE_DEPLOYMENT
+
+
+class _Reads(dict):
+    """Remembers every variable a settings parser asks for."""
+
+    def __init__(self, base: dict[str, str]) -> None:
+        super().__init__(base)
+        self.asked: set[str] = set()
+
+    def get(self, key, default=None):  # type: ignore[override]
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def test_every_setting_the_parsers_read_reaches_them_from_the_resources(sim):
+    """A setting the resources do not hand over would silently take its default; each one is
+    either a deployment setting or a knob, never both."""
+    for resource, parse in ((ReportApiResource, ApiSettings), (PipelineResource, PipelineSettings)):
+        reads = _Reads(sim.env("merchant"))
+        parse.from_env(reads)
+        handed = set(resource().as_env())
+        assert reads.asked <= handed, sorted(reads.asked - handed)
+        assert not set(resource.DEPLOYMENT_ONLY) & set(resource.run_knobs())
 
 
 def test_deployment_values_come_from_code_or_the_steps_environment(monkeypatch):
