@@ -3,9 +3,11 @@
 A field holds everything about its ``VIPPS_*`` variable: type, bounds, default, description and
 whether it is a secret. Parsing, the one-line errors, the docs' settings table
 (``docs/configuration.md``, checked by a test) and the resources all come from these fields, so
-they cannot drift apart. Settings come from the deployment's environment; a missing or malformed
-value raises :class:`SettingsError` with one line that names the variable, before any request
-is made, so a misconfigured deployment fails at start-up instead of half-way through a backfill.
+they cannot drift apart. Settings come from the deployment's environment (the Dagster resources
+read them in the step, see vipps_pipeline.defs.resources); run config can set only the fields
+marked ``run_knob``, all bounded numbers. A missing or malformed value raises
+:class:`SettingsError` with one line that names the variable, before any request is made, so a
+misconfigured deployment fails at start-up instead of half-way through a backfill.
 Secret values are ``SecretStr``: they never appear in a repr, an error or a log line.
 """
 
@@ -104,7 +106,11 @@ class ApiSettings(FromEnv):
         "false", "also fetch and store `name`, `maskedPhoneNo`, `message`"
     )
     http_timeout_seconds: int = setting(
-        30, "deadline of one HTTP request: connect, headers and the whole body", ge=1, le=600
+        30,
+        "deadline of one HTTP request: connect, headers and the whole body",
+        ge=1,
+        le=600,
+        run_knob=True,
     )
     max_body_bytes: int = setting(
         64 * 1024 * 1024,
@@ -124,12 +130,15 @@ class ApiSettings(FromEnv):
         ge=1,
         le=10**9,
     )
-    http_retries: int = setting(6, "retries of 429/5xx/network errors per request", ge=0, le=20)
+    http_retries: int = setting(
+        6, "retries of 429/5xx/network errors per request", ge=0, le=20, run_knob=True
+    )
     max_pages: int = setting(
         20000,
         "page limit per report (more means a runaway cursor) and per feed pass (the next goes on)",
         ge=1,
         le=10_000_000,
+        run_knob=True,
     )
     system_name: HeaderText = setting("vipps-pipeline", "Vipps-System-Name header")
     system_version: HeaderText = setting(__version__, "Vipps-System-Version header")
@@ -201,10 +210,18 @@ class PipelineSettings(FromEnv):
         le=3650,
     )
     stale_days: int = setting(
-        62, "a ledger not final for this many days gets a freshness WARN", ge=1, le=3650
+        62,
+        "a ledger not final for this many days gets a freshness WARN",
+        ge=1,
+        le=3650,
+        run_knob=True,
     )
     max_consecutive_errors: int = setting(
-        3, "a step stops after this many ledger-days fail in a row (outage)", ge=1, le=100
+        3,
+        "a step stops after this many ledger-days fail in a row (outage)",
+        ge=1,
+        le=100,
+        run_knob=True,
     )
     settlement: Settlement = setting(
         "", "per-ledger settlement override, e.g. `100001:net,100003:gross`", shown="(learned)"
@@ -241,7 +258,11 @@ class PipelineSettings(FromEnv):
         86400, "how often the sensor refreshes the ledger list", ge=60, le=30 * 86400
     )
     fee_window_days: int = setting(
-        3, "ledger dates within which a capture must get its fee", ge=1, le=31
+        3,
+        "ledger dates within which a capture must get its fee",
+        ge=1,
+        le=31,
+        run_knob=True,
     )
     feed_start_date: OptionalDate = setting(
         None,

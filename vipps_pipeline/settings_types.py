@@ -171,11 +171,15 @@ def setting(
     *,
     shown: str | None = None,
     env: str | None = None,
+    run_knob: bool = False,
     **bounds: Any,
 ) -> Any:
     """A field that is one ``VIPPS_*`` variable: ``shown`` is the default as the docs show it,
-    ``env`` the variable when it is not ``VIPPS_<FIELD>``; ``bounds`` are pydantic's (ge, le)."""
-    extra = {k: v for k, v in {"shown": shown, "env": env}.items() if v is not None}
+    ``env`` the variable when it is not ``VIPPS_<FIELD>``; ``run_knob`` lets a run's config set
+    it (bounded numbers only: see vipps_pipeline.defs.resources); ``bounds`` are pydantic's."""
+    extra: dict[str, Any] = {k: v for k, v in {"shown": shown, "env": env}.items() if v}
+    if run_knob:
+        extra["run_knob"] = True
     return Field(default, description=description, json_schema_extra=extra, **bounds)
 
 
@@ -199,6 +203,15 @@ class FromEnv(BaseModel):
     def env_names(cls) -> dict[str, str]:
         """Field name -> variable name."""
         return {name: env_name(name, info) for name, info in cls.model_fields.items()}
+
+    @classmethod
+    def run_knobs(cls) -> tuple[str, ...]:
+        """Fields a run's config may set: bounded numbers that send nothing anywhere."""
+        return tuple(
+            name
+            for name, info in cls.model_fields.items()
+            if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("run_knob")
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str | None]) -> Any:

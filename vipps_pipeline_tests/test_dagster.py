@@ -382,10 +382,10 @@ def test_the_sensor_polls_hourly_at_its_minute_and_derives_in_between(sim, insta
         pipeline = PipelineResource(
             **{**resources["pipeline"].model_dump(), "now": at.isoformat(), **pipeline_settings}
         )
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=instance, cursor=cursor, resources={"pipeline": pipeline}
-        )
-        result = vipps_sync_sensor(context)
+        ) as context:
+            result = vipps_sync_sensor(context)
         if isinstance(result, list) and len(result) == 1:
             result = result[0]
         return result, context.cursor

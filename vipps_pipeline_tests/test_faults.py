@@ -276,7 +276,7 @@ def test_no_secret_or_token_is_logged_stored_or_raised(tmp_path, monkeypatch, ca
         caplog.set_level("DEBUG")
         with dg.instance_for_test(temp_dir=str(home)) as instance:
             instance.add_dynamic_partitions("ledgers", ["100001", "100004"])
-            # secrets reach the resource only as dg.EnvVar, exactly as in production
+            # secrets reach the resource only from the environment, exactly as in production
             defs = build_defs(
                 {
                     "api": ReportApiResource.from_env(),

@@ -165,8 +165,8 @@ def test_the_sensor_reads_due_ledgers_and_backs_off_while_nothing_is_new(fsim, i
     def tick(at: datetime):
         defs = defs_at(fsim, tmp_path, at)
         pipeline = PipelineResource(**defs.resources["pipeline"].model_dump())
-        context = dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline})
-        return vipps_feed_sensor(context), defs
+        with dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline}) as ctx:
+            return vipps_feed_sensor(ctx), defs
 
     request, defs = tick(NOW)
     assert isinstance(request, dg.RunRequest)

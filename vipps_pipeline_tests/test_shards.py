@@ -147,9 +147,9 @@ def test_a_sync_in_flight_in_one_shard_does_not_hold_back_the_others(sim, tmp_pa
         for shard in (Shard(0, 2), Shard(1, 2)):
             defs = _shard_defs(sim, tmp_path, shard)
             sensor = defs.resolve_sensor_def("vipps_sync_sensor")
-            context = dg.build_sensor_context(
+            with dg.build_sensor_context(
                 instance=instance, resources={"pipeline": defs.resources["pipeline"]}
-            )
-            said.append(sensor(context).skip_message)
+            ) as context:
+                said.append(sensor(context).skip_message)
     assert "still in progress" in said[0]
     assert "no ledgers registered" in said[1]

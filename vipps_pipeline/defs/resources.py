@@ -1,14 +1,29 @@
-"""Resources: every field is one ``VIPPS_*`` setting, validated in vipps_pipeline.settings."""
+"""Resources: the settings of vipps_pipeline.settings, read in the step, parsed once per step.
 
-from __future__ import annotations
+Run config is written by whoever can launch a run (the UI, GraphQL), so it must not decide
+where credentials are sent or where files are written. The settings that do (the API's base
+URL and key type, the credentials, the data location, the chart of accounts, the clock, and
+everything that shapes partitions and schedules) are therefore not config fields at all: they
+live in a :class:`Deployment` passed as a nested resource, which Dagster keeps out of the run
+config schema, so a run that names one is refused by config validation before it starts.
+Only the settings declared ``run_knob`` (bounded numbers) stay config fields; a test keeps the
+fields here equal to those declarations.
+
+No ``from __future__ import annotations`` here: Dagster recognises the nested resource only
+from an evaluated ``dg.ResourceDependency`` annotation.
+"""
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings, PipelineSettings, SettingsError
+from vipps_pipeline.settings_types import FromEnv
 
 
 def settings_failure(exc: SettingsError) -> dg.Failure:
@@ -16,54 +31,104 @@ def settings_failure(exc: SettingsError) -> dg.Failure:
     return dg.Failure(description=str(exc), allow_retries=False)
 
 
-class _EnvBacked(dg.ConfigurableResource):
-    """Fields map to environment variables by name: ``client_secret`` is VIPPS_CLIENT_SECRET.
+def env_name(name: str) -> str:
+    """``client_secret`` is VIPPS_CLIENT_SECRET, ``data_dir`` VIPPS_DATA_DIR: keyword arguments
+    in code name the variable, as the docs do."""
+    return f"VIPPS_{name.upper()}"
 
-    A field left unset falls back to the variable in the process that executes the step, so a
-    run launched by the daemon reads the environment it was deployed with.
+
+class Deployment:
+    """Settings only the deployment decides: values given in code when the code location
+    loads, else the environment of the process that executes the step.
+
+    It is a plain object, not config: Dagster wraps it as a resource without a config schema,
+    so no run can set or see it, and it never reaches run storage. Its repr names variables
+    only, because Dagster and pydantic print resources in errors.
     """
 
+    def __init__(self, values: Mapping[str, str | None] | None = None) -> None:
+        self._values = MappingProxyType({k: v for k, v in (values or {}).items() if v})
+
+    def get(self, name: str) -> str | None:
+        value = self._values.get(name)
+        if isinstance(value, dg.EnvVar):  # e.g. client_secret=dg.EnvVar("MY_SECRET") in code
+            value = value.get_value()
+        return value or os.environ.get(name)
+
+    def with_values(self, values: Mapping[str, str | None]) -> "Deployment":
+        return Deployment({**self._values, **values})
+
+    def __repr__(self) -> str:
+        return f"Deployment(set in code: {sorted(self._values)})"
+
+
+class _EnvBacked(dg.ConfigurableResource):
+    """Deployment settings come from :class:`Deployment`; the remaining fields are the run's knobs.
+
+    Keyword arguments named after a deployment setting (``base_url=...``) are accepted in code,
+    where the deployment builds its resources, and moved into the :class:`Deployment`; run
+    config cannot reach this constructor with them, because validation against the schema
+    (the knobs only) comes first.
+    """
+
+    SETTINGS: ClassVar[type[FromEnv]]
+    deployment: dg.ResourceDependency[Deployment]
+    _parsed: Any = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        deployment = data.pop("deployment", None) or Deployment()
+        only = set(self.deployment_only())
+        fixed = {env_name(k): data.pop(k) for k in list(data) if env_name(k) in only}
+        super().__init__(deployment=deployment.with_values(fixed), **data)
+
+    @classmethod
+    def deployment_only(cls) -> tuple[str, ...]:
+        """Variables only the deployment sets: every declared setting that is not a knob."""
+        knobs = set(cls.SETTINGS.run_knobs())
+        return tuple(var for field, var in cls.SETTINGS.env_names().items() if field not in knobs)
+
+    @classmethod
+    def run_knobs(cls) -> tuple[str, ...]:
+        """The fields a run may set, bounded when parsed in vipps_pipeline.settings.
+
+        They are whole numbers: Dagster lets run config read any environment variable into a
+        field (``{env: NAME}``), and for an int field it refuses a non-number without showing
+        it, so a knob cannot carry a secret string into an error message or the event log."""
+        return cls.SETTINGS.run_knobs()
+
     def as_env(self) -> dict[str, str | None]:
-        return {
-            (var := f"VIPPS_{name.upper()}"): getattr(self, name) or os.environ.get(var)
-            for name in type(self).model_fields
-        }
+        env = {var: self.deployment.get(var) for var in self.deployment_only()}
+        for name in self.run_knobs():
+            value = getattr(self, name)
+            env[env_name(name)] = os.environ.get(env_name(name)) if value is None else str(value)
+        return env
+
+    def parsed(self) -> Any:
+        """The settings, parsed once per resource instance (a step): every later call is free."""
+        if self._parsed is None:
+            try:
+                self._parsed = self.SETTINGS.from_env(self.as_env())
+            except SettingsError as exc:
+                raise settings_failure(exc) from None
+        return self._parsed
 
     @classmethod
     def from_env(cls) -> Any:
-        """Pass each set variable as ``dg.EnvVar`` so run storage keeps names, never values."""
-        return cls(
-            **{
-                name: dg.EnvVar(f"VIPPS_{name.upper()}")
-                for name in cls.model_fields
-                if os.environ.get(f"VIPPS_{name.upper()}")
-            }
-        )
+        """The resource as deployed: every setting, knobs included, is read in the step's own
+        environment, so run storage holds none of them unless a run sets a knob."""
+        return cls()
 
 
 class ReportApiResource(_EnvBacked):
     """Connection and credentials for the Report API."""
 
-    base_url: str | None = None
-    key_type: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-    subscription_key: str | None = None
-    merchant_serial_number: str | None = None
-    include_gdpr: str | None = None
-    http_timeout_seconds: str | None = None
-    http_retries: str | None = None
-    max_pages: str | None = None
-    system_name: str | None = None
-    system_version: str | None = None
-    plugin_name: str | None = None
-    plugin_version: str | None = None
+    SETTINGS: ClassVar[type[FromEnv]] = ApiSettings
+    http_timeout_seconds: int | None = None
+    http_retries: int | None = None
+    max_pages: int | None = None
 
     def settings(self) -> ApiSettings:
-        try:
-            return ApiSettings.from_env(self.as_env())
-        except SettingsError as exc:
-            raise settings_failure(exc) from None
+        return self.parsed()
 
     def get_client(self) -> ReportClient:
         return ReportClient(self.settings())
@@ -72,29 +137,10 @@ class ReportApiResource(_EnvBacked):
 class PipelineResource(_EnvBacked):
     """Where data goes and how not-ready days and fee windows are treated."""
 
-    data_dir: str | None = None
-    storage_options: str | None = None
-    start_date: str | None = None
-    timezone: str | None = None
-    persistent_404_days: str | None = None
-    stale_days: str | None = None
-    max_consecutive_errors: str | None = None
-    settlement: str | None = None
-    poll_minute: str | None = None
-    schedule_time: str | None = None
-    ledger_refresh_seconds: str | None = None
-    fee_window_days: str | None = None
-    journal_accounts: str | None = None
-    journal_detail: str | None = None
-    now: str | None = None
-    feed_start_date: str | None = None
-    feed_poll_seconds: str | None = None
-    feed_max_poll_seconds: str | None = None
-    feed_prune: str | None = None
-    sync_runs: str | None = None
+    SETTINGS: ClassVar[type[FromEnv]] = PipelineSettings
+    stale_days: int | None = None
+    max_consecutive_errors: int | None = None
+    fee_window_days: int | None = None
 
     def settings(self) -> PipelineSettings:
-        try:
-            return PipelineSettings.from_env(self.as_env())
-        except SettingsError as exc:
-            raise settings_failure(exc) from None
+        return self.parsed()
