@@ -102,6 +102,30 @@ class LedgerDaysConfig(dg.Config):
     True: skip stored report days and recompute only stale statements and findings."""
 
 
+def ledger_day_check_specs(shard: Shard = UNSHARDED) -> list[dg.AssetCheckSpec]:
+    """A check per reconciliation check group, and the journal's balance check."""
+    partitions_def = shard_partitions(shard)
+    return [
+        *(
+            dg.AssetCheckSpec(
+                group,
+                asset=shard.key(RECONCILIATION),
+                description=" ".join(CHECKS[c] for c in checks),
+                partitions_def=partitions_def,
+            )
+            for group, checks in CHECK_GROUPS.items()
+        ),
+        dg.AssetCheckSpec(
+            JOURNAL_CHECK,
+            asset=shard.key(JOURNAL),
+            description="Debits equal credits, each ledger account moves as its report "
+            "did, and every entry type has an account (unknown types go to suspense: a "
+            "warning).",
+            partitions_def=partitions_def,
+        ),
+    ]
+
+
 def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
     """The ledger-day multi-asset of one shard (the unsharded default keeps the plain keys)."""
     partitions_def = shard_partitions(shard)
@@ -110,25 +134,7 @@ def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"{shard.name}__ledger_days" if shard.name else "ledger_days",
         specs=ledger_day_specs(shard),
-        check_specs=[
-            *(
-                dg.AssetCheckSpec(
-                    group,
-                    asset=reconciliation,
-                    description=" ".join(CHECKS[c] for c in checks),
-                    partitions_def=partitions_def,
-                )
-                for group, checks in CHECK_GROUPS.items()
-            ),
-            dg.AssetCheckSpec(
-                JOURNAL_CHECK,
-                asset=journal,
-                description="Debits equal credits, each ledger account moves as its report "
-                "did, and every entry type has an account (unknown types go to suspense: a "
-                "warning).",
-                partitions_def=partitions_def,
-            ),
-        ],
+        check_specs=ledger_day_check_specs(shard),
         can_subset=True,
         partitions_def=partitions_def,
         backfill_policy=BACKFILL_POLICY,

@@ -125,8 +125,9 @@ def journal_metadata(event: lr.JournalStored, data_dir: Path) -> dict[str, objec
     }
 
 
-def findings_metadata(findings: list[dict], data_dir: Path, event: lr.FindingsStored):
+def findings_metadata(event: lr.FindingsStored, data_dir: Path) -> dict[str, object]:
     """Counts per status beside the findings that are not a pass (a pass needs no reading)."""
+    findings = list(event.findings)
     counts = {k: 0 for k in FINDING_STATUSES}
     for f in findings:
         counts[f["status"]] += 1

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -90,7 +91,7 @@ class Recorder:
         self.outage: str | None = None
         self._pending: list[lr.FindingsStored | lr.JournalStored] = []
         self._materializations: list[dg.AssetMaterialization] = []
-        self._handlers: dict[type, Callable[[lr.Event], Iterator[dg.AssetObservation]]] = {
+        self._handlers: dict[type, Callable[[Any], Iterable[dg.AssetObservation]]] = {
             lr.ReportStored: self._report_stored,
             lr.StatementStored: self._statement_stored,
             lr.JournalStored: self._journal_stored,
@@ -127,58 +128,60 @@ class Recorder:
 
     # --- one handler per engine event ---------------------------------------------------------
     def handle(self, event: lr.Event) -> Iterator[dg.AssetObservation]:
-        """Record one engine event (a ChunkDone is handled by :meth:`record`)."""
+        """Record one engine event: its handler keeps a materialization (sent in batches) and
+        returns what is sent at once; a ChunkDone is :meth:`record`'s."""
         handler = self._handlers.get(type(event))
         if handler is not None:
             yield from handler(event)
 
-    def _report_stored(self, event: lr.ReportStored) -> Iterator[dg.AssetObservation]:
+    def _report_stored(self, event: lr.ReportStored) -> Iterable[dg.AssetObservation]:
         by_topic = self.summary.stored.setdefault(event.ledger_id, {})
         by_topic.setdefault(event.topic, []).append(event.ledger_date)
         metadata = report_metadata(event.summary, self.timezone)
         self._materialized(REPORT_ASSETS[event.topic], event.ledger_id, event.ledger_date, metadata)
-        yield from ()
+        return ()
 
-    def _statement_stored(self, event: lr.StatementStored) -> Iterator[dg.AssetObservation]:
+    def _statement_stored(self, event: lr.StatementStored) -> Iterable[dg.AssetObservation]:
         path = statement_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
         metadata = statement_metadata(event.rows, str(path))
         self._materialized(STATEMENTS, event.ledger_id, event.ledger_date, metadata)
-        yield from ()
+        return ()
 
-    def _journal_stored(self, event: lr.JournalStored) -> Iterator[dg.AssetObservation]:
+    def _journal_stored(self, event: lr.JournalStored) -> Iterable[dg.AssetObservation]:
         metadata = journal_metadata(event, self.data_dir)
         self._materialized(JOURNAL, event.ledger_id, event.ledger_date, metadata)
         self._pending.append(event)
-        yield from ()
+        return ()
 
-    def _findings_stored(self, event: lr.FindingsStored) -> Iterator[dg.AssetObservation]:
+    def _findings_stored(self, event: lr.FindingsStored) -> Iterable[dg.AssetObservation]:
         self.summary.derived.setdefault(event.ledger_id, set()).add(event.ledger_date)
-        metadata = findings_metadata(list(event.findings), self.data_dir, event)
+        metadata = findings_metadata(event, self.data_dir)
         self._materialized(RECONCILIATION, event.ledger_id, event.ledger_date, metadata)
         self._pending.append(event)
-        yield from ()
+        return ()
 
-    def _not_ready_found(self, event: lr.NotReadyFound) -> Iterator[dg.AssetObservation]:
+    def _not_ready_found(self, event: lr.NotReadyFound) -> Iterable[dg.AssetObservation]:
         p = event.probe
         self.summary.open.setdefault(event.ledger_id, []).append(
             f"{p.topic} {p.ledger_date} ({API_SAID[p.reason]})"
         )
-        yield dg.AssetObservation(
+        observation = dg.AssetObservation(
             asset_key=self.shard.key(REPORT_ASSETS[p.topic]),
             partition=partition_key(event.ledger_id, p.ledger_date),
             metadata=not_ready_metadata(event),
         )
+        return (observation,)
 
-    def _day_failed(self, event: lr.DayFailed) -> Iterator[dg.AssetObservation]:
+    def _day_failed(self, event: lr.DayFailed) -> Iterable[dg.AssetObservation]:
         self.summary.failures.append(event.message)
-        yield from ()
+        return ()
 
-    def _skipped(self, event: lr.Skipped) -> Iterator[dg.AssetObservation]:
+    def _skipped(self, event: lr.Skipped) -> Iterable[dg.AssetObservation]:
         self.summary.skipped.append(
             f"ledger {event.ledger_id}: {event.what} not computed for {len(event.dates)} "
             f"day(s) from {event.dates[0]}: {event.reason}"
         )
-        yield from ()
+        return ()
 
     # --- the step's course -------------------------------------------------------------------
     def flush(self) -> Iterator[dg.DagsterEvent | dg.AssetCheckEvaluation]:
