@@ -35,6 +35,8 @@ def feed_matches_report(
 
 
 def feed_check_result(rows: list[dict]) -> dg.AssetCheckResult:
+    """One comparison's verdict, shared by the UI's execution and the job's evaluations so the
+    two never disagree: a fail is an ERROR, anything else (pending, not compared) a pass."""
     statuses = {r["status"] for r in rows}
     return dg.AssetCheckResult(
         passed="fail" not in statuses,
