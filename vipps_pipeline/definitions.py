@@ -8,42 +8,27 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from vipps_pipeline.defs.feed.assets import (
-    FEED_SPECS,
-    feed_matches_report,
-    vipps_feed_job,
-    vipps_feed_sensor,
-)
-from vipps_pipeline.defs.ledger_days.assets import (
-    build_ledger_day_assets,
-    build_ledgers_asset,
-    ledger_day_assets,
-    ledgers,
-)
+from vipps_pipeline.defs.feed.assets import FEED_SPECS
+from vipps_pipeline.defs.feed.checks import feed_matches_report
+from vipps_pipeline.defs.feed.jobs import vipps_feed_job
+from vipps_pipeline.defs.feed.sensors import vipps_feed_sensor
+from vipps_pipeline.defs.ledger_days.assets import build_ledger_day_assets, ledger_day_assets
+from vipps_pipeline.defs.ledger_days.jobs import build_daily_ledger_job, daily_ledger_job
 from vipps_pipeline.defs.ledger_days.schedules import (
-    build_daily_ledger_job,
-    daily_ledger_job,
+    build_daily_ledger_schedule,
     daily_ledger_schedule,
 )
+from vipps_pipeline.defs.ledgers.assets import build_ledgers_asset, ledgers
+from vipps_pipeline.defs.ledgers.jobs import build_refresh_ledgers_job, refresh_ledgers_job
+from vipps_pipeline.defs.ledgers.sensors import build_ledger_refresh_sensor, ledger_refresh_sensor
 from vipps_pipeline.defs.partitions import Shard
-from vipps_pipeline.defs.report.assets import (
-    ledger_report,
-    ledger_report_job,
-    ledger_report_schedule,
-)
+from vipps_pipeline.defs.report.assets import ledger_report
+from vipps_pipeline.defs.report.jobs import ledger_report_job
+from vipps_pipeline.defs.report.schedules import ledger_report_schedule
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
-from vipps_pipeline.defs.sync.jobs import (
-    build_freshness_check,
-    build_sync_job,
-    ledger_freshness,
-    vipps_sync_job,
-)
-from vipps_pipeline.defs.sync.sensors import (
-    build_sensors,
-    ledger_refresh_sensor,
-    refresh_ledgers_job,
-    vipps_sync_sensor,
-)
+from vipps_pipeline.defs.sync.checks import build_freshness_check, ledger_freshness
+from vipps_pipeline.defs.sync.jobs import build_sync_job, vipps_sync_job
+from vipps_pipeline.defs.sync.sensors import build_sync_sensor, vipps_sync_sensor
 
 
 def build_defs(resources: Mapping[str, object]) -> dg.Definitions:
@@ -79,15 +64,15 @@ def build_shard_defs(shard: Shard, resources: Mapping[str, object]) -> dg.Defini
     """
     ledgers_asset = build_ledgers_asset(shard)
     days = build_ledger_day_assets(shard)
-    daily_job, daily_schedule = build_daily_ledger_job(days)
+    daily_job = build_daily_ledger_job(days)
     sync_job = build_sync_job(shard)
-    refresh_job, refresh_sensor, sync_sensor = build_sensors(shard, ledgers_asset, sync_job)
+    refresh_job = build_refresh_ledgers_job(ledgers_asset)
     return dg.Definitions(
         assets=[ledgers_asset, days],
         asset_checks=[build_freshness_check(shard)],
         jobs=[daily_job, refresh_job, sync_job],
-        schedules=[daily_schedule],
-        sensors=[refresh_sensor, sync_sensor],
+        schedules=[build_daily_ledger_schedule(daily_job)],
+        sensors=[build_ledger_refresh_sensor(refresh_job), build_sync_sensor(shard, sync_job)],
         resources=dict(resources),
         executor=dg.in_process_executor,
     )

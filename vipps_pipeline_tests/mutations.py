@@ -63,7 +63,7 @@ MUTATIONS = [
     ),
     (
         "check evaluations not tied to their materialization",
-        "vipps_pipeline/defs/recording.py",
+        "vipps_pipeline/defs/recording/evaluations.py",
         "                    target_materialization_data=target,",
         "                    target_materialization_data=None,",
         "test_dagster.py::test_the_checks_tab_shows_passed_and_failed_per_partition",

@@ -19,9 +19,10 @@ from dagster._core.storage.asset_check_state import AssetCheckState, bulk_update
 from vipps_pipeline.definitions import build_defs
 from vipps_pipeline.defs.ledger_days.assets import ledger_day_assets
 from vipps_pipeline.defs.ledger_days.schedules import daily_ledger_schedule
+from vipps_pipeline.defs.ledgers.sensors import ledger_refresh_sensor
 from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
-from vipps_pipeline.defs.sync.sensors import ledger_refresh_sensor, vipps_sync_sensor
+from vipps_pipeline.defs.sync.sensors import vipps_sync_sensor
 from vipps_pipeline.simulator import Simulator
 from vipps_pipeline.store.layout import DAY_KINDS, GDPR_COLUMNS, report_path
 from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS, NOW, days, embedded_instance
@@ -122,6 +123,16 @@ def check_status(instance: dg.DagsterInstance, check: str) -> dict[str, set[str]
         }
 
 
+def table_text(value: dg.TableMetadataValue) -> str:
+    """A metadata table as the markdown its assertions read: a header line, then a line per
+    row (empty cells for None)."""
+    columns = [c.name for c in value.schema.columns]
+    rows = [
+        ["" if r.data.get(c) is None else str(r.data[c]) for c in columns] for r in value.records
+    ]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [columns, *rows])
+
+
 # --- one partition ---------------------------------------------------------------------------
 def test_one_partition_writes_its_file_and_rich_metadata(sim, instance, tmp_path):
     result = materialize_one(sim, instance, tmp_path, key(CLOSED_DAY, "100001"))
@@ -137,7 +148,7 @@ def test_one_partition_writes_its_file_and_rich_metadata(sim, instance, tmp_path
     assert md["closing_balance"].value == 0
     assert md["sum_amount"].value == -md["opening_balance"].value
     assert md["path"].value == str(path.resolve())
-    preview = md["preview"].value
+    preview = table_text(md["preview"].value)
     assert "| seq | time | entry_type |" in preview and "capture" in preview
     assert not any(col in preview for col in GDPR_COLUMNS)
     assert_status_equals_files(instance, tmp_path)
@@ -295,8 +306,8 @@ def test_the_checks_tab_shows_passed_and_failed_per_partition(sim, instance, tmp
     ]
     evaluation = record.event.dagster_event.event_specific_data
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
-    assert "is not the last entry" in evaluation.metadata["findings"].value
-    assert "| check | topic | status |" in evaluation.metadata["findings"].value
+    assert "is not the last entry" in table_text(evaluation.metadata["findings"].value)
+    assert "| check | topic | status |" in table_text(evaluation.metadata["findings"].value)
 
 
 def test_pending_and_unknown_do_not_show_as_failed(sim, instance, tmp_path):
@@ -344,7 +355,7 @@ def test_sync_walks_from_the_frontier_and_polls_an_open_ledger_once_per_topic(
     assert sim.counters["report_pages"] - before == 4, asked
     evaluation = freshness(instance)
     assert evaluation.passed
-    assert "open since 2026-11-01" in evaluation.metadata["ledgers"].value
+    assert "open since 2026-11-01" in table_text(evaluation.metadata["ledgers"].value)
 
 
 def test_a_foreign_ledger_is_an_error_naming_it_and_a_long_open_ledger_a_warning(
@@ -360,7 +371,7 @@ def test_a_foreign_ledger_is_an_error_naming_it_and_a_long_open_ledger_a_warning
     assert sync(defs, instance, ledgers=["999999", "100004"]).success  # still 404 today
     evaluation = freshness(instance)
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
-    table = evaluation.metadata["ledgers"].value
+    table = table_text(evaluation.metadata["ledgers"].value)
     assert "999999" in table and "No such ledgerId" in table
     assert "may not belong to these API keys" in table
     # a ledger open for longer than VIPPS_STALE_DAYS: a warning, not an error
@@ -371,7 +382,7 @@ def test_a_foreign_ledger_is_an_error_naming_it_and_a_long_open_ledger_a_warning
     assert sync(defs, instance, ledgers=ledger_ids[:1]).success
     evaluation = freshness(instance)
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
-    assert "stale" in evaluation.metadata["ledgers"].value
+    assert "stale" in table_text(evaluation.metadata["ledgers"].value)
 
 
 def test_the_sensor_polls_hourly_at_its_minute_and_derives_in_between(sim, instance, tmp_path):

@@ -12,7 +12,8 @@ import dagster as dg
 import pytest
 from dagster._core.storage.asset_check_state import AssetCheckState, bulk_update_asset_check_state
 
-from vipps_pipeline.defs.feed.assets import FEED_RECONCILIATION, vipps_feed_sensor
+from vipps_pipeline.defs.feed.assets import FEED_RECONCILIATION
+from vipps_pipeline.defs.feed.sensors import vipps_feed_sensor
 from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.feed import books as feed_books
@@ -20,7 +21,7 @@ from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.simulator import Simulator
 from vipps_pipeline_tests.conftest import NOW
-from vipps_pipeline_tests.test_dagster import make_defs, stored, sync
+from vipps_pipeline_tests.test_dagster import make_defs, stored, sync, table_text
 from vipps_pipeline_tests.test_feed import START, Clock, recent_world
 
 LEDGERS = ["100001", "100004", "100007"]
@@ -101,7 +102,7 @@ def test_the_feed_job_stores_compares_and_records_exactly_that(fsim, instance, t
         if r.partition == bad
     ]
     evaluation = record.event.dagster_event.event_specific_data
-    assert "differs: amount" in evaluation.metadata["findings"].value
+    assert "differs: amount" in table_text(evaluation.metadata["findings"].value)
     # pruned: only the open dates' rows and the mismatching date's are provisional
     left = {p.stem for p in (tmp_path / "feed").rglob("*.parquet")}
     assert left == {"2026-11-23", "2026-11-24", str(MISMATCH)} | {
@@ -115,7 +116,7 @@ def test_the_feed_job_stores_compares_and_records_exactly_that(fsim, instance, t
         and e.event_specific_data.materialization.partition == "100004"
     )
     assert len(today.metadata["open_dates"].value) == 24, "the monthly ledger's open month"
-    assert "| topic | ledger_date | entries |" in today.metadata["today_so_far"].value
+    assert "| topic | ledger_date | entries |" in table_text(today.metadata["today_so_far"].value)
     # nothing new: nothing recorded
     again = read_feed(defs, instance, force=True)
     assert again.success and not any(materialized(again, k) for k in FEED_KEYS)

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from vipps_pipeline.api.client import ReportClient
-from vipps_pipeline.defs.feed.assets import DUE_SLACK
+from vipps_pipeline.defs.feed.jobs import DUE_SLACK
 from vipps_pipeline.feed import books as feed_books
 from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.settings import TOPICS, ApiSettings, PipelineSettings

@@ -119,7 +119,7 @@ DIMENSION_TAG_PREFIX = "dagster/partition/"
 
 
 @dataclass(frozen=True, order=True)
-class LedgerDay:
+class LedgerDayPartition:
     ledger_id: str
     ledger_date: date
     key: str
@@ -151,11 +151,11 @@ def run_partition_keys(
 
 def ledger_days(
     keys: Sequence[str], partitions_def: dg.MultiPartitionsDefinition = ledger_day_partitions
-) -> list[LedgerDay]:
+) -> list[LedgerDayPartition]:
     """Partition keys as validated, sorted ledger-days."""
     out = []
     for key in keys:
         dims = partitions_def.get_partition_key_from_str(str(key)).keys_by_dimension
         ledger = validate_ledger_id(dims["ledger"], "partition ledger")
-        out.append(LedgerDay(ledger, date.fromisoformat(dims["date"]), str(key)))
+        out.append(LedgerDayPartition(ledger, date.fromisoformat(dims["date"]), str(key)))
     return sorted(out)

@@ -1,1 +1,2 @@
-"""Dagster instance plugins named in dagster.yaml: the only users of dagster._."""
+"""Dagster instance plugins named in dagster.yaml, and the private event API the definitions
+need (:mod:`.events`): the only users of dagster._."""

@@ -1,1 +1,1 @@
-"""Dagster wiring for the feed: assets, comparison check, job and sensor."""
+"""The feed in Dagster: its assets, the comparison check, the `vipps_feed` job and its sensor."""

@@ -1,6 +1,6 @@
-"""The assets: the ledger list, and the ledger-day datasets (reports, statements, findings).
+"""The ledger-day datasets: the reports, statements, journal and findings of each ledger-day.
 
-The four ledger-day datasets are one multi-asset, computed in one step: the step stores what
+The four are one multi-asset, computed in one step: the step stores what
 the API has final, and reports a materialization for exactly the partitions whose files it
 wrote. A ranged run never returns a result that would stand for its whole range, so a day that
 is not ready, or failed, stays missing in the UI as it is on disk.
@@ -9,106 +9,32 @@ is not ready, or failed, stays missing in the UI as it is on disk.
 from collections.abc import Iterator
 
 import dagster as dg
-from dagster._core.events import DagsterEvent
 
-from vipps_pipeline.api.client import ApiError
 from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS
+from vipps_pipeline.defs.keys import (
+    API_POOL,
+    JOURNAL,
+    JOURNAL_CHECK,
+    LEDGERS,
+    RECONCILIATION,
+    REPORT_ASSETS,
+    STATEMENTS,
+)
 from vipps_pipeline.defs.partitions import (
     BACKFILL_POLICY,
     UNSHARDED,
     Shard,
     ledger_days,
     run_partition_keys,
-    shard_ledger_partitions,
     shard_partitions,
 )
-from vipps_pipeline.defs.recording import (
-    JOURNAL,
-    JOURNAL_CHECK,
-    RECONCILIATION,
-    REPORT_ASSETS,
-    STATEMENTS,
-    Recorder,
-    markdown,
-)
+from vipps_pipeline.defs.recording import Recorded, Recorder
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.settings import TOPICS
-from vipps_pipeline.store.ledgers import write_ledgers
 from vipps_pipeline.sync import engine as lr
 
-API_POOL = "vipps_api"
-LEDGER_COLUMNS = ["ledger_id", "currency", "settles_for_recipient_handles", "sales_units", "listed"]
 
-
-# --- ledgers ---------------------------------------------------------------------------------
-def build_ledgers_asset(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
-    """The ledger list of one shard: every shard lists all ledgers (one cheap call) and
-    registers only its own in its own partitions."""
-    return dg.asset(
-        key=shard.key(dg.AssetKey("ledgers")),
-        group_name="ledgers",
-        kinds={"python", "parquet"},
-        pool=API_POOL,
-        description=_LEDGERS_DESCRIPTION,
-    )(_ledgers_fn(shard))
-
-
-_LEDGERS_DESCRIPTION = (
-    "Every ledger the API keys can see, with currency, recipient handles, owner, "
-    "sales units and the payout account masked to its last 4 digits. New ledger ids become "
-    "partitions of the `ledgers` dimension; a ledger that disappears keeps its history."
-)
-
-
-def _ledgers_fn(shard: Shard):
-    partitions = shard_ledger_partitions(shard)
-
-    def ledgers(
-        context: dg.AssetExecutionContext, api: ReportApiResource, pipeline: PipelineResource
-    ) -> dg.MaterializeResult:
-        return _register_ledgers(context, api, pipeline, shard, partitions)
-
-    return ledgers
-
-
-def _register_ledgers(
-    context: dg.AssetExecutionContext,
-    api: ReportApiResource,
-    pipeline: PipelineResource,
-    shard: Shard,
-    partitions: dg.DynamicPartitionsDefinition,
-) -> dg.MaterializeResult:
-    client, data_dir = api.get_client(), pipeline.settings().data_dir
-    try:
-        result = write_ledgers(client, data_dir)
-    except ApiError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
-    mine = [lid for lid in result.ledger_ids if shard.owns(lid)]
-    known = set(context.instance.get_dynamic_partitions(partitions.name))
-    new = [lid for lid in mine if lid not in known]
-    if new:
-        context.instance.add_dynamic_partitions(partitions.name, new)
-        context.log.info("registered new ledgers: %s", ", ".join(new))
-    rows = [
-        {k: ", ".join(v) if isinstance(v, list) else v for k, v in row.items()}
-        for row in result.table.select(LEDGER_COLUMNS).to_pylist()[:50]
-    ]
-    return dg.MaterializeResult(
-        metadata={
-            "ledgers": len(mine),
-            "new_ledgers": dg.MetadataValue.json(new),
-            "no_longer_listed": dg.MetadataValue.json(sorted(known - set(mine))),
-            "path": dg.MetadataValue.path(str(result.path.resolve())),
-            "preview": dg.MetadataValue.md(markdown(rows, LEDGER_COLUMNS)),
-        }
-    )
-
-
-ledgers = build_ledgers_asset()
-
-
-# --- ledger-days -------------------------------------------------------------------------------
-def _spec(
+def _ledger_day_spec(
     key: dg.AssetKey, description: str, deps: list[dg.AssetKey], shard: Shard
 ) -> dg.AssetSpec:
     return dg.AssetSpec(
@@ -125,18 +51,18 @@ def _spec(
 def ledger_day_specs(shard: Shard = UNSHARDED) -> list[dg.AssetSpec]:
     return [
         *(
-            _spec(
+            _ledger_day_spec(
                 REPORT_ASSETS[topic],
                 f"The final by-date `{topic}` report of one ledger-day, every entry once, in "
                 f"report order, as `<data>/reports/{topic}/<ledger>/<yyyy>/<date>.parquet`. A "
                 "day that is not final yet (HTTP 404 or `tryLater`) is not stored and stays "
                 "missing.",
-                [dg.AssetKey("ledgers")],
+                [LEDGERS],
                 shard,
             )
             for topic in TOPICS
         ),
-        _spec(
+        _ledger_day_spec(
             STATEMENTS,
             "Per ledger-day and topic: opening and closing balance, sum of amounts, counts and "
             "totals by entry type, payout amount, reference and reserve kept, settlement type. "
@@ -144,7 +70,7 @@ def ledger_day_specs(shard: Shard = UNSHARDED) -> list[dg.AssetSpec]:
             list(REPORT_ASSETS.values()),
             shard,
         ),
-        _spec(
+        _ledger_day_spec(
             JOURNAL,
             "A balanced double-entry journal per ledger-day, ready to post: one debit and one "
             "credit per entry type (or per entry), the ledger accounts (funds held at Vipps "
@@ -153,7 +79,7 @@ def ledger_day_specs(shard: Shard = UNSHARDED) -> list[dg.AssetSpec]:
             list(REPORT_ASSETS.values()),
             shard,
         ),
-        _spec(
+        _ledger_day_spec(
             RECONCILIATION,
             "Findings of every accountants' check, one row per ledger, date, topic and check "
             "(`pass`, `fail`, `unknown`, `pending`), in `<data>/reconciliation/`; the same "
@@ -176,6 +102,30 @@ class LedgerDaysConfig(dg.Config):
     True: skip stored report days and recompute only stale statements and findings."""
 
 
+def ledger_day_check_specs(shard: Shard = UNSHARDED) -> list[dg.AssetCheckSpec]:
+    """A check per reconciliation check group, and the journal's balance check."""
+    partitions_def = shard_partitions(shard)
+    return [
+        *(
+            dg.AssetCheckSpec(
+                group,
+                asset=shard.key(RECONCILIATION),
+                description=" ".join(CHECKS[c] for c in checks),
+                partitions_def=partitions_def,
+            )
+            for group, checks in CHECK_GROUPS.items()
+        ),
+        dg.AssetCheckSpec(
+            JOURNAL_CHECK,
+            asset=shard.key(JOURNAL),
+            description="Debits equal credits, each ledger account moves as its report "
+            "did, and every entry type has an account (unknown types go to suspense: a "
+            "warning).",
+            partitions_def=partitions_def,
+        ),
+    ]
+
+
 def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
     """The ledger-day multi-asset of one shard (the unsharded default keeps the plain keys)."""
     partitions_def = shard_partitions(shard)
@@ -184,25 +134,7 @@ def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"{shard.name}__ledger_days" if shard.name else "ledger_days",
         specs=ledger_day_specs(shard),
-        check_specs=[
-            *(
-                dg.AssetCheckSpec(
-                    group,
-                    asset=reconciliation,
-                    description=" ".join(CHECKS[c] for c in checks),
-                    partitions_def=partitions_def,
-                )
-                for group, checks in CHECK_GROUPS.items()
-            ),
-            dg.AssetCheckSpec(
-                JOURNAL_CHECK,
-                asset=journal,
-                description="Debits equal credits, each ledger account moves as its report "
-                "did, and every entry type has an account (unknown types go to suspense: a "
-                "warning).",
-                partitions_def=partitions_def,
-            ),
-        ],
+        check_specs=ledger_day_check_specs(shard),
         can_subset=True,
         partitions_def=partitions_def,
         backfill_policy=BACKFILL_POLICY,
@@ -213,7 +145,7 @@ def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
         config: LedgerDaysConfig,
         api: ReportApiResource,
         pipeline: PipelineResource,
-    ) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
+    ) -> Iterator[Recorded]:
         settings = pipeline.settings()
         selected = context.selected_asset_keys
         topics = tuple(t for t in TOPICS if shard.key(REPORT_ASSETS[t]) in selected)

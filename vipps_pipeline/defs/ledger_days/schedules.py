@@ -1,25 +1,18 @@
-"""The daily job (every ledger-day dataset) and its optional schedule."""
+"""The daily job's optional schedule (off by default: the sync sensor fetches new days)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from vipps_pipeline.defs.ledger_days.assets import ledger_day_assets
+from vipps_pipeline.defs.ledger_days.jobs import daily_ledger_job
 from vipps_pipeline.defs.partitions import SETTINGS
 
 
-def build_daily_ledger_job(
-    assets: dg.AssetsDefinition = ledger_day_assets,
-) -> tuple[dg.UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
-    """The job and schedule over one shard's ledger-day assets."""
-    job = dg.define_asset_job(
-        "daily_ledger_job",
-        selection=dg.AssetSelection.assets(assets),
-        description="Fetch, store, state and reconcile ledger-days: the pipeline's main job. "
-        "Launch a range from this page or the asset graph; days not final yet stay missing and "
-        "the hourly sync fetches them once they close.",
-    )
-    schedule = dg.build_schedule_from_partitioned_job(
+def build_daily_ledger_schedule(
+    job: dg.UnresolvedAssetJobDefinition = daily_ledger_job,
+) -> dg.ScheduleDefinition:
+    """Yesterday's partitions of ``job``, every ledger, at VIPPS_SCHEDULE_TIME."""
+    return dg.build_schedule_from_partitioned_job(
         job,
         name="daily_ledger_schedule",
         hour_of_day=SETTINGS.schedule_hour,
@@ -28,7 +21,6 @@ def build_daily_ledger_job(
         description="Every day at VIPPS_SCHEDULE_TIME (VIPPS_TIMEZONE): yesterday, every "
         "ledger. Off by default: vipps_sync_sensor already fetches every new day.",
     )
-    return job, schedule
 
 
-daily_ledger_job, daily_ledger_schedule = build_daily_ledger_job()
+daily_ledger_schedule = build_daily_ledger_schedule()

@@ -1,1 +1,1 @@
-"""Dagster wiring for the ledger report."""
+"""Dagster wiring for the ledger report: its asset, job and schedule."""

@@ -1,12 +1,10 @@
 """The ledger report: charts per ledger in the UI, and one static HTML page under <data>."""
 
 import base64
-from datetime import datetime, timedelta
 
 import dagster as dg
 
-from vipps_pipeline.defs.partitions import SETTINGS
-from vipps_pipeline.defs.recording import JOURNAL, RECONCILIATION, STATEMENTS
+from vipps_pipeline.defs.keys import JOURNAL, RECONCILIATION, STATEMENTS
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.outputs import html_report as report
 
@@ -43,17 +41,3 @@ def ledger_report(
     if len(pictures) > CHARTS_IN_METADATA:
         context.log.info(f"charts of {len(pictures)} ledgers in {index}; the UI shows ten")
     return dg.MaterializeResult(metadata=metadata)
-
-
-ledger_report_job = dg.define_asset_job(
-    "ledger_report_job", selection=[ledger_report], description="Draw the ledger report."
-)
-_AT = datetime(2000, 1, 1, SETTINGS.schedule_hour, SETTINGS.schedule_minute) + timedelta(minutes=30)
-ledger_report_schedule = dg.ScheduleDefinition(
-    name="ledger_report_schedule",
-    job=ledger_report_job,
-    cron_schedule=f"{_AT.minute} {_AT.hour} * * *",
-    execution_timezone=SETTINGS.timezone,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every morning, half an hour after VIPPS_SCHEDULE_TIME: redraw the report.",
-)

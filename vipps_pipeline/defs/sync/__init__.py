@@ -1,1 +1,1 @@
-"""Dagster wiring for the sync: job, freshness check and sensors."""
+"""Dagster wiring for the sync: its job, the freshness check and the sync sensor."""

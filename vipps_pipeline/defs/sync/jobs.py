@@ -8,134 +8,36 @@ materializations carry the ledger-day partitions, so the UI shows exactly what i
 
 import os
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
-from dagster._core.events import DagsterEvent
 from pydantic import Field
 
 from vipps_pipeline.books.reconcile import CHECK_GROUPS
-from vipps_pipeline.defs.ledger_days.assets import API_POOL, ledgers
+from vipps_pipeline.defs.keys import (
+    API_POOL,
+    JOURNAL,
+    JOURNAL_CHECK,
+    LEDGERS,
+    RECONCILIATION,
+    REPORT_ASSETS,
+    STATEMENTS,
+)
 from vipps_pipeline.defs.partitions import (
     UNSHARDED,
     Shard,
     partition_key,
     shard_ledger_partitions,
 )
-from vipps_pipeline.defs.recording import (
-    JOURNAL,
-    JOURNAL_CHECK,
-    RECONCILIATION,
-    REPORT_ASSETS,
-    STATEMENTS,
-    Recorder,
-    markdown,
-    target_of,
-)
+from vipps_pipeline.defs.recording import Recorded, Recorder
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
+from vipps_pipeline.defs.sync.checks import freshness_evaluation, latest_ledgers_record
+from vipps_pipeline.defs.sync.plans import freshness_rows, plan
 from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.sync import completeness, planner
 from vipps_pipeline.sync import engine as lr
 
-FRESHNESS_CHECK = "ledger_freshness"
-FRESHNESS_COLUMNS = ["ledger_id", "status", "final_through", "open_since", "days_behind", "detail"]
-
-
-def plan(settings: PipelineSettings, ledger_id: str, today: date) -> planner.LedgerPlan:
-    return planner.plan_stored(
-        settings.data_dir,
-        ledger_id,
-        start=settings.start_date,
-        until=today - timedelta(days=1),
-        window=settings.fee_window_days,
-    )
-
-
-def freshness_rows(
-    settings: PipelineSettings, ledger_ids: list[str], today: date
-) -> list[planner.Freshness]:
-    return [
-        planner.freshness(
-            plan(settings, ledger_id, today),
-            today=today,
-            stale_days=settings.stale_days,
-            persistent_404_days=settings.persistent_404_days,
-        )
-        for ledger_id in ledger_ids
-    ]
-
-
-def freshness_evaluation(
-    rows: list[planner.Freshness],
-    target: dg.EventLogRecord | None = None,
-    asset_key: dg.AssetKey = ledgers.key,
-) -> dg.AssetCheckEvaluation:
-    """ERROR when a ledger's 404 persists (not yours?), WARN when one is open too long."""
-    statuses = {r.status for r in rows}
-    severity = (
-        dg.AssetCheckSeverity.ERROR if "not_yours" in statuses else dg.AssetCheckSeverity.WARN
-    )
-    attention = [r for r in rows if r.status in planner.ATTENTION]
-    statuses = ("ok", "open", "catching_up", "stale", "failed", "not_yours")
-    counts = {s: sum(r.status == s for r in rows) for s in statuses}
-    return dg.AssetCheckEvaluation(
-        asset_key=asset_key,
-        check_name=FRESHNESS_CHECK,
-        passed=not attention,
-        severity=severity,
-        description=(
-            ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n) or "no ledgers"
-        ),
-        target_materialization_data=target_of(target) if target else None,
-        metadata={
-            **counts,
-            "ledgers": dg.MetadataValue.md(
-                markdown(
-                    [
-                        r.__dict__
-                        for r in sorted(rows, key=lambda r: (r.status == "ok", r.ledger_id))
-                    ],
-                    FRESHNESS_COLUMNS,
-                    "_no ledgers registered_",
-                )
-            ),
-        },
-    )
-
-
-def latest_ledgers_record(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey = ledgers.key
-) -> dg.EventLogRecord | None:
-    records = instance.fetch_materializations(asset_key, limit=1).records
-    return records[0] if records else None
-
-
-def build_freshness_check(shard: Shard = UNSHARDED) -> dg.AssetChecksDefinition:
-    ledgers_key = shard.key(ledgers.key)
-    partitions = shard_ledger_partitions(shard)
-
-    @dg.asset_check(
-        asset=ledgers_key,
-        name=FRESHNESS_CHECK,
-        description="Per ledger: how far its reports are final. WARN when a ledger has not "
-        "been final for more than VIPPS_STALE_DAYS (past a monthly settlement); ERROR when a "
-        "date still answers HTTP 404 VIPPS_PERSISTENT_404_DAYS after it (the ledger may not be "
-        "yours).",
-    )
-    def ledger_freshness(
-        context: dg.AssetCheckExecutionContext, pipeline: PipelineResource
-    ) -> dg.AssetCheckResult:
-        settings = pipeline.settings()
-        ids = sorted(context.instance.get_dynamic_partitions(partitions.name))
-        e = freshness_evaluation(freshness_rows(settings, ids, settings.today()), None, ledgers_key)
-        return dg.AssetCheckResult(
-            passed=e.passed, severity=e.severity, description=e.description, metadata=e.metadata
-        )
-
-    return ledger_freshness
-
-
-ledger_freshness = build_freshness_check()
+__all__ = ["SyncConfig", "build_sync_job", "freshness_rows", "sync_ledgers", "vipps_sync_job"]
 
 
 def _progress(total: int):
@@ -166,16 +68,16 @@ class SyncConfig(dg.Config):
     """False: only recompute stale statements and findings (no API call)."""
 
 
-def run_sync(
+def sync_shard(
     context: dg.OpExecutionContext,
     config: SyncConfig,
     api: ReportApiResource,
     pipeline: PipelineResource,
     shard: Shard = UNSHARDED,
-) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
+) -> Iterator[Recorded]:
     """The sync of one shard's ledgers, recorded under its asset keys."""
     partitions = shard_ledger_partitions(shard)
-    ledgers_key = shard.key(ledgers.key)
+    ledgers_key = shard.key(LEDGERS)
     settings = pipeline.settings()
     today = settings.today()
     registered = sorted(context.instance.get_dynamic_partitions(partitions.name))
@@ -222,8 +124,8 @@ def build_sync_job(shard: Shard = UNSHARDED) -> dg.JobDefinition:
         config: SyncConfig,
         api: ReportApiResource,
         pipeline: PipelineResource,
-    ) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
-        yield from run_sync(context, config, api, pipeline, shard)
+    ) -> Iterator[Recorded]:
+        yield from sync_shard(context, config, api, pipeline, shard)
 
     @dg.job(
         name="vipps_sync",
@@ -243,7 +145,7 @@ def record_unrecorded(
     ledger_ids: list[str],
     recorder: Recorder,
     shard: Shard = UNSHARDED,
-) -> Iterator[DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation]:
+) -> Iterator[Recorded]:
     """Record files that are on disk but not in Dagster (a step killed between writing a file
     and reporting it), so the UI's partition status catches up with the data."""
     kinds = {shard.key(REPORT_ASSETS[t]): f"reports/{t}" for t in TOPICS} | {

@@ -1,17 +1,16 @@
-"""Sensors: refresh the ledger list, and poll every ledger hourly through the planner."""
+"""The sync sensor: poll every ledger hourly through the planner, and derive in between."""
 
 from __future__ import annotations
 
 import hashlib
-import time
 from datetime import datetime, timedelta
 
 import dagster as dg
 
-from vipps_pipeline.defs.ledger_days.assets import ledgers
-from vipps_pipeline.defs.partitions import SETTINGS, UNSHARDED, Shard, shard_ledger_partitions
+from vipps_pipeline.defs.partitions import UNSHARDED, Shard, shard_ledger_partitions
 from vipps_pipeline.defs.resources import PipelineResource
-from vipps_pipeline.defs.sync.jobs import plan, sync_ledgers, vipps_sync_job
+from vipps_pipeline.defs.sync.jobs import sync_ledgers, vipps_sync_job
+from vipps_pipeline.defs.sync.plans import plan
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -45,30 +44,11 @@ def _sync_requests(
     ]
 
 
-def build_sensors(
-    shard: Shard = UNSHARDED,
-    ledgers_asset: dg.AssetsDefinition = ledgers,
-    sync_job: dg.JobDefinition = vipps_sync_job,
-) -> tuple[dg.UnresolvedAssetJobDefinition, dg.SensorDefinition, dg.SensorDefinition]:
-    """The ledger refresh (job and sensor) and the sync sensor of one shard: each location
-    registers and polls only its own ledgers."""
+def build_sync_sensor(
+    shard: Shard = UNSHARDED, sync_job: dg.JobDefinition = vipps_sync_job
+) -> dg.SensorDefinition:
+    """The sync sensor of one shard: each location polls only its own ledgers."""
     ledger_partitions = shard_ledger_partitions(shard)
-    refresh_ledgers_job = dg.define_asset_job(
-        "refresh_ledgers",
-        selection=[ledgers_asset],
-        description="List the ledgers and register new ones.",
-    )
-
-    @dg.sensor(
-        job=refresh_ledgers_job,
-        minimum_interval_seconds=SETTINGS.ledger_refresh_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Refreshes the ledger list (default daily) so new ledgers appear by "
-        "themselves.",
-    )
-    def ledger_refresh_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest:
-        bucket = int(time.time()) // SETTINGS.ledger_refresh_seconds
-        return dg.RunRequest(run_key=f"ledgers-{bucket}")
 
     @dg.sensor(
         job=sync_job,
@@ -113,7 +93,7 @@ def build_sensors(
         nxt = (tick or now.replace(minute=settings.poll_minute)) + timedelta(hours=1 if tick else 0)
         return dg.SkipReason(f"nothing to do until the poll at {nxt:%H:%M} ({settings.timezone})")
 
-    return refresh_ledgers_job, ledger_refresh_sensor, vipps_sync_sensor
+    return vipps_sync_sensor
 
 
-refresh_ledgers_job, ledger_refresh_sensor, vipps_sync_sensor = build_sensors()
+vipps_sync_sensor = build_sync_sensor()

@@ -1,0 +1,144 @@
+"""Check evaluations for stored journals and findings, each tied to the materialization it
+judges, and left out where another run in flight will evaluate the same partition.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS
+from vipps_pipeline.defs.keys import JOURNAL, JOURNAL_CHECK, RECONCILIATION
+from vipps_pipeline.defs.partitions import Shard, partition_key
+from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
+from vipps_pipeline.instance.events import CheckTarget, check_target, is_planned
+from vipps_pipeline.sync import engine as lr
+
+
+def group_result(findings: list[dict], group: str) -> tuple[bool, str, list[dict]]:
+    """(passed, one-line description, findings that are not a pass) for one check group.
+
+    ``pending`` (a fee window still open) and ``unknown`` (a day that would decide it is not
+    stored yet) are not failures: the check passes and says what it is waiting for.
+    """
+    rows = [f for f in findings if f["check"] in CHECK_GROUPS[group]]
+    bad = [f for f in rows if f["status"] != "pass"]
+    counts: dict[str, int] = {}
+    for f in bad:
+        counts[f["status"]] = counts.get(f["status"], 0) + 1
+    if not bad:
+        return True, f"all {len(rows)} checks pass", bad
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return "fail" not in counts, f"{summary} of {len(rows)} checks", bad
+
+
+class Evaluator:
+    """The evaluations of one step: ``groups`` are the reconciliation check groups it
+    evaluates, ``journal`` whether it evaluates the journal check."""
+
+    def __init__(
+        self, context: dg.OpExecutionContext, shard: Shard, groups: set[str], journal: bool
+    ) -> None:
+        self.context = context
+        self.groups = [g for g in CHECK_GROUPS if g in groups]
+        self.journal = journal
+        self.journal_key = shard.key(JOURNAL)
+        self.reconciliation_key = shard.key(RECONCILIATION)
+
+    def evaluations(
+        self, pending: list[lr.FindingsStored | lr.JournalStored]
+    ) -> Iterator[dg.AssetCheckEvaluation]:
+        journals = [e for e in pending if isinstance(e, lr.JournalStored)]
+        if journals and self.journal:
+            yield from self._journal_evaluations(journals)
+        findings = [e for e in pending if isinstance(e, lr.FindingsStored)]
+        if findings and self.groups:
+            yield from self._findings_evaluations(findings)
+
+    def _journal_evaluations(
+        self, events: list[lr.JournalStored]
+    ) -> Iterator[dg.AssetCheckEvaluation]:
+        targets = self._targets(self.journal_key, events)
+        check = dg.AssetCheckKey(self.journal_key, JOURNAL_CHECK)
+        theirs = self._planned_elsewhere([check], targets)
+        for event in events:
+            key = partition_key(event.ledger_id, event.ledger_date)
+            if key in theirs:
+                continue
+            only_unmapped = all("suspense" in p for p in event.problems)
+            yield dg.AssetCheckEvaluation(
+                asset_key=self.journal_key,
+                check_name=JOURNAL_CHECK,
+                passed=not event.problems,
+                severity=dg.AssetCheckSeverity.WARN
+                if only_unmapped
+                else dg.AssetCheckSeverity.ERROR,
+                partition=key,
+                target_materialization_data=targets.get(key),
+                description="; ".join(event.problems)
+                or f"debits equal credits ({event.lines} lines) and tie to the reports",
+            )
+
+    def _findings_evaluations(
+        self, events: list[lr.FindingsStored]
+    ) -> Iterator[dg.AssetCheckEvaluation]:
+        targets = self._targets(self.reconciliation_key, events)
+        checks = [dg.AssetCheckKey(self.reconciliation_key, g) for g in self.groups]
+        theirs = self._planned_elsewhere(checks, targets)
+        for event in events:
+            key = partition_key(event.ledger_id, event.ledger_date)
+            if key in theirs:
+                continue
+            target = targets.get(key)
+            findings = list(event.findings)
+            for group in self.groups:
+                passed, description, bad = group_result(findings, group)
+                yield dg.AssetCheckEvaluation(
+                    asset_key=self.reconciliation_key,
+                    check_name=group,
+                    passed=passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    partition=key,
+                    target_materialization_data=target,
+                    description=description,
+                    metadata={
+                        "findings": table(bad, FINDING_COLUMNS),
+                        "checks": dg.MetadataValue.md(
+                            "\n".join(f"- `{c}`: {CHECKS[c]}" for c in CHECK_GROUPS[group])
+                        ),
+                    },
+                )
+
+    def _planned_elsewhere(self, checks: list[dg.AssetCheckKey], partitions) -> set[str]:
+        """Partitions whose checks another run in flight will evaluate.
+
+        Dagster shows a partition's check as current when its latest record (by insertion)
+        judges the latest materialization. A run records its planned evaluations when it
+        starts and fills them in later; an evaluation this run added in between (for a
+        neighbouring day it recomputed) would be newer, judge an older materialization, and
+        hide the other run's result. That run evaluates the day itself, so this one does not.
+        """
+        keys = sorted(partitions)
+        if not keys or not checks:
+            return set()
+        infos = self.context.instance.event_log_storage.get_asset_check_partition_info(
+            checks, partition_keys=keys
+        )
+        return {
+            info.partition_key
+            for info in infos
+            if info.partition_key is not None
+            and is_planned(info.latest_execution_status)
+            and info.latest_planned_run_id != self.context.run_id
+        }
+
+    def _targets(self, asset_key: dg.AssetKey, events: list) -> dict[str, CheckTarget]:
+        """The latest materialization of each event's partition: what its check judges."""
+        keys = [partition_key(e.ledger_id, e.ledger_date) for e in events]
+        records = self.context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys),
+            limit=len(keys) * 10 + 100,
+        ).records
+        out: dict[str, CheckTarget] = {}
+        for record in records:  # newest first
+            out.setdefault(record.partition_key or "", check_target(record))
+        return out

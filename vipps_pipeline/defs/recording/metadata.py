@@ -1,0 +1,149 @@
+"""What each stored ledger-day file shows in the UI: its figures, amounts as the accountant
+reads them, a preview of its rows, and paths to open it.
+
+Only this ledger-day's figures: anything across days belongs in the report, not in a
+partition's metadata, which the UI shows one partition at a time.
+"""
+
+from collections.abc import Iterable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from vipps_pipeline.books.journal import minor_to_text
+from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
+from vipps_pipeline.store.layout import findings_path, journal_csv_path, journal_path
+from vipps_pipeline.sync import engine as lr
+from vipps_pipeline.sync.ingest import DaySummary
+
+PREVIEW_COLUMNS = [
+    "seq",
+    "time",
+    "entry_type",
+    "psp_reference",
+    "amount",
+    "balance_before",
+    "balance_after",
+]
+AMOUNTS = ("balance", "sum_amount", "payout_amount", "reserve_kept")
+"""Metadata names ending so are amounts in minor units: each gets a ``_display`` twin."""
+API_SAID = {"404": "HTTP 404", "tryLater": "tryLater: true"}
+FINDING_STATUSES = ("pass", "fail", "pending", "unknown")
+
+
+def money(amount: int | None, currency: str | None) -> str | None:
+    """Minor units as the accountant reads them: "1234.56 NOK" (None stays None)."""
+    if amount is None:
+        return None
+    return f"{minor_to_text(amount, currency)} {currency or ''}".strip()
+
+
+def _amounts(md: dict[str, object], currency: str | None) -> dict[str, object]:
+    """Each amount in minor units (an integer, for sorting and plots) beside its display."""
+    out: dict[str, object] = {}
+    for name, value in md.items():
+        out[name] = value
+        if isinstance(value, int) and not isinstance(value, bool) and name.endswith(AMOUNTS):
+            out[f"{name}_display"] = money(value, currency)
+    return out
+
+
+def report_metadata(s: DaySummary, timezone: str) -> dict[str, object]:
+    """This ledger-day's figures only; times shown in the ledger's timezone."""
+    currency = next(iter(s.currencies), None)
+    tz = ZoneInfo(timezone)
+    preview = [
+        {
+            **row,
+            "time": row["time"].astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+            if row.get("time")
+            else None,
+        }
+        for row in s.preview
+    ]
+    units = f"minor units of {currency}"
+    return _amounts(
+        {
+            "ledger": s.ledger_id,
+            "date": s.ledger_date.isoformat(),
+            "topic": s.topic,
+            "currency": currency or "",
+            "rows": s.rows,
+            "pages": s.pages,
+            "counts_by_entry_type": dg.MetadataValue.json(dict(sorted(s.counts_by_type.items()))),
+            "opening_balance": s.opening_balance,
+            "closing_balance": s.closing_balance,
+            "sum_amount": s.sum_amount,
+            "path": dg.MetadataValue.path(str(s.path.resolve())),
+            "preview": table(
+                preview,
+                PREVIEW_COLUMNS,
+                {
+                    "time": f"in {timezone}",
+                    "amount": units,
+                    "balance_before": units,
+                    "balance_after": units,
+                },
+            ),
+        },
+        currency,
+    )
+
+
+def statement_metadata(rows: Iterable[dict], path: str) -> dict[str, object]:
+    by_topic = {r["topic"]: r for r in rows}
+    funds = by_topic["funds"]
+    currency = funds["currency"] or by_topic["fees"]["currency"]
+    md: dict[str, object] = {
+        f"{topic}_{name}": by_topic[topic][name]
+        for topic in ("funds", "fees")
+        for name in ("entries", "opening_balance", "closing_balance", "sum_amount")
+    }
+    md |= {
+        "payout_amount": funds["payout_amount"],
+        "payout_reference": funds["payout_reference"] or "",
+        "reserve_kept": funds["reserve_kept"],
+        "settlement": funds["settlement"] or "unknown",
+        "currency": currency or "",
+        "path": dg.MetadataValue.path(path),
+    }
+    return _amounts(md, currency)
+
+
+def journal_metadata(event: lr.JournalStored, data_dir: Path) -> dict[str, object]:
+    path = journal_path(data_dir, event.ledger_id, event.ledger_date).resolve()
+    csv = journal_csv_path(data_dir, event.ledger_id, event.ledger_date).resolve()
+    return {
+        "lines": event.lines,
+        "debits_and_credits": event.debit,
+        "debits_and_credits_display": f"{minor_to_text(event.debit, event.currency)} "
+        f"{event.currency or ''}".strip(),
+        "balanced": not event.problems,
+        "path": dg.MetadataValue.path(str(path)),
+        "csv": dg.MetadataValue.path(str(csv)),
+    }
+
+
+def findings_metadata(event: lr.FindingsStored, data_dir: Path) -> dict[str, object]:
+    """Counts per status beside the findings that are not a pass (a pass needs no reading)."""
+    findings = list(event.findings)
+    counts = {k: 0 for k in FINDING_STATUSES}
+    for f in findings:
+        counts[f["status"]] += 1
+    path = findings_path(data_dir, event.ledger_id, event.ledger_date).resolve()
+    return {
+        **counts,
+        "findings": table([f for f in findings if f["status"] != "pass"], FINDING_COLUMNS),
+        "path": dg.MetadataValue.path(str(path)),
+    }
+
+
+def not_ready_metadata(event: lr.NotReadyFound) -> dict[str, object]:
+    p = event.probe
+    return {
+        "not_ready": API_SAID[p.reason],
+        "detail": p.detail,
+        "open_since": p.first_seen.isoformat(timespec="seconds"),
+        "later_dates_not_asked": event.not_asked,
+    }

@@ -1,0 +1,67 @@
+"""The few pieces of Dagster's private event API the definitions need, behind small functions.
+
+Dagster 1.13 has no public way to send materializations or check evaluations in batches (one
+statement per batch on PostgreSQL, see ``vipps_pipeline.defs.recording``), to tie a check
+evaluation to the materialization it judges from inside an op, or to tell a planned check
+evaluation from a finished one. Keeping those imports here means a Dagster upgrade that moves
+them breaks one module, named in the traceback, instead of every concern's definitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData as CheckTarget,
+)
+from dagster._core.events import DagsterEventBatchMetadata, generate_event_batch_id
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+__all__ = [
+    "CheckTarget",
+    "check_evaluation_batch",
+    "check_target",
+    "is_planned",
+    "materialization_batch",
+]
+
+
+def check_target(record: dg.EventLogRecord) -> CheckTarget:
+    """What a check evaluation judges: without it the UI shows the evaluation as stale."""
+    return CheckTarget(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
+
+
+def is_planned(status: object) -> bool:
+    """Whether a check's latest execution is only planned (its run has not evaluated it yet)."""
+    return status == AssetCheckExecutionRecordStatus.PLANNED
+
+
+def materialization_batch(
+    context: dg.OpExecutionContext, materializations: Sequence[dg.AssetMaterialization]
+) -> Iterator[dg.DagsterEvent]:
+    """One step's materializations as one event-log batch, stored when its last is yielded."""
+    step, batch = context.get_step_execution_context(), generate_event_batch_id()
+    for i, m in enumerate(materializations):
+        end = DagsterEventBatchMetadata(batch, i == len(materializations) - 1)
+        yield dg.DagsterEvent.asset_materialization(step, m, end)
+
+
+def check_evaluation_batch(
+    context: dg.OpExecutionContext, evaluations: Sequence[dg.AssetCheckEvaluation]
+) -> Iterator[dg.DagsterEvent]:
+    """Check evaluations as one event-log batch, with the log message Dagster gives one
+    evaluation yielded on its own."""
+    step, batch = context.get_step_execution_context(), generate_event_batch_id()
+    for i, evaluation in enumerate(evaluations):
+        yield dg.DagsterEvent.from_step(
+            dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+            step,
+            evaluation,
+            message=f"Asset check '{evaluation.check_name}' on "
+            f"'{evaluation.asset_key.to_user_string()}' "
+            + ("passed." if evaluation.passed else "did not pass."),
+            batch_metadata=DagsterEventBatchMetadata(batch, i == len(evaluations) - 1),
+        )
