@@ -124,7 +124,7 @@ def journal(
 ) -> pa.Table:
     """Journal lines for the report rows in ``entries`` (one or more days, both topics).
 
-    ``entries`` has the columns of :data:`vipps_pipeline.books.reconcile.COLUMNS`. By default one
+    ``entries`` has the columns of :data:`vipps_pipeline.books.statements.COLUMNS`. By default one
     debit and one credit per day, topic and entry type (the amounts summed); with
     ``per_entry`` one pair per entry, carrying its pspReference.
     """
