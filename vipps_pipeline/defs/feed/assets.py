@@ -25,6 +25,7 @@ from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.defs.sync.sensors import IN_FLIGHT
 from vipps_pipeline.feed import books as feed_books
 from vipps_pipeline.feed import stream as feed
+from vipps_pipeline.feed import today as feed_today
 from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.sync import completeness
 from vipps_pipeline.sync import engine as lr
@@ -158,7 +159,7 @@ def _feed_events(
 
 
 def _today_event(settings: PipelineSettings, ledger_id: str) -> dg.AssetMaterialization:
-    path = feed_books.today_path(settings.data_dir, ledger_id)
+    path = feed_today.today_path(settings.data_dir, ledger_id)
     rows = pq.read_table(path).to_pylist()
     shown = [
         {
@@ -302,7 +303,7 @@ def read_feed(
         ):
             continue
         try:
-            lp = feed_books.run_ledger(client, settings, ledger_id, now)
+            lp = feed_books.run_feed_pass(client, settings, ledger_id, now)
         except AuthError as exc:
             failures.append(f"authentication failed, stopping: {exc}")
             break
