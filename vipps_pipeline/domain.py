@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from vipps_pipeline.settings import TOPICS
 
-__all__ = ["TOPICS", "Status", "finding"]
+__all__ = ["STATUS_RANK", "TOPICS", "Status", "finding"]
 
 
 class Status(StrEnum):
