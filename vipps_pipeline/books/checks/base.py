@@ -57,6 +57,9 @@ CheckFn = Callable[[CheckInputs], list[dict]]
 
 @dataclass(frozen=True)
 class Check:
+    """A registered check: ``name`` is the findings' ``check`` value, ``group`` the Dagster asset
+    check it is shown under."""
+
     name: str
     group: str
     description: str
