@@ -54,14 +54,17 @@ def finding(
     actual: int | None = None,
     detail: str = "",
 ) -> dict:
-    """One row of the findings datasets (reconciliation and feed comparison share the shape):
-    money is cast to ``int`` so numpy scalars never reach Arrow."""
+    """One row of the findings datasets (reconciliation and feed comparison share the shape).
+
+    Plain values only: the status as ``str`` and money as ``int``, so neither the enum nor numpy
+    scalars reach Arrow, JSON or Dagster metadata.
+    """
     return {
         "ledger_id": ledger_id,
         "ledger_date": ledger_date,
         "topic": topic,
         "check": check,
-        "status": status,
+        "status": str(status),
         "expected": None if expected is None else int(expected),
         "actual": None if actual is None else int(actual),
         "detail": detail,
