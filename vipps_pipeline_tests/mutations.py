@@ -77,9 +77,9 @@ MUTATIONS = [
     ),
     (
         "payout must equal the balance (no rolling reserve)",
-        "vipps_pipeline/books/reconcile.py",
-        '                elif x["balance_before"] + x["amount"] < 0:',
-        '                elif x["balance_before"] + x["amount"] != 0:',
+        "vipps_pipeline/books/checks/payouts.py",
+        '        elif x["balance_before"] + x["amount"] < 0:',
+        '        elif x["balance_before"] + x["amount"] != 0:',
         "test_reconcile.py::test_a_rolling_reserve_payout_passes_and_the_statement_shows_the_reserve",
     ),
     (
@@ -133,7 +133,7 @@ MUTATIONS = [
     ),
     (
         "chain check removed",
-        "vipps_pipeline/books/reconcile.py",
+        "vipps_pipeline/books/checks/balance.py",
         "chain_mask = (prev_after.notna() & (e.balance_before != prev_after)).fillna(False)",
         "chain_mask = (prev_after.notna() & False).fillna(False)",
         "test_reconcile.py::test_each_injected_break_fails_exactly_where_injected test_properties.py::test_any_single_field_corruption_is_detected",
@@ -169,7 +169,7 @@ MUTATIONS = [
     (
         "feed: closed dates pruned whether they match or not",
         "vipps_pipeline/feed/books.py",
-        '        if row["status"] == "pass" and target.exists():',
+        '        if row["status"] == Status.PASS and target.exists():',
         "        if target.exists():",
         "test_feed.py::test_a_feed_that_differs_from_the_report_is_a_finding",
     ),

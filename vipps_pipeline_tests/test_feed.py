@@ -16,6 +16,7 @@ import pytest
 from vipps_pipeline.api.client import BadFeed, ReportClient
 from vipps_pipeline.feed import books as feed_books
 from vipps_pipeline.feed import stream as feed
+from vipps_pipeline.feed import today as feed_today
 from vipps_pipeline.settings import TOPICS, ApiSettings, PipelineSettings
 from vipps_pipeline.simulator import Simulator, World
 from vipps_pipeline.simulator.model import LEDGERS
@@ -300,7 +301,7 @@ def test_closed_dates_match_their_reports_and_are_pruned(fsim, setup, tmp_path):
     client, settings = setup()
     closed = days(START, date(2026, 11, 23))
     store_reports(client, tmp_path, "100001", closed)
-    lp = feed_books.run_ledger(client, settings, "100001", settings.now())
+    lp = feed_books.run_feed_pass(client, settings, "100001", settings.now())
     assert not lp.errors and len(lp.comparisons) == len(closed)
     found = findings(tmp_path, "100001")
     assert {r["status"] for r in found.values()} == {"pass"} and len(found) == 2 * len(closed)
@@ -309,7 +310,7 @@ def test_closed_dates_match_their_reports_and_are_pruned(fsim, setup, tmp_path):
     # pruned: only today's provisional rows are left
     left = sorted(p.stem for p in (tmp_path / "feed").rglob("*.parquet"))
     assert left == ["2026-11-24", "2026-11-24"]
-    today = pq.read_table(feed_books.today_path(tmp_path, "100001")).to_pylist()
+    today = pq.read_table(feed_today.today_path(tmp_path, "100001")).to_pylist()
     assert [(r["topic"], r["ledger_date"]) for r in today] == [
         ("fees", NOW.date()),
         ("funds", NOW.date()),
@@ -321,7 +322,7 @@ def test_closed_dates_match_their_reports_and_are_pruned(fsim, setup, tmp_path):
     assert funds["sum_amount"] == sum(r["amount"] for r in truth_today)
     assert dict(funds["count_by_type"])["capture"] > 0
     # nothing new: nothing compared again, today unchanged
-    lp = feed_books.run_ledger(client, settings, "100001", settings.now())
+    lp = feed_books.run_feed_pass(client, settings, "100001", settings.now())
     assert (lp.added, lp.comparisons, lp.today_changed) == (0, [], False)
 
 
@@ -338,7 +339,7 @@ def test_a_feed_that_differs_from_the_report_is_a_finding(fsim, setup, tmp_path,
     fsim.faults.feed_mismatch[("100002", bad)] = kind
     client, settings = setup()
     store_reports(client, tmp_path, "100002", days(date(2026, 11, 17), date(2026, 11, 19)))
-    feed_books.run_ledger(client, settings, "100002", settings.now())
+    feed_books.run_feed_pass(client, settings, "100002", settings.now())
     found = findings(tmp_path, "100002")
     assert found[(bad, "funds")]["status"] == "fail" and detail in found[(bad, "funds")]["detail"]
     others = {k: r["status"] for k, r in found.items() if k != (bad, "funds")}
@@ -361,13 +362,13 @@ def test_a_feed_behind_the_report_is_pending_then_fails(fsim, setup, tmp_path, m
         return day
 
     monkeypatch.setattr(fsim.world, "feed_day", lagging)
-    lp = feed_books.run_ledger(client, settings, "100005", settings.now())
+    lp = feed_books.run_feed_pass(client, settings, "100005", settings.now())
     [c] = [c for c in lp.comparisons if c.ledger_date == closed]
     assert c.status == "pending"
     assert "so far" in next(r for r in c.rows if r["topic"] == "funds")["detail"]
     fsim.clock.at = NOW + feed_books.BEHIND_GRACE + timedelta(minutes=1)
     client, settings = setup()
-    lp = feed_books.run_ledger(client, settings, "100005", settings.now())
+    lp = feed_books.run_feed_pass(client, settings, "100005", settings.now())
     [c] = [c for c in lp.comparisons if c.ledger_date == closed]
     assert c.status == "fail", c.rows
 
@@ -375,12 +376,12 @@ def test_a_feed_behind_the_report_is_pending_then_fails(fsim, setup, tmp_path, m
 def test_prune_is_a_setting(fsim, setup, tmp_path):
     client, settings = setup(VIPPS_FEED_PRUNE="false")
     store_reports(client, tmp_path, "100007", [date(2026, 11, 16)])
-    lp = feed_books.run_ledger(client, settings, "100007", settings.now())
+    lp = feed_books.run_feed_pass(client, settings, "100007", settings.now())
     assert [c.status for c in lp.comparisons] == ["pass"] and not lp.comparisons[0].pruned
     kept = feed.feed_path(tmp_path, "funds", "100007", date(2026, 11, 16))
     assert kept.exists()
     # switched on later (or a crash between the comparison and the prune): the next pass
     # prunes what matched without comparing it again
     client, settings = setup(VIPPS_FEED_PRUNE="true")
-    lp = feed_books.run_ledger(client, settings, "100007", settings.now())
+    lp = feed_books.run_feed_pass(client, settings, "100007", settings.now())
     assert lp.comparisons == [] and not kept.exists()

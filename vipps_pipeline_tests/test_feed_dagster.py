@@ -143,7 +143,7 @@ def test_files_a_killed_run_left_unrecorded_are_recorded_by_the_next(fsim, insta
     settings = defs.resources["pipeline"].settings()
     client = defs.resources["api"].get_client()
     # what a run does before it is killed: files written, nothing recorded
-    feed_books.run_ledger(client, settings, "100007", settings.now())
+    feed_books.run_feed_pass(client, settings, "100007", settings.now())
     assert not instance.get_materialized_partitions(FEED_RECONCILIATION)
     result = read_feed(defs, instance, ledgers=["100007"], force=True)
     assert result.success

@@ -116,7 +116,7 @@ def test_the_feed_over_days_with_crashes_keeps_every_entry_once(
                 if feed.Schedule.load(tmp_path, ledger_id).due(clock.at, DUE_SLACK):
                     passes += 1
                     with contextlib.suppress(Crash):
-                        feed_books.run_ledger(client, settings, ledger_id, clock.at)
+                        feed_books.run_feed_pass(client, settings, ledger_id, clock.at)
             due = min(feed.Schedule.load(tmp_path, lid).next_poll_at for lid in LEDGERS)
             clock.at = max(min(due - DUE_SLACK, next_sync), clock.at + timedelta(seconds=30))
         monkeypatch.undo()
@@ -124,7 +124,7 @@ def test_the_feed_over_days_with_crashes_keeps_every_entry_once(
         client, settings = settings_at(sim, tmp_path, clock.at, **poll)
         for ledger_id in LEDGERS:
             by_date_sync(client, settings, ledger_id)
-            feed_books.run_ledger(client, settings, ledger_id, clock.at)
+            feed_books.run_feed_pass(client, settings, ledger_id, clock.at)
         entries = sum(assert_exactly_once(sim, tmp_path, lid, clock.at) for lid in LEDGERS)
         findings = [
             row
@@ -153,7 +153,7 @@ def test_the_feed_over_days_with_crashes_keeps_every_entry_once(
         client, settings = settings_at(sim, tmp_path, clock.at)
         client.token()
         before = len(sim.requests_log)
-        idle = feed_books.run_ledger(client, settings, "100001", clock.at)
+        idle = feed_books.run_feed_pass(client, settings, "100001", clock.at)
         idle_requests = list(sim.requests_log)[before:]
     assert idle.added == 0 and len(idle_requests) == 2, idle_requests
     assert all(path.endswith("/feed") for _, path, _, _ in idle_requests)

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vipps_pipeline.api.parse import ISO_4217, BadReport, page_to_batch
-from vipps_pipeline.books import reconcile
+from vipps_pipeline.books import reconcile, statements
 from vipps_pipeline.store.layout import REPORT_SCHEMA, write_batches
 
 DAY = date(2026, 3, 29)  # a DST change in Oslo
@@ -87,13 +87,13 @@ def _caught(entries: list[dict]) -> bool:
     except BadReport:
         return True
     table = pa.Table.from_batches(batches, schema=REPORT_SCHEMA)
-    frame = reconcile.to_frame(table)
+    frame = statements.to_frame(table)
     stored = [("funds", DAY), ("fees", DAY)]
     findings = reconcile.reconcile(
         ledger_id=LEDGER,
         funds=frame,
-        fees=reconcile.to_frame(REPORT_SCHEMA.empty_table()),
-        statement_rows=reconcile.statements(frame, LEDGER, stored).to_pandas(),
+        fees=statements.to_frame(REPORT_SCHEMA.empty_table()),
+        statement_rows=statements.statements(frame, LEDGER, stored).to_pandas(),
         targets=[DAY],
         funds_dates={DAY},
         fees_dates={DAY},

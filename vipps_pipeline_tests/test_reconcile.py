@@ -12,7 +12,9 @@ import pytest
 
 from vipps_pipeline.api.parse import page_to_batch
 from vipps_pipeline.books import derive as books
-from vipps_pipeline.books.reconcile import CHECKS, summarize
+from vipps_pipeline.books.checks import REGISTRY
+from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS, summarize
+from vipps_pipeline.domain import Status
 from vipps_pipeline.simulator import Faults, World
 from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
 from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW, days
@@ -282,3 +284,21 @@ def test_settlement_is_learned_per_ledger_and_unretained_fees_on_a_net_ledger_ar
     # the ledger's agreement says gross (VIPPS_SETTLEMENT): invoiced later, not a failure
     found = _check(tmp_path, "100001", [d2], settlement="gross", first=d1)
     assert found[(d2, "funds_fees", "fees_retained_mirror")]["status"] == "pass"
+
+
+def test_every_registered_check_is_described_and_shown_in_exactly_one_group():
+    shown = [name for names in CHECK_GROUPS.values() for name in names]
+    assert sorted(shown) == sorted(CHECKS) == sorted(REGISTRY) and len(shown) == len(set(shown))
+    assert all(CHECKS[name].endswith(".") for name in shown)
+
+
+def test_a_day_is_as_bad_as_its_worst_status():
+    assert Status.worst([]) == "pass"
+    assert Status.worst(["pass", "unknown", "pending"]) == "pending"
+    assert Status.worst(["fail", "pending", "unknown", "pass"]) == "fail"
+    assert [s.value for s in sorted(Status, key=lambda s: s.rank)] == [
+        "pass",
+        "unknown",
+        "pending",
+        "fail",
+    ]

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vipps_pipeline.books import journal, reconcile
+from vipps_pipeline.books import journal, reconcile, statements
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.store import objstore, state
 from vipps_pipeline.store.layout import (
@@ -46,7 +46,7 @@ def _reports(
 ) -> dict[str, tuple[pa.Table, set[date]]]:
     """Both topics' stored days, only the columns the rules read."""
     return {
-        t: read_days(data_dir, f"reports/{t}", ledger_id, days, REPORT_SCHEMA, reconcile.COLUMNS)
+        t: read_days(data_dir, f"reports/{t}", ledger_id, days, REPORT_SCHEMA, statements.COLUMNS)
         for t in TOPICS
     }
 
@@ -88,9 +88,9 @@ def write_statements(
                 f"{', '.join(map(str, missing[:5]))}"
                 f"{' ...' if len(missing) > 5 else ''}; materialize {topic}_report first"
             )
-    entries = reconcile.to_frame(pa.concat_tables([reports["funds"][0], reports["fees"][0]]))
-    learned = state.learn_settlement(data_dir, ledger_id, reconcile.day_settlement(entries))
-    table = reconcile.statements(
+    entries = statements.to_frame(pa.concat_tables([reports["funds"][0], reports["fees"][0]]))
+    learned = state.learn_settlement(data_dir, ledger_id, statements.day_settlement(entries))
+    table = statements.statements(
         entries, ledger_id, [(t, d) for d in dates for t in TOPICS], settlement or learned
     )
     _by_day(table, data_dir, ledger_id, dates, statement_path)
@@ -117,7 +117,7 @@ def write_findings(
     tables = []
     for group in _clusters(sorted(dates), gap=2 * window + reconcile.CHAIN_LOOKBACK_DAYS):
         reports = _reports(data_dir, ledger_id, _span(group[0] - span, group[-1] + span))
-        statements, found = read_days(
+        statement_table, found = read_days(
             data_dir,
             "statements",
             ledger_id,
@@ -132,9 +132,9 @@ def write_findings(
             )
         table = reconcile.reconcile(
             ledger_id=ledger_id,
-            funds=reconcile.to_frame(reports["funds"][0]),
-            fees=reconcile.to_frame(reports["fees"][0]),
-            statement_rows=statements.to_pandas(),
+            funds=statements.to_frame(reports["funds"][0]),
+            fees=statements.to_frame(reports["fees"][0]),
+            statement_rows=statement_table.to_pandas(),
             targets=group,
             funds_dates=reports["funds"][1],
             fees_dates=reports["fees"][1],
@@ -161,7 +161,7 @@ def write_journal(
     """
     dates = sorted(dates)
     reports = _reports(data_dir, ledger_id, dates)
-    entries = reconcile.to_frame(pa.concat_tables([reports["funds"][0], reports["fees"][0]]))
+    entries = statements.to_frame(pa.concat_tables([reports["funds"][0], reports["fees"][0]]))
     lines = journal.journal(entries, ledger_id, chart, per_entry)
     moved = entries.groupby(["ledger_date", "topic"]).amount.sum().to_dict()
     out = {}

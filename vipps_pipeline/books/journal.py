@@ -119,18 +119,10 @@ def minor_to_text(amount: int, currency: str | None) -> str:
     return f"{sign}{whole}.{part:0{digits}d}"
 
 
-def journal(
-    entries: pd.DataFrame, ledger_id: str, chart: Chart, per_entry: bool = False
-) -> pa.Table:
-    """Journal lines for the report rows in ``entries`` (one or more days, both topics).
-
-    ``entries`` has the columns of :data:`vipps_pipeline.books.reconcile.COLUMNS`. By default one
-    debit and one credit per day, topic and entry type (the amounts summed); with
-    ``per_entry`` one pair per entry, carrying its pspReference.
-    """
+def _amounts(entries: pd.DataFrame, per_entry: bool) -> pd.DataFrame:
+    """What to book: one non-zero amount per day, topic and entry type (summed), or per entry
+    with its pspReference; in report order, so the journal reads like the ledger."""
     keys = ["ledger_date", "topic", "entry_type"]
-    if entries.empty:
-        return JOURNAL_SCHEMA.empty_table()
     if per_entry:
         base = entries[[*keys, "seq", "amount", "currency", "psp_reference"]].copy()
         base["entries"] = 1
@@ -147,9 +139,12 @@ def journal(
         )
         base["psp_reference"] = None
     base = base.sort_values(["ledger_date", "topic", "seq"], kind="stable")
-    base = base[base.amount != 0].reset_index(drop=True)
-    if base.empty:
-        return JOURNAL_SCHEMA.empty_table()
+    return base[base.amount != 0].reset_index(drop=True)
+
+
+def _two_sides(base: pd.DataFrame, chart: Chart) -> pd.DataFrame:
+    """How to book each amount: the ledger's account on one side and the entry type's account
+    on the other, debit first; an amount that raises the ledger debits the ledger account."""
     typed = base.topic + "/" + base.entry_type
     other = typed.map(chart.other_side)
     unmapped = other.isna().to_numpy()
@@ -157,21 +152,18 @@ def journal(
     main = base.topic.map(chart.ledgers)
     amount = base.amount.astype("int64").to_numpy()
     up = amount > 0
-    debit_key = np.where(up, main, other)
-    credit_key = np.where(up, other, main)
     value = np.abs(amount)
-    names = {k: v for k, v in chart.accounts.items()}
     text = np.where(
         base.entries.to_numpy() > 1,
         base.entry_type + " (" + base.entries.astype(str) + " entries)",
         base.entry_type + base.psp_reference.fillna("").map(lambda p: f" {p}" if p else ""),
     )
     n = len(base)
-    order = np.arange(n)
+    zero = np.zeros(n, dtype="int64")
     sides = []
-    for side, keys_, debit, credit in (
-        (0, debit_key, value, np.zeros(n, dtype="int64")),
-        (1, credit_key, np.zeros(n, dtype="int64"), value),
+    for side, keys, debit, credit in (
+        (0, np.where(up, main, other), value, zero),
+        (1, np.where(up, other, main), zero, value),
     ):
         sides.append(
             pd.DataFrame(
@@ -179,8 +171,8 @@ def journal(
                     "ledger_date": base.ledger_date,
                     "topic": base.topic,
                     "entry_type": base.entry_type,
-                    "account": [names[k][0] for k in keys_],
-                    "account_name": [names[k][1] for k in keys_],
+                    "account": [chart.accounts[k][0] for k in keys],
+                    "account_name": [chart.accounts[k][1] for k in keys],
                     "debit": debit,
                     "credit": credit,
                     "currency": base.currency,
@@ -188,11 +180,28 @@ def journal(
                     "psp_reference": base.psp_reference,
                     "text": text,
                     "unmapped": unmapped,
-                    "_order": order * 2 + side,
+                    "_order": np.arange(n) * 2 + side,
                 }
             )
         )
-    lines = pd.concat(sides, ignore_index=True).sort_values(["ledger_date", "_order"])
+    return pd.concat(sides, ignore_index=True)
+
+
+def journal(
+    entries: pd.DataFrame, ledger_id: str, chart: Chart, per_entry: bool = False
+) -> pa.Table:
+    """Journal lines for the report rows in ``entries`` (one or more days, both topics).
+
+    ``entries`` has the columns of :data:`vipps_pipeline.books.statements.COLUMNS`. By default
+    one debit and one credit per day, topic and entry type (the amounts summed); with
+    ``per_entry`` one pair per entry, carrying its pspReference.
+    """
+    if entries.empty:
+        return JOURNAL_SCHEMA.empty_table()
+    base = _amounts(entries, per_entry)
+    if base.empty:
+        return JOURNAL_SCHEMA.empty_table()
+    lines = _two_sides(base, chart).sort_values(["ledger_date", "_order"])
     lines["line"] = lines.groupby("ledger_date").cumcount().astype("int32")
     lines["ledger_id"] = ledger_id
     lines["voucher"] = ledger_id + "-" + lines.ledger_date.map(lambda d: d.isoformat())

@@ -171,7 +171,7 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
 
 def run_feed(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
     """One catch-up pass of every ledger's feed through Dagster: (exit code, what to print)."""
-    from vipps_pipeline.feed.books import pass_report, stored_counts
+    from vipps_pipeline.feed.today import pass_report, stored_counts
     from vipps_pipeline.settings import PipelineSettings
 
     defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)

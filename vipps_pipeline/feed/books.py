@@ -1,4 +1,4 @@
-"""The feed against the closed day, pruning, the "today so far" view, and one ledger's pass.
+"""The feed against the books: each closed date compared with its report, and one ledger's pass.
 
 Once a date's by-date reports are stored (the date is closed and final), the feed's rows of
 that date must be the same entries, in the same order, with the same balances. The result is
@@ -8,25 +8,23 @@ is ``pending`` (the vendor's feed can lag behind by hours under load) and become
 after :data:`BEHIND_GRACE`; any other difference fails at once. With VIPPS_FEED_PRUNE the
 provisional rows of a date that passed are deleted: the report holds the same rows.
 
-"Today so far" is every date the feed has entries for and the by-date report does not yet:
-per ledger, topic and open date the entries, sums by type and the running balance, in
-``<data>/today/<ledger>.parquet``.
+The open dates ("today so far") are :mod:`vipps_pipeline.feed.today`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from vipps_pipeline.api.client import ApiError, AuthError, BadFeed, ReportClient
 from vipps_pipeline.api.parse import BadReport
+from vipps_pipeline.domain import TOPICS, Status, finding
 from vipps_pipeline.feed import stream as feed
-from vipps_pipeline.settings import TOPICS, PipelineSettings, validate_ledger_id
+from vipps_pipeline.feed.today import write_today
+from vipps_pipeline.settings import PipelineSettings, validate_ledger_id
 from vipps_pipeline.store.layout import FINDING_SCHEMA, report_path, write_table
 from vipps_pipeline.store.objstore import as_dir, read_table
 from vipps_pipeline.sync import completeness
@@ -34,6 +32,9 @@ from vipps_pipeline.sync import completeness
 CHECK = "feed_matches_report"
 BEHIND_GRACE = timedelta(hours=6)
 """How long a closed date's feed may lack entries the report has before that is a failure."""
+BEHIND = "behind"
+"""What :func:`compare_tables` says of a feed holding a strict prefix of the report: not yet a
+status, it becomes ``pending`` or, after :data:`BEHIND_GRACE`, ``fail``."""
 COMPARED = [
     "psp_reference",
     "time",
@@ -50,29 +51,6 @@ setting and on the API version rather than on the entry)."""
 FEED_KINDS = tuple(f"feed/{t}" for t in TOPICS)
 CHECKS_KIND = "feed_checks"
 
-_COUNTS = pa.map_(pa.string(), pa.int64())
-TODAY_SCHEMA = pa.schema(
-    [
-        pa.field("ledger_id", pa.string(), nullable=False),
-        pa.field("topic", pa.string(), nullable=False),
-        pa.field("ledger_date", pa.date32(), nullable=False),
-        pa.field("currency", pa.string()),
-        pa.field("entries", pa.int64(), nullable=False),
-        pa.field("sum_amount", pa.int64(), nullable=False),
-        pa.field("opening_balance", pa.int64()),
-        pa.field("running_balance", pa.int64()),
-        pa.field("count_by_type", _COUNTS),
-        pa.field("total_by_type", _COUNTS),
-        pa.field("first_time", pa.timestamp("us", tz="UTC")),
-        pa.field("newest_time", pa.timestamp("us", tz="UTC")),
-        pa.field("as_of", pa.timestamp("us", tz="UTC")),
-    ],
-    metadata={"vipps_pipeline.schema": "today/1"},
-)
-"""One row per ledger, topic and open date: provisional until the date's report is stored.
-``running_balance`` is the balance after the newest entry; ``as_of`` when the feed was last
-caught up."""
-
 
 def checks_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
     validate_ledger_id(ledger_id)
@@ -81,39 +59,35 @@ def checks_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
     )
 
 
-def today_path(data_dir: Path, ledger_id: str) -> Path:
-    return as_dir(data_dir) / "today" / f"{validate_ledger_id(ledger_id)}.parquet"
-
-
 # --- comparing one topic of one date ---------------------------------------------------------
 def _describe(row: dict) -> str:
     return f"{row['entry_type']} {row['amount']} (psp {row['psp_reference']})"
 
 
 def compare_tables(feed_rows: pa.Table, report: pa.Table) -> tuple[str, str]:
-    """('pass' | 'behind' | 'fail', what differs), comparing the rows in seq order."""
+    """(pass, :data:`BEHIND` or fail; what differs), comparing the rows in seq order."""
     f = feed_rows.sort_by("seq").select(COMPARED).to_pylist()
     r = report.sort_by("seq").select(COMPARED).to_pylist()
     if f == r:
-        return "pass", f"{len(r)} entries, same order and balances"
+        return Status.PASS, f"{len(r)} entries, same order and balances"
     i = next((k for k in range(min(len(f), len(r))) if f[k] != r[k]), None)
     if i is None:
         if len(f) < len(r):
-            return "behind", f"the feed has {len(f)} of the report's {len(r)} entries so far"
+            return BEHIND, f"the feed has {len(f)} of the report's {len(r)} entries so far"
         extra = "; ".join(_describe(e) for e in f[len(r) : len(r) + 3])
-        return "fail", f"the feed has {len(f) - len(r)} entries the report lacks: {extra}"
+        return Status.FAIL, f"the feed has {len(f) - len(r)} entries the report lacks: {extra}"
     if len(f) < len(r) and f[i:] == r[i + 1 : i + 1 + len(f) - i]:
-        return "fail", f"seq {i}: {_describe(r[i])} is in the report but not in the feed"
+        return Status.FAIL, f"seq {i}: {_describe(r[i])} is in the report but not in the feed"
     if len(f) > len(r) and r[i:] == f[i + 1 : i + 1 + len(r) - i]:
-        return "fail", f"seq {i}: {_describe(f[i])} is in the feed but not in the report"
+        return Status.FAIL, f"seq {i}: {_describe(f[i])} is in the feed but not in the report"
     if len(f) == len(r) and sorted(map(repr, f)) == sorted(map(repr, r)):
-        return "fail", (
+        return Status.FAIL, (
             f"same entries in another order from seq {i}: the feed has {_describe(f[i])}, "
             f"the report {_describe(r[i])}"
         )
     fields = [c for c in COMPARED if f[i][c] != r[i][c]]
     shown = ", ".join(f"{c} {f[i][c]!r} in the feed, {r[i][c]!r} in the report" for c in fields)
-    return "fail", f"seq {i} (psp {r[i]['psp_reference']}) differs: {shown}"
+    return Status.FAIL, f"seq {i} (psp {r[i]['psp_reference']}) differs: {shown}"
 
 
 # --- comparing closed dates ------------------------------------------------------------------
@@ -125,30 +99,8 @@ class Comparison:
     pruned: tuple[str, ...] = ()  # topics whose provisional rows were deleted
 
     @property
-    def status(self) -> str:
-        statuses = {r["status"] for r in self.rows}
-        return next((s for s in ("fail", "pending", "unknown") if s in statuses), "pass")
-
-
-def _finding(
-    ledger_id: str,
-    d: date,
-    topic: str,
-    status: str,
-    feed_n: int | None,
-    report_n: int | None,
-    detail: str,
-) -> dict:
-    return {
-        "ledger_id": ledger_id,
-        "ledger_date": d,
-        "topic": topic,
-        "check": CHECK,
-        "status": status,
-        "expected": report_n,
-        "actual": feed_n,
-        "detail": detail,
-    }
+    def status(self) -> Status:
+        return Status.worst(r["status"] for r in self.rows)
 
 
 def _compare_date(
@@ -167,18 +119,18 @@ def _compare_date(
         if feed_rows is None:  # pruned after an earlier comparison: that one stands
             rows.append(
                 old.get(topic)
-                or _finding(ledger_id, d, topic, "unknown", None, None, "feed rows pruned")
+                or finding(ledger_id, d, topic, CHECK, Status.UNKNOWN, detail="feed rows pruned")
             )
             continue
         report = read_table(report_path(data_dir, topic, ledger_id, d))
         status, detail = compare_tables(feed_rows, report)
-        if status == "behind":
+        if status == BEHIND:
             since = schedule.behind.setdefault(d, now)
             behind = True
-            status = "fail" if now - since >= BEHIND_GRACE else "pending"
+            status = Status.FAIL if now - since >= BEHIND_GRACE else Status.PENDING
             detail += f" (behind since {since.isoformat(timespec='minutes')})"
         rows.append(
-            _finding(ledger_id, d, topic, status, feed_rows.num_rows, report.num_rows, detail)
+            finding(ledger_id, d, topic, CHECK, status, report.num_rows, feed_rows.num_rows, detail)
         )
     if not behind:
         schedule.behind.pop(d, None)
@@ -192,7 +144,7 @@ def _prune(settings: PipelineSettings, ledger_id: str, d: date, rows: list[dict]
     pruned = []
     for row in rows if settings.feed_prune else []:
         target = feed.feed_path(settings.data_dir, row["topic"], ledger_id, d)
-        if row["status"] == "pass" and target.exists():
+        if row["status"] == Status.PASS and target.exists():
             target.unlink()
             pruned.append(row["topic"])
     return pruned
@@ -234,112 +186,6 @@ def compare_closed(
     return out
 
 
-# --- today so far ----------------------------------------------------------------------------
-def _summary(table: pa.Table, record: feed.Record, d: date, as_of: datetime | None) -> dict:
-    counts: Counter[str] = Counter()
-    totals: Counter[str] = Counter()
-    for t, amount in zip(table["entry_type"].to_pylist(), table["amount"].to_pylist(), strict=True):
-        counts[t] += 1
-        totals[t] += amount
-    return {
-        "ledger_id": record.ledger_id,
-        "topic": record.topic,
-        "ledger_date": d,
-        "currency": table["currency"][0].as_py(),
-        "entries": table.num_rows,
-        "sum_amount": pc.sum(table["amount"]).as_py() or 0,
-        "opening_balance": table["balance_before"][0].as_py(),
-        "running_balance": table["balance_after"][-1].as_py(),
-        "count_by_type": sorted(counts.items()),
-        "total_by_type": sorted(totals.items()),
-        "first_time": pc.min(table["time"]).as_py(),
-        "newest_time": pc.max(table["time"]).as_py(),
-        "as_of": as_of,
-    }
-
-
-def today_rows(
-    settings: PipelineSettings,
-    records: dict[str, feed.Record],
-    as_of: datetime | None = None,
-    previous: list[dict] | None = None,
-) -> list[dict]:
-    """Per topic and open date (feed entries, no report yet): entries, sums, running balance.
-
-    A ``previous`` row with as many entries as are committed now is reused as it is (stored
-    rows never change), so a pass reads only the dates that got new entries: a monthly
-    ledger's whole open month is not re-read every few minutes.
-    """
-    ledger_id = next(iter(records.values())).ledger_id
-    inv = completeness.scan(settings.data_dir, ledger_id, completeness.REPORT_KINDS)
-    known = {(r["topic"], r["ledger_date"]): r for r in previous or []}
-    rows = []
-    for topic, record in records.items():
-        for d, n in sorted(record.dates.items()):
-            if n == 0 or inv.has(f"reports/{topic}", d):
-                continue
-            old = known.get((topic, d))
-            if old is not None and old["entries"] == n:
-                rows.append({**old, "as_of": as_of})
-                continue
-            table = feed.read_committed(settings.data_dir, record, d)
-            if table is not None and table.num_rows:
-                rows.append(_summary(table.sort_by("seq"), record, d, as_of))
-    return sorted(rows, key=lambda r: (r["ledger_date"], r["topic"]))
-
-
-def write_today(
-    settings: PipelineSettings, records: dict[str, feed.Record], as_of: datetime | None
-) -> bool:
-    """Rewrite ``<data>/today/<ledger>.parquet``; True when more than ``as_of`` changed."""
-    ledger_id = next(iter(records.values())).ledger_id
-    path = today_path(settings.data_dir, ledger_id)
-    try:
-        before = read_table(path, schema=TODAY_SCHEMA)
-    except (FileNotFoundError, pa.ArrowInvalid):
-        before = None
-    previous = before.to_pylist() if before is not None else None
-    table = pa.Table.from_pylist(
-        today_rows(settings, records, as_of, previous), schema=TODAY_SCHEMA
-    )
-    write_table(path, table)
-    return before is None or not before.drop_columns(["as_of"]).equals(
-        table.drop_columns(["as_of"])
-    )
-
-
-def stored_counts(data_dir: Path, ledger_ids: list[str]) -> dict[tuple[str, str], int]:
-    """Entries stored so far per ledger and topic (to tell what a pass added)."""
-    return {
-        (lid, t): feed.Record.load(data_dir, lid, t).stored for lid in ledger_ids for t in TOPICS
-    }
-
-
-def pass_report(
-    data_dir: Path, ledger_ids: list[str], before: dict[tuple[str, str], int]
-) -> list[str]:
-    """Per ledger and topic: entries added since ``before``, the newest entry's time, and the
-    open dates so far (entries, running balance), as `vipps-pipeline feed` prints them."""
-    lines = ["  ledger    topic  added  newest entry (UTC)   open dates: entries, running balance"]
-    for lid in ledger_ids:
-        path = today_path(data_dir, lid)
-        today = read_table(path).to_pylist() if path.exists() else []
-        for topic in TOPICS:
-            record = feed.Record.load(data_dir, lid, topic)
-            newest = f"{record.newest_time:%Y-%m-%d %H:%M:%S}" if record.newest_time else "-"
-            rows = [r for r in today if r["topic"] == topic]
-            open_ = "-"
-            if rows:
-                span = str(rows[0]["ledger_date"]) + (
-                    f"..{rows[-1]['ledger_date']} ({len(rows)} dates)" if len(rows) > 1 else ""
-                )
-                entries = sum(r["entries"] for r in rows)
-                open_ = f"{span}: {entries}, {rows[-1]['running_balance']} {rows[-1]['currency']}"
-            added = record.stored - before.get((lid, topic), 0)
-            lines.append(f"  {lid:<9} {topic:<6} {added:>5}  {newest:<20} {open_}")
-    return lines
-
-
 # --- one ledger's pass -----------------------------------------------------------------------
 @dataclass
 class LedgerPass:
@@ -357,7 +203,7 @@ class LedgerPass:
         return sum(r.entries for r in self.results.values())
 
 
-def run_ledger(
+def run_feed_pass(
     client: ReportClient, settings: PipelineSettings, ledger_id: str, now: datetime
 ) -> LedgerPass:
     """Catch up both topics, compare the closed dates, refresh "today so far", and schedule

@@ -25,12 +25,17 @@ import numpy as np
 import pandas as pd
 
 from vipps_pipeline.books.journal import minor_to_text
+from vipps_pipeline.domain import STATUS_RANK, Status
 from vipps_pipeline.store import objstore
 from vipps_pipeline.store.layout import FINDING_SCHEMA, STATEMENT_SCHEMA, atomic_file, write_json
 from vipps_pipeline.store.objstore import as_dir
 
-STATUS_COLORS = {"pass": "#2e7d32", "pending": "#f9a825", "unknown": "#9e9e9e", "fail": "#c62828"}
-STATUS_ORDER = {"pass": 0, "unknown": 1, "pending": 2, "fail": 3}
+STATUS_COLORS = {
+    Status.PASS: "#2e7d32",
+    Status.PENDING: "#f9a825",
+    Status.UNKNOWN: "#9e9e9e",
+    Status.FAIL: "#c62828",
+}
 CHARTS = ("balance", "payouts", "fee_rate", "calendar")
 
 
@@ -65,6 +70,10 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _unit(currency: str | None) -> str:
+    return f" ({currency})" if currency else ""
+
+
 def _major(values: pd.Series, currency: str | None) -> pd.Series:
     digits = len(minor_to_text(1, currency).split(".")[1]) if currency else 2
     if "." not in minor_to_text(1, currency):
@@ -72,16 +81,9 @@ def _major(values: pd.Series, currency: str | None) -> pd.Series:
     return values.astype("float64") / (10**digits)
 
 
-def ledger_pictures(
-    ledger_id: str, statements: pd.DataFrame, findings: pd.DataFrame
-) -> LedgerPictures:
-    st = statements[statements.ledger_id == ledger_id].sort_values("ledger_date")
-    fi = findings[findings.ledger_id == ledger_id]
-    currency = next(iter(st.currency.dropna()), None)
-    unit = f" ({currency})" if currency else ""
-    pngs = {}
-    # balances at day end, before the payout (a daily payout empties the ledger every day);
-    # a quiet day keeps the previous balance
+def _balance_chart(st: pd.DataFrame, ledger_id: str, currency: str | None) -> bytes:
+    """Balances at day end, before the payout (a daily payout empties the ledger every day);
+    a quiet day keeps the previous balance."""
     fig, ax = plt.subplots(figsize=(8, 2.8))
     for topic, color in (("funds", "#1565c0"), ("fees", "#6a1b9a")):
         rows = st[st.topic == topic].set_index("ledger_date")
@@ -89,19 +91,22 @@ def ledger_pictures(
         if topic == "funds":
             closing = closing + rows.payout_amount.fillna(0).astype("float64")
         ax.step(closing.index, _major(closing, currency), where="post", label=topic, color=color)
-    ax.set_title(f"Ledger {ledger_id}: balance at day end, before the payout{unit}")
+    ax.set_title(f"Ledger {ledger_id}: balance at day end, before the payout{_unit(currency)}")
     ax.axhline(0, color="#444", linewidth=0.5)
     ax.legend(loc="upper left")
-    pngs["balance"] = _png(fig)
-    # payouts
-    funds = st[st.topic == "funds"].set_index("ledger_date")
+    return _png(fig)
+
+
+def _payouts_chart(funds: pd.DataFrame, currency: str | None) -> bytes:
     fig, ax = plt.subplots(figsize=(8, 2.4))
     paid = funds.payout_amount.fillna(0)
     ax.bar(paid.index, _major(paid, currency), color="#2e7d32", width=0.8)
-    ax.set_title(f"Daily payouts{unit}")
-    pngs["payouts"] = _png(fig)
-    # fee rate: fees charged over captures, per day
-    fees = st[st.topic == "fees"].set_index("ledger_date")
+    ax.set_title(f"Daily payouts{_unit(currency)}")
+    return _png(fig)
+
+
+def _fee_rate_chart(funds: pd.DataFrame, fees: pd.DataFrame) -> bytes:
+    """Fees charged over captures, per day, in percent."""
 
     def total(frame: pd.DataFrame, types: tuple[str, ...]) -> pd.Series:
         return frame.total_by_type.map(lambda m: sum(v for k, v in (m or []) if k in types)).astype(
@@ -115,16 +120,19 @@ def ledger_pictures(
     ax.plot(rate.index, rate.values, marker=".", color="#6a1b9a")
     ax.set_title("Fee rate: fees charged / captures (%)")
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.2f}"))
-    pngs["fee_rate"] = _png(fig)
-    # reconciliation calendar: the worst status per date and check
+    return _png(fig)
+
+
+def _calendar_chart(fi: pd.DataFrame) -> bytes:
+    """The worst status per date and check, coloured by status."""
     grid = (
-        fi.assign(rank=fi.status.map(STATUS_ORDER))
+        fi.assign(rank=fi.status.map(STATUS_RANK))
         .pivot_table(index="check", columns="ledger_date", values="rank", aggfunc="max")
         .sort_index()
     )
     fig, ax = plt.subplots(figsize=(8, 0.3 * max(len(grid), 1) + 1.2))
     if not grid.empty:
-        colors = [STATUS_COLORS[s] for s in sorted(STATUS_ORDER, key=STATUS_ORDER.get)]
+        colors = [STATUS_COLORS[s] for s in sorted(Status, key=lambda s: s.rank)]
         cmap = matplotlib.colors.ListedColormap(colors)
         ax.imshow(grid.values, aspect="auto", cmap=cmap, vmin=-0.5, vmax=3.5)
         ax.set_yticks(range(len(grid)), grid.index, fontsize=7)
@@ -132,10 +140,26 @@ def ledger_pictures(
         ticks = list(range(0, len(grid.columns), step))
         ax.set_xticks(ticks, [grid.columns[i].isoformat() for i in ticks], fontsize=7, rotation=45)
     ax.set_title("Reconciliation: green pass, yellow pending, grey unknown, red fail")
-    pngs["calendar"] = _png(fig)
-    worst = fi.groupby("ledger_date").status.agg(lambda s: max(s, key=STATUS_ORDER.get))
+    return _png(fig)
+
+
+def ledger_pictures(
+    ledger_id: str, statements: pd.DataFrame, findings: pd.DataFrame
+) -> LedgerPictures:
+    st = statements[statements.ledger_id == ledger_id].sort_values("ledger_date")
+    fi = findings[findings.ledger_id == ledger_id]
+    currency = next(iter(st.currency.dropna()), None)
+    funds = st[st.topic == "funds"].set_index("ledger_date")
+    fees = st[st.topic == "fees"].set_index("ledger_date")
+    pngs = {
+        "balance": _balance_chart(st, ledger_id, currency),
+        "payouts": _payouts_chart(funds, currency),
+        "fee_rate": _fee_rate_chart(funds, fees),
+        "calendar": _calendar_chart(fi),
+    }
+    worst = fi.groupby("ledger_date").status.agg(Status.worst)
     return LedgerPictures(
-        ledger_id, currency, int(funds.shape[0]), int((worst == "fail").sum()), pngs
+        ledger_id, currency, int(funds.shape[0]), int((worst == Status.FAIL).sum()), pngs
     )
 
 

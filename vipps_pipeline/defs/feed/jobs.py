@@ -21,6 +21,7 @@ from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
 from vipps_pipeline.feed import books as feed_books
 from vipps_pipeline.feed import stream as feed
+from vipps_pipeline.feed import today as feed_today
 from vipps_pipeline.instance.events import check_target
 from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.sync import completeness
@@ -76,7 +77,7 @@ def _feed_events(
 
 
 def _today_event(settings: PipelineSettings, ledger_id: str) -> dg.AssetMaterialization:
-    path = feed_books.today_path(settings.data_dir, ledger_id)
+    path = feed_today.today_path(settings.data_dir, ledger_id)
     rows = pq.read_table(path).to_pylist()
     shown = [
         {
@@ -214,7 +215,7 @@ def read_feed(
         ):
             continue
         try:
-            lp = feed_books.run_ledger(client, settings, ledger_id, now)
+            lp = feed_books.run_feed_pass(client, settings, ledger_id, now)
         except AuthError as exc:
             failures.append(f"authentication failed, stopping: {exc}")
             break
