@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import logging
 import queue
@@ -26,10 +27,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
 
 from vipps_pipeline.pagejson import read_report_page
 from vipps_pipeline.parse import BadReport, Entries
@@ -61,6 +65,33 @@ class AuthError(ApiError):
 
 class LedgerForbidden(ApiError):
     """HTTP 403 for one ledger: these keys may not read it (other ledgers may still work)."""
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice: decoders keep the last one silently, so
+    ``"tryLater": true, "tryLater": false`` would read as a final day."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses a repeated key instead of letting the last one win."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(f"duplicated key {key!r} in a JSON object")
+            seen.add(key)
+    return out
+
+
+def strict_json(text: str | bytes) -> Any:
+    """JSON as the API must send it: a repeated key is refused (:class:`DuplicateKey`)."""
+    return json.loads(text, object_pairs_hook=_no_duplicates)
+
+
+class BodyRefused(Exception):
+    """An answer's body broke a limit (size or deadline): retrying as is would not help or
+    would hang, so the request fails at once."""
 
 
 class BadFeed(ValueError):
@@ -131,12 +162,47 @@ def _flag(body: dict[str, Any], name: str, ids: tuple[str, str, date]) -> bool:
     return value
 
 
-def _read_body(response: requests.Response) -> None:
-    """Read a streamed response's whole body in large reads (``response.content`` reads 10 KiB
-    at a time). Raises what requests raises for ``content``: a body cut off mid-stream is a
-    ChunkedEncodingError. Setting ``_content`` is how requests itself stores the body, so
-    ``.json()`` and ``.text`` work as usual afterwards."""
-    response._content = b"".join(response.iter_content(_BODY_READ))
+def _read_body(response: requests.Response, deadline: float, limit: int) -> None:
+    """Read a streamed response's whole body, refusing one past ``deadline`` (monotonic) or
+    larger than ``limit`` bytes (decoded, so a compressed bomb counts at its real size).
+
+    A socket timeout applies to one read only: a server trickling a byte at a time would never
+    trip it, so the deadline is checked between reads, and ``read1`` returns whatever arrived
+    instead of waiting for a full buffer (``response.content`` reads 10 KiB at a time and would
+    wait). Raises what requests raises for ``content``: a body cut off mid-stream is a
+    ChunkedEncodingError; a broken limit is :class:`BodyRefused`. Setting ``_content`` is how
+    requests itself stores the body, so ``.json()`` and ``.text`` work as usual afterwards."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise BodyRefused(
+            f"the body is {int(declared):,} bytes, over VIPPS_MAX_BODY_BYTES ({limit:,})"
+        )
+    parts: list[bytes] = []
+    size = 0
+    raw = response.raw
+    try:
+        while chunk := raw.read1(_BODY_READ, decode_content=True):
+            size += len(chunk)
+            if size > limit:
+                raise BodyRefused(f"the body is over VIPPS_MAX_BODY_BYTES ({limit:,} bytes)")
+            if time.monotonic() > deadline:
+                raise BodyRefused(
+                    "the answer did not arrive within VIPPS_HTTP_TIMEOUT_SECONDS "
+                    f"({size:,} bytes so far)"
+                )
+            parts.append(chunk)
+    except BodyRefused:
+        response.close()  # never hand a half-read connection back to the pool
+        raise
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from None
+    response._content = b"".join(parts)
+    response._content_consumed = True
 
 
 _HEAD = re.compile(rb'\s*\{\s*"hasMore"\s*:\s*true\s*,\s*"tryLater"\s*:\s*false\s*,')
@@ -188,6 +254,9 @@ class ReportClient:
     def __init__(self, settings: ApiSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
         self.session = session or requests.Session()
+        self.session.max_redirects = 0  # every call also says allow_redirects=False
+        base = urlsplit(settings.base_url)
+        self._origin = (base.scheme, base.netloc.lower())
         retry = Retry(
             total=settings.http_retries,
             connect=settings.http_retries,
@@ -213,10 +282,52 @@ class ReportClient:
 
     # --- secrets -------------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
-        for secret in (*self.settings.secrets, self._token):
-            if secret:
-                text = text.replace(secret, "***")
+        """Every form a secret can take in an error text: as sent, as Python quotes it in a
+        ``repr`` (an invalid-header error shows ``'key\\n'``), stripped, and inside the partner
+        flow's Basic credentials."""
+        s = self.settings
+        basic = base64.b64encode(f"{s.client_id}:{s.client_secret}".encode()).decode()
+        for secret in (*s.secrets, self._token, basic):
+            if not secret:
+                continue
+            forms = {secret, repr(secret)[1:-1], secret.strip(), str(secret.encode())[2:-1]}
+            for form in sorted(forms, key=len, reverse=True):
+                if len(form) >= 4 or form == secret:
+                    text = text.replace(form, "***")
         return text
+
+    # --- limits --------------------------------------------------------------------------------
+    def _timeout(self) -> Timeout:
+        """Connect and wait for the headers within the deadline (``total``), not per read."""
+        t = float(self.settings.timeout_seconds)
+        return Timeout(connect=t, read=t, total=t)
+
+    def _count_request(self, what: str) -> None:
+        """The bound on work per process: a runaway loop anywhere ends here, not never."""
+        if self.stats["requests"] >= self.settings.max_requests:
+            raise ApiError(
+                f"{what}: this process has made {self.stats['requests']:,} requests, the "
+                f"VIPPS_MAX_REQUESTS limit: stopping instead of running away"
+            )
+        self.stats["requests"] += 1
+
+    def _check_origin(self, response: requests.Response, what: str) -> None:
+        """No redirect is followed and no answer from another origin is accepted: a redirect
+        would carry the subscription key, the merchant serial number or the client secret to
+        whoever the Location names."""
+        if 300 <= response.status_code < 400:
+            target = urlsplit(response.headers.get("Location", "")).hostname or "(none)"
+            target = target if target.isascii() and target.isprintable() else "(unreadable)"
+            response.close()
+            raise ApiError(
+                f"{what}: HTTP {response.status_code} redirect to host {target[:100]} refused: "
+                "the pipeline never follows redirects (they would carry the credentials)",
+                response.status_code,
+            )
+        got = urlsplit(response.url)
+        if (got.scheme, got.netloc.lower()) != self._origin:
+            response.close()
+            raise ApiError(f"{what}: an answer from {got.hostname} is not from VIPPS_BASE_URL")
 
     # --- headers and tokens --------------------------------------------------------------------
     def _system_headers(self) -> dict[str, str]:
@@ -248,9 +359,21 @@ class ReportClient:
             basic = base64.b64encode(f"{s.client_id}:{s.client_secret}".encode()).decode()
             headers["Authorization"] = f"Basic {basic}"
             data = {"grant_type": "client_credentials"}
+        self._count_request("token request")
+        started = time.monotonic()
         try:
-            response = self.session.post(url, headers=headers, data=data, timeout=s.timeout_seconds)
-        except requests.RequestException as exc:
+            response = self.session.post(
+                url,
+                headers=headers,
+                data=data,
+                timeout=self._timeout(),
+                allow_redirects=False,
+                stream=True,
+            )
+            self._check_origin(response, "token request")
+            _read_body(response, started + s.timeout_seconds, s.max_body_bytes)
+        except (requests.RequestException, ValueError, BodyRefused) as exc:
+            # ValueError: http.client's invalid-header error, which quotes the value
             raise ApiError(self._redact(f"token request to {url} failed: {exc}")) from None
         self.stats["token_refreshes"] += 1
         if response.status_code in (400, 401, 403):
@@ -276,11 +399,16 @@ class ReportClient:
                 response.status_code,
             )
         try:
-            body = response.json()
+            body = strict_json(response.content)
             token = str(body["access_token"])
             lifetime = float(body.get("expires_in") or 3600)  # a string for merchant keys
-        except (ValueError, KeyError, TypeError):
+        except DuplicateKey as exc:
+            raise ApiError(f"token response: {exc}") from None
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise ApiError("token response has no access_token/expires_in") from None
+        if not token or not (token.isascii() and token.isprintable()) or " " in token:
+            # it goes into a header: the header error would print it
+            raise ApiError("token response: access_token is not a valid header value")
         return token, time.monotonic() + lifetime - min(300.0, lifetime * 0.1)
 
     def token(self, force: bool = False) -> str:
@@ -325,16 +453,34 @@ class ReportClient:
         attempt = invalid_json = 0
         while True:
             token = self.token()
+            self._count_request(what)
             try:
-                response = self.session.get(
-                    url,
-                    params=params,
-                    headers=self._auth_headers(token),
-                    timeout=self.settings.timeout_seconds,
-                    stream=True,
-                )
-                _read_body(response)  # the whole body, so the connection is kept alive
-                self.stats["requests"] += 1
+                started = time.monotonic()
+                try:
+                    response = self.session.get(
+                        url,
+                        params=params,
+                        headers=self._auth_headers(token),
+                        timeout=self._timeout(),
+                        stream=True,
+                        allow_redirects=False,
+                    )
+                except requests.exceptions.InvalidHeader as exc:  # its text quotes the value
+                    raise ApiError(self._redact(f"{what}: {exc}")) from None
+                if response.raw.retries is not None and response.raw.retries.history:
+                    started = time.monotonic()  # urllib3 waited out a 429 or 5xx: not the body
+                self._check_origin(response, what)
+                # the whole body, so the connection is kept alive
+                try:
+                    _read_body(
+                        response,
+                        started + self.settings.timeout_seconds,
+                        self.settings.max_body_bytes,
+                    )
+                except BodyRefused as exc:
+                    if report:
+                        raise BadReport(*report, str(exc)) from None
+                    raise ApiError(f"{what}: {exc}") from None
                 if response.status_code == 401 and not refreshed:
                     log.info("%s: HTTP 401, refreshing the token once and retrying", what)
                     with self._token_lock:
@@ -353,7 +499,11 @@ class ReportClient:
                     and read_report_page(response.content, self.settings.include_gdpr)
                 )
                 try:
-                    return response, (fast or response.json())
+                    return response, (fast or response.json(object_pairs_hook=_no_duplicates))
+                except DuplicateKey as exc:  # the same answer again would say the same
+                    if report:
+                        raise BadReport(*report, str(exc)) from None
+                    raise ApiError(f"{what}: {exc}") from None
                 except ValueError as exc:
                     error: Exception = (
                         BadReport(*report, f"invalid JSON: {exc}")
@@ -419,6 +569,14 @@ class ReportClient:
             raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
         return f"/report/v2/ledgers/{ledger_id}/{topic}"
 
+    def _page_limit(self, page_size: int | None) -> int:
+        """Pages one ledger-day may take: what VIPPS_MAX_DAY_ENTRIES fills at the API's page
+        size, plus the empty trailing page (and one spare), never more than VIPPS_MAX_PAGES.
+        Endless pages with fresh cursors end here instead of after 20,000 requests a day."""
+        if not page_size:
+            return self.settings.max_pages
+        return min(self.settings.max_pages, -(-self.settings.max_day_entries // page_size) + 2)
+
     def iter_report_pages(
         self, ledger_id: str, topic: str, ledger_date: date
     ) -> Iterator[ReportPage]:
@@ -462,7 +620,15 @@ class ReportClient:
         def walk() -> None:
             seen: set[str] = set()
             cursor: str | None = None
-            for number in range(self.settings.max_pages):
+            entries = 0
+            limit = self.settings.max_pages  # until the API names its page size
+            for number in itertools.count():
+                if number >= limit:
+                    raise BadReport(
+                        *ids,
+                        f"more than {limit} pages (VIPPS_MAX_PAGES, or VIPPS_MAX_DAY_ENTRIES "
+                        "at the API's page size): runaway paging",
+                    )
                 with lock:
                     started = ahead.pop(cursor, None) if cursor else None
                     if started is None:
@@ -491,13 +657,19 @@ class ReportClient:
                         )
                     seen.add(cursor)
                 size = response.headers.get("Vipps-Feed-Page-Size")
-                page_size = int(size) if size and size.isdigit() else None
-                ready.put(ReportPage(body.get("items"), page_size, number))
+                page_size = int(size) if size and size.isdigit() and int(size) > 0 else None
+                limit = self._page_limit(page_size)
+                items = body.get("items")
+                entries += len(items) if isinstance(items, (list, Entries)) else 0
+                if entries > self.settings.max_day_entries:
+                    raise BadReport(
+                        *ids,
+                        f"more than {self.settings.max_day_entries:,} entries "
+                        "(VIPPS_MAX_DAY_ENTRIES): runaway paging",
+                    )
+                ready.put(ReportPage(items, page_size, number))
                 if not more or stop.is_set():
                     return
-            raise BadReport(
-                *ids, f"more than {self.settings.max_pages} pages (VIPPS_MAX_PAGES): runaway paging"
-            )
 
         def run() -> None:
             try:

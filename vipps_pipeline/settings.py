@@ -124,7 +124,26 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "split the ledgers over this many code locations, one per shard (docs/scale.md); read "
         "when a location loads",
     ),
-    ("VIPPS_HTTP_TIMEOUT_SECONDS", "30", "connect and read timeout of one HTTP request"),
+    (
+        "VIPPS_HTTP_TIMEOUT_SECONDS",
+        "30",
+        "deadline of one HTTP request: connect, headers and the whole body",
+    ),
+    (
+        "VIPPS_MAX_BODY_BYTES",
+        "67108864",
+        "largest answer body read (64 MiB); a larger one fails its ledger-day",
+    ),
+    (
+        "VIPPS_MAX_DAY_ENTRIES",
+        "10000000",
+        "most entries one ledger-day and topic may hold; with the page size it caps the pages",
+    ),
+    (
+        "VIPPS_MAX_REQUESTS",
+        "1000000",
+        "most API requests one process (a sync or a run) makes; then every request fails",
+    ),
     ("VIPPS_HTTP_RETRIES", "6", "retries of 429/5xx/network errors per request"),
     ("VIPPS_SYSTEM_NAME", "vipps-pipeline", "Vipps-System-Name header"),
     ("VIPPS_SYSTEM_VERSION", __version__, "Vipps-System-Version header"),
@@ -257,6 +276,26 @@ def parse_settlement(raw: str, name: str = "VIPPS_SETTLEMENT") -> dict[str, str]
     return out
 
 
+SECRET_SETTINGS = (
+    "VIPPS_CLIENT_ID",
+    "VIPPS_CLIENT_SECRET",
+    "VIPPS_SUBSCRIPTION_KEY",
+    "VIPPS_MERCHANT_SERIAL_NUMBER",
+)
+"""Settings sent as HTTP headers: a control character in one would make the HTTP library print
+the whole value in its error, so it is refused when read, naming the variable only."""
+
+
+def check_header_secret(name: str, value: str | None) -> None:
+    """One line naming ``name``, never the value: a trailing newline from a careless ``.env``
+    is the usual culprit, and the header error it causes would echo the secret."""
+    if value is not None and not (value.isascii() and value.isprintable()):
+        raise SettingsError(
+            f"{name} contains a control or non-ASCII character (often a trailing newline from "
+            "a .env file); the value is not shown"
+        )
+
+
 def _header(env: Mapping[str, str | None], name: str) -> str:
     value = _get(env, name)
     if len(value) > HEADER_MAX_LEN:
@@ -280,13 +319,26 @@ class ApiSettings:
     timeout_seconds: int = 30
     http_retries: int = 6
     max_pages: int = 20000
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_day_entries: int = 10_000_000
+    max_requests: int = 1_000_000
     system_name: str = "vipps-pipeline"
     system_version: str = __version__
     plugin_name: str = "vipps-pipeline-dagster"
     plugin_version: str = __version__
 
+    def __post_init__(self) -> None:
+        values = (self.client_id, self.client_secret, self.subscription_key)
+        for name, value in zip(
+            SECRET_SETTINGS, (*values, self.merchant_serial_number), strict=True
+        ):
+            check_header_secret(name, value)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str | None]) -> ApiSettings:
+        for name in SECRET_SETTINGS:  # before any strip: a trailing newline is refused too
+            raw = env.get(name)
+            check_header_secret(name, None if raw is None else str(raw))
         key_type = _get(env, "VIPPS_KEY_TYPE").lower()
         if key_type not in {"merchant", "partner"}:
             raise SettingsError(f"VIPPS_KEY_TYPE must be 'merchant' or 'partner', got {key_type!r}")
@@ -313,6 +365,9 @@ class ApiSettings:
             timeout_seconds=_int(env, "VIPPS_HTTP_TIMEOUT_SECONDS", 1, 600),
             http_retries=_int(env, "VIPPS_HTTP_RETRIES", 0, 20),
             max_pages=_int(env, "VIPPS_MAX_PAGES", 1, 10_000_000),
+            max_body_bytes=_int(env, "VIPPS_MAX_BODY_BYTES", 1024, 2**31),
+            max_day_entries=_int(env, "VIPPS_MAX_DAY_ENTRIES", 1, 2**31 - 1),
+            max_requests=_int(env, "VIPPS_MAX_REQUESTS", 1, 10**9),
             system_name=_header(env, "VIPPS_SYSTEM_NAME"),
             system_version=_header(env, "VIPPS_SYSTEM_VERSION"),
             plugin_name=_header(env, "VIPPS_PLUGIN_NAME"),

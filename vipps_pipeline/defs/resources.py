@@ -54,6 +54,9 @@ class ReportApiResource(_EnvBacked):
     http_timeout_seconds: str | None = None
     http_retries: str | None = None
     max_pages: str | None = None
+    max_body_bytes: str | None = None
+    max_day_entries: str | None = None
+    max_requests: str | None = None
     system_name: str | None = None
     system_version: str | None = None
     plugin_name: str | None = None
