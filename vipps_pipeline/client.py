@@ -36,7 +36,7 @@ from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
 from vipps_pipeline.pagejson import read_report_page
-from vipps_pipeline.parse import BadReport, Entries
+from vipps_pipeline.parse import BadReport, DuplicateKey, Entries, no_duplicate_keys
 from vipps_pipeline.settings import TOPICS, ApiSettings, validate_ledger_id
 
 log = logging.getLogger(__name__)
@@ -67,21 +67,7 @@ class LedgerForbidden(ApiError):
     """HTTP 403 for one ledger: these keys may not read it (other ledgers may still work)."""
 
 
-class DuplicateKey(ValueError):
-    """A JSON object names the same key twice: decoders keep the last one silently, so
-    ``"tryLater": true, "tryLater": false`` would read as a final day."""
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``object_pairs_hook`` that refuses a repeated key instead of letting the last one win."""
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise DuplicateKey(f"duplicated key {key!r} in a JSON object")
-            seen.add(key)
-    return out
+_no_duplicates = no_duplicate_keys
 
 
 def strict_json(text: str | bytes) -> Any:
