@@ -76,8 +76,8 @@ def strict_json(text: str | bytes) -> Any:
 
 
 class BodyRefused(Exception):
-    """An answer's body broke a limit (size or deadline): retrying as is would not help or
-    would hang, so the request fails at once."""
+    """An answer's body is larger than VIPPS_MAX_BODY_BYTES: asking again would bring the same
+    body, so the request fails at once (and the body is not read further)."""
 
 
 class BadFeed(ValueError):
@@ -156,8 +156,9 @@ def _read_body(response: requests.Response, deadline: float, limit: int) -> None
     trip it, so the deadline is checked between reads, and ``read1`` returns whatever arrived
     instead of waiting for a full buffer (``response.content`` reads 10 KiB at a time and would
     wait). Raises what requests raises for ``content``: a body cut off mid-stream is a
-    ChunkedEncodingError; a broken limit is :class:`BodyRefused`. Setting ``_content`` is how
-    requests itself stores the body, so ``.json()`` and ``.text`` work as usual afterwards."""
+    ChunkedEncodingError, a late one a ReadTimeout; a large one is :class:`BodyRefused`.
+    Setting ``_content`` is how requests itself stores the body, so ``.json()`` and ``.text``
+    work as usual afterwards."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         response.close()
@@ -172,8 +173,9 @@ def _read_body(response: requests.Response, deadline: float, limit: int) -> None
             size += len(chunk)
             if size > limit:
                 raise BodyRefused(f"the body is over VIPPS_MAX_BODY_BYTES ({limit:,} bytes)")
-            if time.monotonic() > deadline:
-                raise BodyRefused(
+            if time.monotonic() > deadline:  # a slow network: retried like a timeout
+                response.close()
+                raise requests.exceptions.ReadTimeout(
                     "the answer did not arrive within VIPPS_HTTP_TIMEOUT_SECONDS "
                     f"({size:,} bytes so far)"
                 )
@@ -240,7 +242,11 @@ class ReportClient:
     def __init__(self, settings: ApiSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
         self.session = session or requests.Session()
-        self.session.max_redirects = 0  # every call also says allow_redirects=False
+        # Never follow a redirect. allow_redirects=False alone still has requests read a 3xx
+        # body (without any limit) to prepare the next request; with no redirect target it
+        # reads nothing, and the 3xx comes back to _check_origin as it is.
+        self.session.get_redirect_target = lambda response: None  # type: ignore[method-assign]
+        self.session.max_redirects = 0
         base = urlsplit(settings.base_url)
         self._origin = (base.scheme, base.netloc.lower())
         retry = Retry(
