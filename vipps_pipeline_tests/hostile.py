@@ -123,7 +123,8 @@ class HostileServer:
                     target = f"{hostile.other.url}{self.path}"
                     self.send(307, b"", {"Location": target})
                     return
-                self.send(200, json.dumps({"access_token": TOKEN, "expires_in": "3600"}).encode())
+                token = TOKEN + "\r\nX-Injected: 1" if hostile.mode == "bad_token" else TOKEN
+                self.send(200, json.dumps({"access_token": token, "expires_in": "3600"}).encode())
 
             def do_GET(self) -> None:
                 self._record()
@@ -134,6 +135,21 @@ class HostileServer:
 
             def answer_redirect_report(self) -> None:
                 self.send(302, b"", {"Location": f"{hostile.other.url}{self.path}"})
+
+            def answer_redirect_trickle(self) -> None:
+                """A redirect whose body never ends: requests would read it to prepare the
+                redirect, with no limit, even with allow_redirects=False."""
+                self.send_response(302)
+                self.send_header("Location", f"{hostile.other.url}{self.path}")
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                for _ in range(50):
+                    try:
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(hostile.trickle_seconds)
 
             def answer_trickle(self) -> None:
                 body = page([entry(100, 0)])

@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from vipps_pipeline import feed, feed_books
 from vipps_pipeline.client import ApiError, ReportClient
 from vipps_pipeline.defs.resources import ReportApiResource
 from vipps_pipeline.ingest import fetch_day
@@ -75,6 +77,22 @@ def test_row2_a_307_on_the_token_request_never_sends_the_client_secret(api, tmp_
     assert "token request" in str(error) and "HTTP 307 redirect" in str(error)
     assert api.other.requests == []
     assert not api.other.seen(CLIENT_SECRET) and not api.other.seen(SUBSCRIPTION_KEY)
+
+
+def test_row2_a_redirect_body_is_never_read(api, tmp_path):
+    """A 3xx whose body trickles for 10 s: refused on its status line, at once."""
+    started = time.monotonic()
+    error = fetch(api, tmp_path, "redirect_trickle")
+    assert "HTTP 302 redirect" in str(error)
+    assert time.monotonic() - started < 1.5
+    assert api.other.requests == []
+
+
+def test_row2_a_token_that_is_not_a_header_value_is_refused(api, tmp_path):
+    """A token with CR LF would inject a header (and the header error would print it)."""
+    error = fetch(api, tmp_path, "bad_token")
+    assert "access_token is not a valid header value" in str(error)
+    assert not [r for r in api.requests if r[0] == "GET"]
 
 
 # --- row 3: secrets with control characters, and settings that must not be printed ---------------
@@ -180,6 +198,15 @@ def test_row9_amounts_that_sum_beyond_int64_are_a_bad_report_not_a_wrapped_sum(a
     assert isinstance(error, BadReport)
     assert "int64" in str(error) and "overflow" in str(error)
     assert f"ledger {LEDGER}, funds, {DAY}" in str(error)
+
+
+def test_row9_a_feed_date_whose_amounts_overflow_is_refused_not_wrapped():
+    """The feed's provisional day summary sums the same way (pages checked one by one can
+    still add up beyond int64 over a day)."""
+    record = feed.Record(LEDGER, "funds")
+    table = pa.table({"amount": pa.array([2**62, 2**62], pa.int64())})
+    with pytest.raises(BadReport, match=f"ledger {LEDGER}, funds, {DAY}: .*int64"):
+        feed_books._summary(table, record, DAY, None)
 
 
 # --- row 10 (second half): an entry of another ledger --------------------------------------------
