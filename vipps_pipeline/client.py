@@ -20,6 +20,7 @@ import logging
 import queue
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
@@ -193,6 +196,54 @@ def _read_body(response: requests.Response, deadline: float, limit: int) -> None
     response._content_consumed = True
 
 
+def _header_deadline(base: type[HTTPConnection]) -> type[HTTPConnection]:
+    """``base`` whose wait for the status line and headers ends at the request's deadline.
+
+    The socket timeout applies to one read, so a server trickling its headers a byte at a
+    time (http.client accepts 100 lines of 64 KiB) would hold a request for hours. urllib3
+    sets ``timeout`` to what is left of the deadline before this wait; a timer shuts the
+    socket down when it runs out, and the wait fails as a read timeout (retried like one)."""
+
+    class Connection(base):  # type: ignore[valid-type, misc]
+        def getresponse(self) -> Any:  # type: ignore[override]
+            sock, limit = self.sock, self.timeout
+            if sock is None or not isinstance(limit, (int, float)):
+                return super().getresponse()
+            fired = threading.Event()
+
+            def cut() -> None:
+                fired.set()
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+            timer = threading.Timer(limit, cut)
+            timer.daemon = True
+            timer.start()
+            try:
+                response = super().getresponse()
+            except Exception:
+                if fired.is_set():
+                    raise TimeoutError("the headers did not arrive in time") from None
+                raise
+            finally:
+                timer.cancel()
+            if fired.is_set():  # cut short, headers can parse as complete: never trust them
+                response.close()
+                raise TimeoutError("the headers did not arrive in time")
+            return response
+
+    Connection.__name__ = f"Deadline{base.__name__}"
+    return Connection
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _header_deadline(HTTPConnection)
+
+
+class _TLSPool(HTTPSConnectionPool):
+    ConnectionCls = _header_deadline(HTTPSConnection)  # type: ignore[assignment]
+
+
 _HEAD = re.compile(rb'\s*\{\s*"hasMore"\s*:\s*true\s*,\s*"tryLater"\s*:\s*false\s*,')
 _TAIL = re.compile(rb',\s*"cursor"\s*:\s*"([^"\\\x00-\x1f]+)"\s*\}\s*\Z')
 
@@ -265,6 +316,7 @@ class ReportClient:
             raise_on_status=False,
         )
         adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
+        adapter.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._token: str | None = None

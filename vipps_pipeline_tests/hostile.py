@@ -165,6 +165,17 @@ class HostileServer:
                         return
                     time.sleep(hostile.trickle_seconds)
 
+            def answer_trickle_headers(self) -> None:
+                """A status line, then a header one byte at a time: no body ever starts."""
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    for _ in range(100):
+                        self.wfile.write(b"a")
+                        self.wfile.flush()
+                        time.sleep(hostile.trickle_seconds)
+                except OSError:  # the client hung up, as it should
+                    return
+
             def answer_endless(self) -> None:
                 n = sum(1 for r in hostile.requests if r[0] == "GET")
                 body = page([], hasMore=True, cursor=f"fresh-{n}")

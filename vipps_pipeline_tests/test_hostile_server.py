@@ -157,6 +157,14 @@ def test_row4_a_body_trickling_one_byte_at_a_time_fails_within_the_deadline(api,
     assert took < 2.5, f"{took:.1f} s: the deadline is per request, not per read"
 
 
+def test_row4_headers_trickling_one_byte_at_a_time_fail_within_the_deadline(api, tmp_path):
+    started = time.monotonic()
+    error = fetch(api, tmp_path, "trickle_headers", VIPPS_HTTP_TIMEOUT_SECONDS="1")
+    took = time.monotonic() - started
+    assert "timed out" in str(error).lower()
+    assert took < 2.5, f"{took:.1f} s: waiting for the headers is bounded too"
+
+
 # --- row 7: endless pages, huge bodies, work per process -----------------------------------------
 def test_row7_endless_pages_stop_at_what_a_day_can_hold(api, tmp_path):
     """The server says its pages hold 10 entries; a day of at most 50 entries needs at most
