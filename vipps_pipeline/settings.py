@@ -136,7 +136,7 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "VIPPS_MAX_DAY_ENTRIES",
-        "10000000",
+        "2000000",
         "most entries one ledger-day and topic may hold; with the page size it caps the pages",
     ),
     (
@@ -320,7 +320,7 @@ class ApiSettings:
     http_retries: int = 6
     max_pages: int = 20000
     max_body_bytes: int = 64 * 1024 * 1024
-    max_day_entries: int = 10_000_000
+    max_day_entries: int = 2_000_000
     max_requests: int = 1_000_000
     system_name: str = "vipps-pipeline"
     system_version: str = __version__
