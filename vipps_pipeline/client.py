@@ -199,7 +199,8 @@ def _read_body(response: requests.Response, deadline: float, limit: int) -> None
 
 class _Watchdog:
     """One thread for every request's header deadline: a timer thread per request cost about
-    0.4 ms, a good part of a small request's time."""
+    0.4 ms, a good part of a small request's time. It lives as long as the process (not named
+    ``vipps-*``: those are the per-walk threads, which end with their walk)."""
 
     def __init__(self) -> None:
         self._cv = threading.Condition()
@@ -214,7 +215,7 @@ class _Watchdog:
             self._live[n] = callback
             heapq.heappush(self._heap, (when, n))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="vipps-deadline")
+                self._thread = threading.Thread(target=self._run, name="http-deadline-watchdog")
                 self._thread.daemon = True
                 self._thread.start()
             self._cv.notify()
