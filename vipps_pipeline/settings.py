@@ -119,7 +119,7 @@ class ApiSettings(FromEnv):
         le=2**31,
     )
     max_day_entries: int = setting(
-        10_000_000,
+        2_000_000,
         "most entries one ledger-day and topic may hold; with the page size it caps the pages",
         ge=1,
         le=2**31 - 1,

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import heapq
+import itertools
 import json
 import logging
 import queue
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,13 +29,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
 
 from vipps_pipeline.api.pagejson import read_report_page
-from vipps_pipeline.api.parse import BadReport, Entries
+from vipps_pipeline.api.parse import BadReport, DuplicateKey, Entries, no_duplicate_keys
 from vipps_pipeline.settings import TOPICS, ApiSettings, validate_ledger_id
 
 log = logging.getLogger(__name__)
@@ -61,6 +69,19 @@ class AuthError(ApiError):
 
 class LedgerForbidden(ApiError):
     """HTTP 403 for one ledger: these keys may not read it (other ledgers may still work)."""
+
+
+_no_duplicates = no_duplicate_keys
+
+
+def strict_json(text: str | bytes) -> Any:
+    """JSON as the API must send it: a repeated key is refused (:class:`DuplicateKey`)."""
+    return json.loads(text, object_pairs_hook=_no_duplicates)
+
+
+class BodyRefused(Exception):
+    """An answer's body is larger than VIPPS_MAX_BODY_BYTES: asking again would bring the same
+    body, so the request fails at once (and the body is not read further)."""
 
 
 class BadFeed(ValueError):
@@ -131,12 +152,144 @@ def _flag(body: dict[str, Any], name: str, ids: tuple[str, str, date]) -> bool:
     return value
 
 
-def _read_body(response: requests.Response) -> None:
-    """Read a streamed response's whole body in large reads (``response.content`` reads 10 KiB
-    at a time). Raises what requests raises for ``content``: a body cut off mid-stream is a
-    ChunkedEncodingError. Setting ``_content`` is how requests itself stores the body, so
-    ``.json()`` and ``.text`` work as usual afterwards."""
-    response._content = b"".join(response.iter_content(_BODY_READ))
+def _read_body(response: requests.Response, deadline: float, limit: int) -> None:
+    """Read a streamed response's whole body, refusing one past ``deadline`` (monotonic) or
+    larger than ``limit`` bytes (decoded, so a compressed bomb counts at its real size).
+
+    A socket timeout applies to one read only: a server trickling a byte at a time would never
+    trip it, so the deadline is checked between reads, and ``read1`` returns whatever arrived
+    instead of waiting for a full buffer (``response.content`` reads 10 KiB at a time and would
+    wait). Raises what requests raises for ``content``: a body cut off mid-stream is a
+    ChunkedEncodingError, a late one a ReadTimeout; a large one is :class:`BodyRefused`.
+    Setting ``_content`` is how requests itself stores the body, so ``.json()`` and ``.text``
+    work as usual afterwards."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise BodyRefused(
+            f"the body is {int(declared):,} bytes, over VIPPS_MAX_BODY_BYTES ({limit:,})"
+        )
+    parts: list[bytes] = []
+    size = 0
+    raw = response.raw
+    try:
+        while chunk := raw.read1(_BODY_READ, decode_content=True):
+            size += len(chunk)
+            if size > limit:
+                raise BodyRefused(f"the body is over VIPPS_MAX_BODY_BYTES ({limit:,} bytes)")
+            if time.monotonic() > deadline:  # a slow network: retried like a timeout
+                response.close()
+                raise requests.exceptions.ReadTimeout(
+                    "the answer did not arrive within VIPPS_HTTP_TIMEOUT_SECONDS "
+                    f"({size:,} bytes so far)"
+                )
+            parts.append(chunk)
+    except BodyRefused:
+        response.close()  # never hand a half-read connection back to the pool
+        raise
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from None
+    response._content = b"".join(parts)
+    response._content_consumed = True
+
+
+class _Watchdog:
+    """One thread for every request's header deadline: a timer thread per request cost about
+    0.4 ms, a good part of a small request's time. It lives as long as the process (not named
+    ``vipps-*``: those are the per-walk threads, which end with their walk)."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._live: dict[int, Callable[[], None]] = {}
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> int:
+        with self._cv:
+            n = next(self._ids)
+            self._live[n] = callback
+            heapq.heappush(self._heap, (when, n))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="http-deadline-watchdog")
+                self._thread.daemon = True
+                self._thread.start()
+            self._cv.notify()
+            return n
+
+    def cancel(self, n: int) -> None:
+        with self._cv:
+            self._live.pop(n, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while True:
+                    while self._heap and self._heap[0][1] not in self._live:
+                        heapq.heappop(self._heap)  # cancelled
+                    if not self._heap:
+                        self._cv.wait()
+                        continue
+                    wait = self._heap[0][0] - time.monotonic()
+                    if wait <= 0:
+                        callback = self._live.pop(heapq.heappop(self._heap)[1])
+                        break
+                    self._cv.wait(wait)
+            with contextlib.suppress(Exception):
+                callback()
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _header_deadline(base: type[HTTPConnection]) -> type[HTTPConnection]:
+    """``base`` whose wait for the status line and headers ends at the request's deadline.
+
+    The socket timeout applies to one read, so a server trickling its headers a byte at a
+    time (http.client accepts 100 lines of 64 KiB) would hold a request for hours. urllib3
+    sets ``timeout`` to what is left of the deadline before this wait; a timer shuts the
+    socket down when it runs out, and the wait fails as a read timeout (retried like one)."""
+
+    class Connection(base):  # type: ignore[valid-type, misc]
+        def getresponse(self) -> Any:  # type: ignore[override]
+            sock, limit = self.sock, self.timeout
+            if sock is None or not isinstance(limit, (int, float)):
+                return super().getresponse()
+            fired = threading.Event()
+
+            def cut() -> None:
+                fired.set()
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+            timer = _WATCHDOG.call_at(time.monotonic() + limit, cut)
+            try:
+                response = super().getresponse()
+            except Exception:
+                if fired.is_set():
+                    raise TimeoutError("the headers did not arrive in time") from None
+                raise
+            finally:
+                _WATCHDOG.cancel(timer)
+            if fired.is_set():  # cut short, headers can parse as complete: never trust them
+                response.close()
+                raise TimeoutError("the headers did not arrive in time")
+            return response
+
+    Connection.__name__ = f"Deadline{base.__name__}"
+    return Connection
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _header_deadline(HTTPConnection)
+
+
+class _TLSPool(HTTPSConnectionPool):
+    ConnectionCls = _header_deadline(HTTPSConnection)  # type: ignore[assignment]
 
 
 _HEAD = re.compile(rb'\s*\{\s*"hasMore"\s*:\s*true\s*,\s*"tryLater"\s*:\s*false\s*,')
@@ -188,6 +341,13 @@ class ReportClient:
     def __init__(self, settings: ApiSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
         self.session = session or requests.Session()
+        # Never follow a redirect. allow_redirects=False alone still has requests read a 3xx
+        # body (without any limit) to prepare the next request; with no redirect target it
+        # reads nothing, and the 3xx comes back to _check_origin as it is.
+        self.session.get_redirect_target = lambda response: None  # type: ignore[method-assign]
+        self.session.max_redirects = 0
+        base = urlsplit(settings.base_url)
+        self._origin = (base.scheme, base.netloc.lower())
         retry = Retry(
             total=settings.http_retries,
             connect=settings.http_retries,
@@ -204,6 +364,7 @@ class ReportClient:
             raise_on_status=False,
         )
         adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
+        adapter.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._token: str | None = None
@@ -213,10 +374,54 @@ class ReportClient:
 
     # --- secrets -------------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
-        for secret in (*self.settings.secrets, self._token):
-            if secret:
-                text = text.replace(secret, "***")
+        """Every form a secret can take in an error text: as sent, as Python quotes it in a
+        ``repr`` (an invalid-header error shows ``'key\\n'``), stripped, and inside the partner
+        flow's Basic credentials."""
+        s = self.settings
+        basic = base64.b64encode(
+            f"{s.client_id}:{s.client_secret.get_secret_value()}".encode()
+        ).decode()
+        for secret in (*s.secrets, self._token, basic):
+            if not secret:
+                continue
+            forms = {secret, repr(secret)[1:-1], secret.strip(), str(secret.encode())[2:-1]}
+            for form in sorted(forms, key=len, reverse=True):
+                if len(form) >= 4 or form == secret:
+                    text = text.replace(form, "***")
         return text
+
+    # --- limits --------------------------------------------------------------------------------
+    def _timeout(self) -> Timeout:
+        """Connect and wait for the headers within the deadline (``total``), not per read."""
+        t = float(self.settings.timeout_seconds)
+        return Timeout(connect=t, read=t, total=t)
+
+    def _count_request(self, what: str) -> None:
+        """The bound on work per process: a runaway loop anywhere ends here, not never."""
+        if self.stats["requests"] >= self.settings.max_requests:
+            raise ApiError(
+                f"{what}: this process has made {self.stats['requests']:,} requests, the "
+                f"VIPPS_MAX_REQUESTS limit: stopping instead of running away"
+            )
+        self.stats["requests"] += 1
+
+    def _check_origin(self, response: requests.Response, what: str) -> None:
+        """No redirect is followed and no answer from another origin is accepted: a redirect
+        would carry the subscription key, the merchant serial number or the client secret to
+        whoever the Location names."""
+        if 300 <= response.status_code < 400:
+            target = urlsplit(response.headers.get("Location", "")).hostname or "(none)"
+            target = target if target.isascii() and target.isprintable() else "(unreadable)"
+            response.close()
+            raise ApiError(
+                f"{what}: HTTP {response.status_code} redirect to host {target[:100]} refused: "
+                "the pipeline never follows redirects (they would carry the credentials)",
+                response.status_code,
+            )
+        got = urlsplit(response.url)
+        if (got.scheme, got.netloc.lower()) != self._origin:
+            response.close()
+            raise ApiError(f"{what}: an answer from {got.hostname} is not from VIPPS_BASE_URL")
 
     # --- headers and tokens --------------------------------------------------------------------
     def _system_headers(self) -> dict[str, str]:
@@ -250,9 +455,21 @@ class ReportClient:
             ).decode()
             headers["Authorization"] = f"Basic {basic}"
             data = {"grant_type": "client_credentials"}
+        self._count_request("token request")
+        started = time.monotonic()
         try:
-            response = self.session.post(url, headers=headers, data=data, timeout=s.timeout_seconds)
-        except requests.RequestException as exc:
+            response = self.session.post(
+                url,
+                headers=headers,
+                data=data,
+                timeout=self._timeout(),
+                allow_redirects=False,
+                stream=True,
+            )
+            self._check_origin(response, "token request")
+            _read_body(response, started + s.timeout_seconds, s.max_body_bytes)
+        except (requests.RequestException, ValueError, BodyRefused) as exc:
+            # ValueError: http.client's invalid-header error, which quotes the value
             raise ApiError(self._redact(f"token request to {url} failed: {exc}")) from None
         self.stats["token_refreshes"] += 1
         if response.status_code in (400, 401, 403):
@@ -278,11 +495,16 @@ class ReportClient:
                 response.status_code,
             )
         try:
-            body = response.json()
+            body = strict_json(response.content)
             token = str(body["access_token"])
             lifetime = float(body.get("expires_in") or 3600)  # a string for merchant keys
-        except (ValueError, KeyError, TypeError):
+        except DuplicateKey as exc:
+            raise ApiError(f"token response: {exc}") from None
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise ApiError("token response has no access_token/expires_in") from None
+        if not token or not (token.isascii() and token.isprintable()) or " " in token:
+            # it goes into a header: the header error would print it
+            raise ApiError("token response: access_token is not a valid header value")
         return token, time.monotonic() + lifetime - min(300.0, lifetime * 0.1)
 
     def token(self, force: bool = False) -> str:
@@ -327,16 +549,34 @@ class ReportClient:
         attempt = invalid_json = 0
         while True:
             token = self.token()
+            self._count_request(what)
             try:
-                response = self.session.get(
-                    url,
-                    params=params,
-                    headers=self._auth_headers(token),
-                    timeout=self.settings.timeout_seconds,
-                    stream=True,
-                )
-                _read_body(response)  # the whole body, so the connection is kept alive
-                self.stats["requests"] += 1
+                started = time.monotonic()
+                try:
+                    response = self.session.get(
+                        url,
+                        params=params,
+                        headers=self._auth_headers(token),
+                        timeout=self._timeout(),
+                        stream=True,
+                        allow_redirects=False,
+                    )
+                except requests.exceptions.InvalidHeader as exc:  # its text quotes the value
+                    raise ApiError(self._redact(f"{what}: {exc}")) from None
+                if response.raw.retries is not None and response.raw.retries.history:
+                    started = time.monotonic()  # urllib3 waited out a 429 or 5xx: not the body
+                self._check_origin(response, what)
+                # the whole body, so the connection is kept alive
+                try:
+                    _read_body(
+                        response,
+                        started + self.settings.timeout_seconds,
+                        self.settings.max_body_bytes,
+                    )
+                except BodyRefused as exc:
+                    if report:
+                        raise BadReport(*report, str(exc)) from None
+                    raise ApiError(f"{what}: {exc}") from None
                 if response.status_code == 401 and not refreshed:
                     log.info("%s: HTTP 401, refreshing the token once and retrying", what)
                     with self._token_lock:
@@ -355,7 +595,11 @@ class ReportClient:
                     and read_report_page(response.content, self.settings.include_gdpr)
                 )
                 try:
-                    return response, (fast or response.json())
+                    return response, (fast or response.json(object_pairs_hook=_no_duplicates))
+                except DuplicateKey as exc:  # the same answer again would say the same
+                    if report:
+                        raise BadReport(*report, str(exc)) from None
+                    raise ApiError(f"{what}: {exc}") from None
                 except ValueError as exc:
                     error: Exception = (
                         BadReport(*report, f"invalid JSON: {exc}")
@@ -421,6 +665,14 @@ class ReportClient:
             raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
         return f"/report/v2/ledgers/{ledger_id}/{topic}"
 
+    def _page_limit(self, page_size: int | None) -> int:
+        """Pages one ledger-day may take: what VIPPS_MAX_DAY_ENTRIES fills at the API's page
+        size, plus the empty trailing page (and one spare), never more than VIPPS_MAX_PAGES.
+        Endless pages with fresh cursors end here instead of after 20,000 requests a day."""
+        if not page_size:
+            return self.settings.max_pages
+        return min(self.settings.max_pages, -(-self.settings.max_day_entries // page_size) + 2)
+
     def iter_report_pages(
         self, ledger_id: str, topic: str, ledger_date: date
     ) -> Iterator[ReportPage]:
@@ -464,7 +716,15 @@ class ReportClient:
         def walk() -> None:
             seen: set[str] = set()
             cursor: str | None = None
-            for number in range(self.settings.max_pages):
+            entries = 0
+            limit = self.settings.max_pages  # until the API names its page size
+            for number in itertools.count():
+                if number >= limit:
+                    raise BadReport(
+                        *ids,
+                        f"more than {limit} pages (VIPPS_MAX_PAGES, or VIPPS_MAX_DAY_ENTRIES "
+                        "at the API's page size): runaway paging",
+                    )
                 with lock:
                     started = ahead.pop(cursor, None) if cursor else None
                     if started is None:
@@ -493,13 +753,19 @@ class ReportClient:
                         )
                     seen.add(cursor)
                 size = response.headers.get("Vipps-Feed-Page-Size")
-                page_size = int(size) if size and size.isdigit() else None
-                ready.put(ReportPage(body.get("items"), page_size, number))
+                page_size = int(size) if size and size.isdigit() and int(size) > 0 else None
+                limit = self._page_limit(page_size)
+                items = body.get("items")
+                entries += len(items) if isinstance(items, (list, Entries)) else 0
+                if entries > self.settings.max_day_entries:
+                    raise BadReport(
+                        *ids,
+                        f"more than {self.settings.max_day_entries:,} entries "
+                        "(VIPPS_MAX_DAY_ENTRIES): runaway paging",
+                    )
+                ready.put(ReportPage(items, page_size, number))
                 if not more or stop.is_set():
                     return
-            raise BadReport(
-                *ids, f"more than {self.settings.max_pages} pages (VIPPS_MAX_PAGES): runaway paging"
-            )
 
         def run() -> None:
             try:

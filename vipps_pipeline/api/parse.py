@@ -34,8 +34,11 @@ __all__ = [
     "KNOWN_FIELDS",
     "REQUIRED_FIELDS",
     "BadReport",
+    "DuplicateKey",
     "Entries",
     "entry_type",
+    "money_totals",
+    "no_duplicate_keys",
     "page_to_batch",
     "pages_to_batch",
 ]
@@ -77,6 +80,30 @@ class BadReport(ValueError):
             problem,
         )
         super().__init__(f"ledger {ledger_id}, {topic}, {ledger_date}: {problem}")
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice: decoders keep the last one silently, so
+    ``"tryLater": true, "tryLater": false`` would read as a final day and ``"amount": 100,
+    "amount": 999`` as 999."""
+
+
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses a repeated key instead of letting the last one win."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(f"duplicated key {key!r} in a JSON object")
+            seen.add(key)
+    return out
+
+
+def _same_ledger(value: Any, ledger_id: str) -> bool:
+    """An entry's own ``ledgerId`` (not in the documented entry, but sent by some answers) must
+    be the ledger asked for: a number or a string of the same digits."""
+    return type(value) in (str, int) and str(value) == ledger_id
 
 
 def _fail(ctx: tuple[str, str, str], problem: str) -> BadReport:
@@ -134,6 +161,12 @@ def _columns_checked(
         for field in REQUIRED_FIELDS:
             if field not in e:
                 raise _fail(ctx, f"entry {pos}: required field {field!r} is missing")
+        if "ledgerId" in e and not _same_ledger(e["ledgerId"], ctx[0]):
+            raise _fail(
+                ctx,
+                f"entry {pos}: field 'ledgerId' is {e['ledgerId']!r}, but ledger {ctx[0]} "
+                "was requested",
+            )
         if e.get("ledgerDate", want_date) != want_date:
             raise _fail(
                 ctx,
@@ -217,7 +250,7 @@ class Entries:
         return len(self.array)
 
     def python(self) -> Any:
-        return json.loads(self._body)["items"]
+        return json.loads(self._body, object_pairs_hook=no_duplicate_keys)["items"]
 
 
 def _struct_columns(entries: pa.StructArray, want_date: str) -> dict[str, pa.Array] | None:
@@ -238,7 +271,9 @@ def _struct_columns(entries: pa.StructArray, want_date: str) -> dict[str, pa.Arr
     return {**cols, "extra": absent}
 
 
-def _columns_fast(items: list, want_date: str, include_gdpr: bool) -> dict[str, pa.Array] | None:
+def _columns_fast(
+    items: list, want_date: str, include_gdpr: bool, ledger_id: str
+) -> dict[str, pa.Array] | None:
     """The columns of a page of Python entries, every check made on whole columns; None when
     any check fails (or the page is empty), so the entry-by-entry path can name the culprit.
 
@@ -261,6 +296,8 @@ def _columns_fast(items: list, want_date: str, include_gdpr: bool) -> dict[str, 
         return None
     cols = _struct_columns(entries, want_date)
     if cols is not None and not _KNOWN.issuperset(set().union(*items)):
+        if any("ledgerId" in e and not _same_ledger(e["ledgerId"], ledger_id) for e in items):
+            return None
         more = ({k: v for k, v in e.items() if k not in _KNOWN} for e in items)
         cols["extra"] = pa.array(map(_json_or_none, more), pa.string(), size=len(items))
     return cols
@@ -287,7 +324,7 @@ def page_to_batch(
     if cols is None:
         if not isinstance(items, list):
             raise _fail(ctx, f"'items' must be a list, got {type(items).__name__}")
-        cols = _columns_fast(items, ctx[2], include_gdpr)
+        cols = _columns_fast(items, ctx[2], include_gdpr, ctx[0])
     if cols is None:
         checked = _columns_checked(items, ctx, seq_start, include_gdpr)
         cols = {k: pa.array(checked[k], t) for k, (_, t) in _COLUMN.items()}
@@ -328,9 +365,51 @@ def pages_to_batch(
     return batches
 
 
+_SAFE = float(2**62)  # float sums carry rounding: below this the exact sum surely fits int64
+
+
+def money_totals(amounts: pa.Array | pa.ChunkedArray) -> tuple[int, int]:
+    """(sum, sum of absolute values) of an int64 column, exactly: Arrow's and pandas' sums wrap
+    around at 2**63, so two entries of 2**62 would sum to -2**63. While the absolute sum fits
+    in int64 every partial sum does too (per type, per day, running), so pandas sums of these
+    rows stay exact. The float sum decides at once in every real case; only a suspect column
+    is summed again in Python integers."""
+    if len(amounts) == 0:
+        return 0, 0
+    rough = pc.sum(pc.abs(pc.cast(amounts, pa.float64(), safe=False))).as_py() or 0.0
+    if rough < _SAFE:
+        return int(pc.sum(amounts).as_py() or 0), int(pc.sum(pc.abs(amounts)).as_py() or 0)
+    values = [v for v in amounts.to_pylist() if v is not None]
+    return sum(values), sum(map(abs, values))
+
+
+def _check_money(cols: dict[str, pa.Array], ctx: tuple[str, str, str], seq_start: int) -> None:
+    """No sum of this page's money may leave int64 (see :func:`money_totals`), and no row's
+    ``balanceBefore + amount``: wrapped around, a wrong balance would pass the checks."""
+    _, absolute = money_totals(cols["amt"])
+    if absolute > _INT64[1]:
+        raise _fail(ctx, "the amounts add up beyond the int64 range (overflow)")
+    try:
+        pc.add_checked(cols["bb"], cols["amt"])
+    except pa.ArrowInvalid:
+        wide = [
+            i
+            for i, (b, a) in enumerate(
+                zip(cols["bb"].to_pylist(), cols["amt"].to_pylist(), strict=True)
+            )
+            if b is not None and a is not None and not _INT64[0] <= b + a <= _INT64[1]
+        ]
+        raise _fail(
+            ctx,
+            f"entry {seq_start + wide[0]}: balanceBefore + amount is beyond the int64 range "
+            "(overflow)",
+        ) from None
+
+
 def _assemble(
     cols: dict[str, pa.Array], ctx: tuple[str, str, str], ledger_date: date, seq_start: int
 ) -> pa.RecordBatch:
+    _check_money(cols, ctx, seq_start)
     n = len(cols["amt"])
     # int64 first: a day past 2**31 entries fails the cast instead of wrapping around
     seq = pa.array(np.arange(seq_start, seq_start + n, dtype=np.int64)).cast(pa.int32())

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vipps_pipeline.api.parse import BadReport, money_totals
 from vipps_pipeline.domain import TOPICS
 from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.settings import PipelineSettings, validate_ledger_id
@@ -51,6 +52,14 @@ def today_path(data_dir: Path, ledger_id: str) -> Path:
 
 
 def _summary(table: pa.Table, record: feed.Record, d: date, as_of: datetime | None) -> dict:
+    total, absolute = money_totals(table["amount"])  # exact: Arrow's sum wraps at 2**63
+    if absolute > 2**63 - 1:
+        raise BadReport(
+            record.ledger_id,
+            record.topic,
+            d,
+            "the feed's amounts of this date add up beyond the int64 range (overflow)",
+        )
     counts: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     for t, amount in zip(table["entry_type"].to_pylist(), table["amount"].to_pylist(), strict=True):
@@ -62,7 +71,7 @@ def _summary(table: pa.Table, record: feed.Record, d: date, as_of: datetime | No
         "ledger_date": d,
         "currency": table["currency"][0].as_py(),
         "entries": table.num_rows,
-        "sum_amount": pc.sum(table["amount"]).as_py() or 0,
+        "sum_amount": total,
         "opening_balance": table["balance_before"][0].as_py(),
         "running_balance": table["balance_after"][-1].as_py(),
         "count_by_type": sorted(counts.items()),

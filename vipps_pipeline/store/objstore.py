@@ -60,8 +60,11 @@ def parse_storage_options(raw: str, name: str = "VIPPS_STORAGE_OPTIONS") -> dict
         return {}
     try:
         options = json.loads(raw)
-    except ValueError:
-        raise _error(f"{name} must be a JSON object, got {raw!r}") from None
+    except json.JSONDecodeError as exc:  # the value may hold S3 keys: say where, never what
+        raise _error(
+            f"{name} must be a JSON object: {exc.msg} at line {exc.lineno} column {exc.colno} "
+            "(the value is not shown: it may hold credentials)"
+        ) from None
     if not isinstance(options, dict):
         raise _error(f"{name} must be a JSON object, got {type(options).__name__}")
     return options

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vipps_pipeline.api.client import ReportClient
-from vipps_pipeline.api.parse import BadReport, Entries, page_to_batch, pages_to_batch
+from vipps_pipeline.api.parse import BadReport, Entries, money_totals, page_to_batch, pages_to_batch
 from vipps_pipeline.store.layout import (
     GDPR_COLUMNS,
     REPORT_DICTIONARY,
@@ -51,6 +51,7 @@ class DaySummary:
     pages: int = 0
     counts_by_type: Counter[str] = field(default_factory=Counter)
     sum_amount: int = 0
+    abs_amount: int = 0
     opening_balance: int | None = None
     closing_balance: int | None = None
     currencies: set[str] = field(default_factory=set)
@@ -64,7 +65,9 @@ class DaySummary:
             self.opening_balance = batch.column("balance_before")[0].as_py()
         self.closing_balance = batch.column("balance_after")[-1].as_py()
         self.rows += batch.num_rows
-        self.sum_amount += pc.sum(batch.column("amount")).as_py() or 0
+        total, absolute = money_totals(batch.column("amount"))  # exact: Arrow's sum wraps
+        self.sum_amount += total
+        self.abs_amount += absolute
         for item in pc.value_counts(batch.column("entry_type")).to_pylist():
             self.counts_by_type[item["values"]] += item["counts"]
         self.currencies.update(pc.unique(batch.column("currency")).to_pylist())
@@ -131,6 +134,13 @@ def _row_groups(pages: Iterator[pa.RecordBatch], summary: DaySummary) -> Iterato
 
 def _counted(table: pa.Table, summary: DaySummary) -> pa.Table:
     summary.add(table)
+    if summary.abs_amount > 2**63 - 1:  # a wrapped sum_amount would pass the day checks
+        raise BadReport(
+            summary.ledger_id,
+            summary.topic,
+            summary.ledger_date,
+            "the day's amounts add up beyond the int64 range (overflow)",
+        )
     if len(summary.currencies) > 1:  # one ledger, one currency: a mix is a broken answer
         raise BadReport(
             summary.ledger_id,
