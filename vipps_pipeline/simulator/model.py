@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from vipps_pipeline.simulator.faults import Faults
@@ -370,6 +370,12 @@ class NoSuchLedger(LookupError):
 class World:
     """All simulated ledgers, their days, and the clock-dependent view the API serves."""
 
+    shared_history: ClassVar[OrderedDict[tuple, Day] | None] = None
+    """Days shared by every World when set (the test suite sets it once per process): a day is
+    a pure function of the seed, the ledger's spec, the large days and the data breaks, so a
+    suite that builds hundreds of worlds over the same history builds each day once."""
+    _shared_lock: ClassVar[threading.RLock] = threading.RLock()
+
     def __init__(
         self,
         seed: int = 0,
@@ -444,16 +450,23 @@ class World:
         if (ledger_id, d) in self.large_days:
             n = self.large_days[(ledger_id, d)]
             return LargeDay(spec, d, topic, n, self.seed, self.window(spec, d))
-        key = (ledger_id, topic, d, self.faults.data_breaks())
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+        shared = World.shared_history
+        if shared is None:
+            cache, lock, limit = self._cache, self._lock, 4096
+            key: tuple = (ledger_id, topic, d, self.faults.data_breaks())
+        else:
+            cache, lock, limit = shared, World._shared_lock, 200_000
+            large = frozenset(self.large_days.items())
+            key = (self.seed, spec, large, topic, d, self.faults.data_breaks())
+        with lock:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
         built = self._build(spec, topic, d)
-        with self._lock:
-            self._cache[key] = built
-            while len(self._cache) > 4096:
-                self._cache.popitem(last=False)
+        with lock:
+            cache[key] = built
+            while len(cache) > limit:
+                cache.popitem(last=False)
         return built
 
     def _rng(self, spec: LedgerSpec, d: date, what: str) -> random.Random:
