@@ -25,7 +25,7 @@ from vipps_pipeline.parse import BadReport
 from vipps_pipeline.settings import ApiSettings, SettingsError
 from vipps_pipeline.simulator import DEMO_CREDENTIALS
 from vipps_pipeline.simulator.server import _encode_cursor
-from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS
+from vipps_pipeline_tests.support.clock import CLOSED_DAY, LEDGER_IDS
 
 SPEC = yaml.safe_load((Path(__file__).parent / "spec" / "report-api-swagger.yaml").read_text())
 SYSTEM_HEADERS = (

@@ -15,9 +15,9 @@ from vipps_pipeline.defs.report import ledger_report
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.query import QUESTIONS, VIEWS, connect, run
 from vipps_pipeline.simulator import World
-from vipps_pipeline_tests.conftest import LEDGER_IDS, days
-from vipps_pipeline_tests.test_cli import cli
-from vipps_pipeline_tests.test_reconcile import store
+from vipps_pipeline_tests.support.books import store
+from vipps_pipeline_tests.support.cli import cli
+from vipps_pipeline_tests.support.clock import LEDGER_IDS, days
 
 MONTH = days(date(2026, 10, 1), date(2026, 10, 31))
 
