@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
-import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
-import yaml
 
 from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings
 from vipps_pipeline.simulator import Faults, Simulator, World
+from vipps_pipeline_tests.support.clock import CLOSED_DAY, LEDGER_IDS, NOW, days
+from vipps_pipeline_tests.support.instances import embedded_instance
 
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-"""The simulator's clock in tests: every date up to 2026-11-22 is closed on daily ledgers."""
-CLOSED_DAY = date(2026, 11, 20)
-LEDGER_IDS = ["100001", "100002", "100003", "100004", "100005", "100006", "100007"]
+__all__ = ["CLOSED_DAY", "LEDGER_IDS", "NOW", "days", "embedded_instance"]
 
-
-def days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=k) for k in range((last - first).days + 1)]
+# every simulated World in this process builds each day once (tests read days, never change them)
+World.shared_history = OrderedDict()
 
 
-@contextmanager
-def embedded_instance(overrides: dict[str, Any] | None = None, plain: bool = False):
-    """A temporary Dagster instance configured as the embedded default is (``dagster.yaml``
-    written by ``headless.dagster_home``: the batching SQLite event log); ``plain`` for
-    Dagster's own SQLite storage."""
-    import dagster as dg
-
-    from vipps_pipeline.instance.event_log import dagster_yaml
-
-    with tempfile.TemporaryDirectory() as home:
-        config = {} if plain else yaml.safe_load(dagster_yaml(home))
-        with dg.instance_for_test(temp_dir=home, overrides={**config, **(overrides or {})}) as i:
-            yield i
+@pytest.fixture(autouse=True)
+def _fsync(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No flush to disk on atomic writes (most of a fast test's waiting), except in tests marked
+    ``fsync``: those kill a writer and check what it left."""
+    if request.node.get_closest_marker("fsync") is None:
+        monkeypatch.setenv("VIPPS_FSYNC", "0")
+    else:
+        monkeypatch.delenv("VIPPS_FSYNC", raising=False)
 
 
 @pytest.fixture

@@ -16,39 +16,26 @@ import dagster as dg
 import pytest
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.test_utils import create_test_daemon_workspace_context
-from dagster._core.workspace.load_target import ModuleTarget
-from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._time import get_current_timestamp
 
 from vipps_pipeline.defs.partitions import ledger_day_partitions
-from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW, days, embedded_instance
-from vipps_pipeline_tests.test_dagster import (
+from vipps_pipeline_tests.support.backfills import (
+    IN_PROCESS_RUNS,
+    LOCATION,
+    asset_backfill,
+    run_daemon,
+)
+from vipps_pipeline_tests.support.clock import LEDGER_IDS, NOW, days
+from vipps_pipeline_tests.support.dagster import (
     ASSETS,
     assert_status_equals_files,
     check_status,
     key,
     stored,
 )
+from vipps_pipeline_tests.support.instances import embedded_instance
 
 LOG = logging.getLogger("test_backfills")
-IN_PROCESS_RUNS = {
-    "run_launcher": {
-        "module": "dagster._core.launcher.sync_in_memory_run_launcher",
-        "class": "SyncInMemoryRunLauncher",
-    },
-    "run_coordinator": {
-        "module": "dagster._core.run_coordinator",
-        "class": "DefaultRunCoordinator",
-    },
-}
-"""Runs launched by the daemon execute synchronously in the test's process."""
-LOCATION = ModuleTarget(
-    module_name="vipps_pipeline.definitions",
-    attribute=None,
-    working_directory=None,
-    location_name="vipps_pipeline",
-)
-"""The code location loaded from its module, as a deployment loads it."""
 DAILY = [lid for lid in LEDGER_IDS if lid not in ("100004", "100007")]
 
 
@@ -67,37 +54,6 @@ def daemon(sim, tmp_path, monkeypatch) -> Iterator[tuple[dg.DagsterInstance, obj
         instance.add_dynamic_partitions("ledgers", LEDGER_IDS)
         with create_test_daemon_workspace_context(LOCATION, instance=instance) as context:
             yield instance, context
-
-
-def asset_backfill(
-    instance: dg.DagsterInstance, context, backfill_id: str, names: list[str]
-) -> PartitionBackfill:
-    """What the asset graph's **Materialize** over partitions creates, run by the daemon."""
-    backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id=backfill_id,
-        asset_graph=context.create_request_context().asset_graph,
-        partition_names=names,
-        asset_selection=[dg.AssetKey(a) for a in ASSETS],
-        backfill_timestamp=get_current_timestamp(),
-        tags={},
-        dynamic_partitions_store=instance,
-        all_partitions=False,
-        title=None,
-        description=None,
-        run_config=None,
-    )
-    instance.add_backfill(backfill)
-    return run_daemon(instance, context, backfill_id)
-
-
-def run_daemon(instance: dg.DagsterInstance, context, backfill_id: str) -> PartitionBackfill:
-    for _ in range(20):
-        errors = [e for e in execute_backfill_iteration(context, LOG) if e is not None]
-        assert not errors, errors
-        backfill = instance.get_backfill(backfill_id)
-        if backfill.status != BulkActionStatus.REQUESTED:
-            return backfill
-    return instance.get_backfill(backfill_id)
 
 
 def test_a_jobs_page_backfill_stores_and_marks_every_requested_ledger_day(daemon, tmp_path):

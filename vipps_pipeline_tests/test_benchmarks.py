@@ -11,7 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
+@pytest.mark.bench
 def test_benchmarks_run_on_a_tiny_size():
     result = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--quick"],

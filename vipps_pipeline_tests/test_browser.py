@@ -206,7 +206,7 @@ def materialize_report(page, stack: DevStack, shots: Shots, report: list[str]) -
     assert all(n == len(CHARTS) for n in per_ledger.values()), per_ledger
 
 
-@pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.timeout(1200)
 def test_ui_backfills_leave_partition_status_equal_to_files(chromium: str, tmp_path: Path):
     started = time.monotonic()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -11,19 +9,8 @@ import pytest
 
 from vipps_pipeline.books import derive as books
 from vipps_pipeline.store.layout import REPORT_SCHEMA
-from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW
-
-
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300):
-    """Run ``vipps-pipeline`` in a clean environment: no VIPPS_* leaks in from the caller."""
-    return subprocess.run(
-        [sys.executable, "-m", "vipps_pipeline.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **(env or {})},
-    )
+from vipps_pipeline_tests.support.cli import cli
+from vipps_pipeline_tests.support.clock import LEDGER_IDS, NOW
 
 
 @pytest.mark.slow

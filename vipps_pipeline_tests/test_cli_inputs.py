@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline_tests.conftest import CLOSED_DAY, NOW
-from vipps_pipeline_tests.test_cli import cli
+from vipps_pipeline_tests.support.cli import cli
+from vipps_pipeline_tests.support.clock import CLOSED_DAY, NOW
 
 TODAY = NOW.date()  # in Europe/Oslo too: NOW is noon UTC
 

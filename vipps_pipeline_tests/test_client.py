@@ -25,7 +25,7 @@ from vipps_pipeline.settings import ApiSettings, SettingsError
 from vipps_pipeline.simulator import DEMO_CREDENTIALS
 from vipps_pipeline.simulator.wire import encode_cursor
 from vipps_pipeline.store.ledgers import write_ledgers
-from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS
+from vipps_pipeline_tests.support.clock import CLOSED_DAY, LEDGER_IDS
 
 SPEC = yaml.safe_load((Path(__file__).parent / "spec" / "report-api-swagger.yaml").read_text())
 SYSTEM_HEADERS = (
@@ -220,11 +220,12 @@ def test_not_ready_polls_then_ready(client, faults):
 
 
 def test_429_honours_retry_after(sim, client, faults):
+    # one page per listing, so exactly one 429 (Retry-After: 1, the shortest a header can say)
+    faults.ledgers_page_size = len(LEDGER_IDS)
     client.list_ledgers()
     faults.rate_limit_every = 2
     faults.retry_after_seconds = 1
     started = time.monotonic()
-    client.list_ledgers()
     client.list_ledgers()
     assert sim.counters["429"] >= 1
     assert time.monotonic() - started >= 1.0

@@ -8,53 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-from dagster._core.storage.asset_check_state import AssetCheckState, bulk_update_asset_check_state
 
-from vipps_pipeline.definitions import build_defs
 from vipps_pipeline.defs.ledger_days.assets import ledger_day_assets
 from vipps_pipeline.defs.ledger_days.schedules import daily_ledger_schedule
 from vipps_pipeline.defs.ledgers.sensors import ledger_refresh_sensor
-from vipps_pipeline.defs.partitions import ledger_day_partitions
-from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
+from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.defs.sync.sensors import vipps_sync_sensor
-from vipps_pipeline.simulator import Simulator
 from vipps_pipeline.store.layout import DAY_KINDS, GDPR_COLUMNS, report_path
-from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS, NOW, days, embedded_instance
+from vipps_pipeline_tests.support.clock import CLOSED_DAY, LEDGER_IDS, NOW, days
+from vipps_pipeline_tests.support.dagster import (
+    ASSETS,
+    CHECKS,
+    assert_status_equals_files,
+    check_status,
+    key,
+    make_defs,
+    run_range,
+    stored,
+    sync,
+    table_text,
+)
+from vipps_pipeline_tests.support.instances import embedded_instance
 
 OSLO = ZoneInfo("Europe/Oslo")
-ASSETS = {
-    "funds_report": "reports/funds",
-    "fees_report": "reports/fees",
-    "daily_statements": "statements",
-    "reconciliation": "reconciliation",
-    "journal": "journal",
-}
-CHECKS = ("balance_continuity", "payouts_and_invoices", "funds_vs_fees")
-
-
-def api_resource(sim: Simulator, **overrides: str) -> ReportApiResource:
-    fields = {k[6:].lower(): v for k, v in sim.env("merchant").items()}
-    return ReportApiResource(**{**fields, **overrides})
-
-
-def make_defs(
-    sim: Simulator, data_dir: Path, api: dict[str, str] | None = None, **pipeline: str
-) -> dg.Definitions:
-    settings = {
-        "data_dir": str(data_dir),
-        "start_date": "2026-10-01",
-        "now": NOW.isoformat(),
-        **pipeline,
-    }
-    return build_defs(
-        {"api": api_resource(sim, **(api or {})), "pipeline": PipelineResource(**settings)}
-    )
 
 
 @pytest.fixture
@@ -62,23 +43,6 @@ def instance() -> Iterator[dg.DagsterInstance]:
     with embedded_instance() as inst:
         inst.add_dynamic_partitions("ledgers", LEDGER_IDS)
         yield inst
-
-
-def key(d: date, ledger_id: str) -> str:
-    return f"{d.isoformat()}|{ledger_id}"
-
-
-def run_range(defs, instance, ledger_id, first: date, last: date, tags=None, selection=None):
-    return defs.resolve_job_def("daily_ledger_job").execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        asset_selection=selection,
-        tags={
-            "dagster/asset_partition_range_start": key(first, ledger_id),
-            "dagster/asset_partition_range_end": key(last, ledger_id),
-            **(tags or {}),
-        },
-    )
 
 
 def materialize_one(sim, instance, data_dir, partition, selection=("funds_report",), **pipeline):
@@ -90,47 +54,6 @@ def materialize_one(sim, instance, data_dir, partition, selection=("funds_report
         resources=make_defs(sim, data_dir, **pipeline).resources,
         raise_on_error=False,
     )
-
-
-def stored(data_dir: Path, kind: str) -> set[str]:
-    """Partition keys of the files on disk."""
-    return {
-        f"{p.stem}|{p.parent.parent.name}"
-        for p in (Path(data_dir) / kind).rglob("*.parquet")
-        if not p.name.startswith(".")
-    }
-
-
-def assert_status_equals_files(instance: dg.DagsterInstance, data_dir: Path) -> dict[str, int]:
-    counts = {}
-    for asset, kind in ASSETS.items():
-        marked = set(instance.get_materialized_partitions(dg.AssetKey(asset)))
-        assert marked == stored(data_dir, kind), asset
-        counts[asset] = len(marked)
-    return counts
-
-
-def check_status(instance: dg.DagsterInstance, check: str) -> dict[str, set[str]]:
-    """What the Checks tab shows per partition: {status: partitions}."""
-    ck = dg.AssetCheckKey(dg.AssetKey("reconciliation"), check)
-    with dg.partition_loading_context(dynamic_partitions_store=instance):
-        state = bulk_update_asset_check_state(
-            instance, [(ck, ledger_day_partitions)], {ck: AssetCheckState.empty()}
-        )[ck]
-        return {
-            status.value: set(subset.subset_value.get_partition_keys())
-            for status, subset in state.subsets.items()
-        }
-
-
-def table_text(value: dg.TableMetadataValue) -> str:
-    """A metadata table as the markdown its assertions read: a header line, then a line per
-    row (empty cells for None)."""
-    columns = [c.name for c in value.schema.columns]
-    rows = [
-        ["" if r.data.get(c) is None else str(r.data[c]) for c in columns] for r in value.records
-    ]
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in [columns, *rows])
 
 
 # --- one partition ---------------------------------------------------------------------------
@@ -322,12 +245,6 @@ def test_pending_and_unknown_do_not_show_as_failed(sim, instance, tmp_path):
 
 
 # --- sync, freshness, the sensor ---------------------------------------------------------------
-def sync(defs, instance, **config):
-    return defs.resolve_job_def("vipps_sync").execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"ops": {"sync_ledgers": {"config": config}}},
-    )
 
 
 def freshness(instance) -> dg.AssetCheckEvaluation:

@@ -10,8 +10,8 @@ import dagster as dg
 
 from vipps_pipeline.books.reconcile import CHECK_GROUPS
 from vipps_pipeline.instance.event_log import BatchingSqliteEventLogStorage
-from vipps_pipeline_tests.conftest import LEDGER_IDS, embedded_instance
-from vipps_pipeline_tests.test_dagster import (
+from vipps_pipeline_tests.support.clock import LEDGER_IDS
+from vipps_pipeline_tests.support.dagster import (
     ASSETS,
     assert_status_equals_files,
     check_status,
@@ -19,6 +19,7 @@ from vipps_pipeline_tests.test_dagster import (
     make_defs,
     run_range,
 )
+from vipps_pipeline_tests.support.instances import embedded_instance
 
 FIRST, LAST, BROKEN = date(2026, 10, 25), date(2026, 11, 14), date(2026, 11, 12)
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -25,58 +24,17 @@ from vipps_pipeline.simulator import Faults, Simulator, World
 from vipps_pipeline.simulator.faults import CORRUPTIONS
 from vipps_pipeline.store.layout import report_path
 from vipps_pipeline.sync.ingest import fetch_day
-from vipps_pipeline_tests.conftest import NOW, days
-from vipps_pipeline_tests.test_dagster import (
+from vipps_pipeline_tests.support.clock import NOW, days
+from vipps_pipeline_tests.support.dagster import (
     assert_status_equals_files,
     key,
     make_defs,
     run_range,
     sync,
 )
+from vipps_pipeline_tests.support.truth import compare_with_truth
 
 TOPICS = ("funds", "fees")
-
-
-def _truth_row(e: dict, seq: int) -> dict:
-    t = datetime.fromisoformat(e["time"].replace("Z", "+00:00")).astimezone(UTC)
-    return {
-        "ledger_date": date.fromisoformat(e["ledgerDate"]), "seq": seq,
-        "psp_reference": e["pspReference"], "time": t, "entry_type": e["entryType"],
-        "reference": e["reference"], "currency": e["currency"], "amount": e["amount"],
-        "balance_before": e["balanceBefore"], "balance_after": e["balanceAfter"],
-        "recipient_handle": e["recipientHandle"], "name": None, "masked_phone_no": None,
-        "message": None, "extra_fields": None,
-    }  # fmt: skip
-
-
-def compare_with_truth(world: World, data_dir: Path, ledger_ids, dates, now) -> dict[str, int]:
-    """Every closed ledger-day before a ledger's first open date stored exactly as served;
-    from the first open date on nothing (the walk stops there: the vendor closes a ledger's
-    dates in order, so later dates wait for the next poll)."""
-    seen = {"rows": 0, "closed_days": 0, "open_days": 0}
-    for ledger_id in ledger_ids:
-        spec = world.ledgers[ledger_id]
-        blocked = False
-        for d in dates:
-            blocked = blocked or world.status(spec, d, now) != "closed"
-            closed = not blocked
-            for topic in TOPICS:
-                path = report_path(data_dir, topic, ledger_id, d)
-                if not closed:
-                    assert not path.exists(), f"{path} stored past the ledger's frontier"
-                    continue
-                rows = pq.read_table(path).to_pylist()
-                truth = [
-                    _truth_row(e, i) for i, e in enumerate(world.day(ledger_id, topic, d).entries)
-                ]
-                stored = [
-                    {k: v for k, v in r.items() if k not in ("ledger_id", "topic")} for r in rows
-                ]
-                assert stored == truth, (ledger_id, topic, d)
-                assert {r["ledger_id"] for r in rows} <= {ledger_id}
-                seen["rows"] += len(rows)
-            seen["closed_days" if closed else "open_days"] += 1
-    return seen
 
 
 def sync_until_settled(defs, instance, rounds=40) -> int:
@@ -132,6 +90,7 @@ def test_every_fault_at_once_keeps_every_entry_exactly_once(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.fsync
 def test_crash_while_writing_a_large_day_leaves_no_partial_file(tmp_path):
     big = date(2026, 11, 10)
     world = World(seed=0, large_days={("100001", big): 250_000})
@@ -323,6 +282,7 @@ def test_no_secret_or_token_is_logged_stored_or_raised(tmp_path, monkeypatch, ca
 
 
 @pytest.mark.slow
+@pytest.mark.fsync
 def test_a_killed_ranged_run_keeps_what_it_recorded_and_the_next_sync_records_the_rest(tmp_path):
     world = World(seed=0, faults=Faults(slow_every=3, slow_seconds=0.3))
     with Simulator(world, clock=lambda: NOW) as sim:

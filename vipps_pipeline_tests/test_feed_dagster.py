@@ -20,9 +20,9 @@ from vipps_pipeline.feed import books as feed_books
 from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.simulator import Simulator
-from vipps_pipeline_tests.conftest import NOW
-from vipps_pipeline_tests.test_dagster import make_defs, stored, sync, table_text
-from vipps_pipeline_tests.test_feed import START, Clock, recent_world
+from vipps_pipeline_tests.support.clock import NOW, Clock
+from vipps_pipeline_tests.support.dagster import make_defs, stored, sync, table_text
+from vipps_pipeline_tests.support.feed import START, recent_world
 
 LEDGERS = ["100001", "100004", "100007"]
 FEED_KEYS = [dg.AssetKey("funds_feed"), dg.AssetKey("fees_feed"), dg.AssetKey("today_so_far")]
@@ -213,7 +213,7 @@ def test_the_check_executed_from_the_ui_reports_the_stored_comparison(fsim, inst
 
 
 def test_the_feed_command_catches_up_every_ledger_headless(fsim, tmp_path):
-    from vipps_pipeline_tests.test_cli import cli
+    from vipps_pipeline_tests.support.cli import cli
 
     del fsim.world.ledgers["100003"]  # fewer ledgers: a shorter run
     home = tmp_path / "home"

@@ -27,8 +27,8 @@ from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.settings import TOPICS, ApiSettings, PipelineSettings
 from vipps_pipeline.simulator import Faults, Simulator
 from vipps_pipeline.sync import engine as lr
-from vipps_pipeline_tests.conftest import NOW, days
-from vipps_pipeline_tests.test_feed import START, Clock, assert_exactly_once, recent_world
+from vipps_pipeline_tests.support.clock import NOW, Clock, days
+from vipps_pipeline_tests.support.feed import START, assert_exactly_once, recent_world
 
 LEDGERS = ["100001", "100004", "100007"]
 
@@ -187,6 +187,7 @@ print("caught up")
 
 
 @pytest.mark.slow
+@pytest.mark.fsync
 def test_a_process_killed_mid_pass_resumes_without_duplicate_or_gap(tmp_path):
     world = recent_world(faults=Faults(page_size=4, slow_every=1, slow_seconds=0.01))
     with Simulator(world, clock=lambda: NOW) as sim:

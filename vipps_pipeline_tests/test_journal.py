@@ -14,8 +14,8 @@ from vipps_pipeline.books import journal
 from vipps_pipeline.settings import SettingsError
 from vipps_pipeline.simulator import World
 from vipps_pipeline.simulator.model import UNKNOWN_ENTRY_TYPE
-from vipps_pipeline_tests.conftest import LEDGER_IDS, days
-from vipps_pipeline_tests.test_reconcile import store
+from vipps_pipeline_tests.support.books import store
+from vipps_pipeline_tests.support.clock import LEDGER_IDS, days
 
 MONTH = days(date(2026, 10, 1), date(2026, 10, 31))
 

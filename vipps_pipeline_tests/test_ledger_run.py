@@ -9,7 +9,7 @@ import pytest
 
 from vipps_pipeline.settings import PipelineSettings
 from vipps_pipeline.sync import engine as lr
-from vipps_pipeline_tests.conftest import NOW, days
+from vipps_pipeline_tests.support.clock import NOW, days
 
 
 def settings(data_dir, **extra: str) -> PipelineSettings:

@@ -29,9 +29,9 @@ from vipps_pipeline.settings import PipelineSettings, SettingsError
 from vipps_pipeline.store import objstore
 from vipps_pipeline.store.layout import DAY_KINDS, REPORT_SCHEMA, ledgers_path, write_batches
 from vipps_pipeline.sync import completeness
-from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW
-from vipps_pipeline_tests.test_dagster import api_resource
-from vipps_pipeline_tests.test_storage import DAY, ENTRY, parse
+from vipps_pipeline_tests.support.clock import LEDGER_IDS, NOW
+from vipps_pipeline_tests.support.dagster import api_resource
+from vipps_pipeline_tests.support.entries import DAY, ENTRY, parse
 
 s3fs = pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
@@ -131,7 +131,7 @@ def same_content(name: str, a: bytes, b: bytes) -> bool:
     return pq.read_table(io.BytesIO(a)).equals(pq.read_table(io.BytesIO(b)), check_metadata=True)
 
 
-@pytest.mark.slow
+@pytest.mark.objstore
 def test_a_sync_to_s3_stores_what_a_local_sync_stores_and_a_second_fetches_nothing(
     sim, bucket, endpoint, tmp_path, monkeypatch
 ):
@@ -226,6 +226,7 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return calls
 
 
+@pytest.mark.objstore
 def test_a_write_that_fails_midway_leaves_no_object_and_keeps_the_old_one(bucket):
     data_dir = objstore.parse_data_dir(f"s3://{bucket}/data")
     path = data_dir / "reports" / "funds" / "302321" / "2020" / "2020-10-05.parquet"
@@ -250,6 +251,7 @@ def test_a_write_that_fails_midway_leaves_no_object_and_keeps_the_old_one(bucket
     assert not [p for p in staging.iterdir() if p.name.endswith(".tmp")], "staging cleaned up"
 
 
+@pytest.mark.objstore
 def test_a_missing_object_reads_as_missing(bucket):
     data_dir = objstore.parse_data_dir(f"s3://{bucket}/data")
     with pytest.raises(FileNotFoundError):
@@ -292,6 +294,7 @@ def test_a_local_data_dir_stays_a_plain_path(tmp_path):
     assert PipelineSettings.from_env({"VIPPS_DATA_DIR": f"file://{tmp_path}"}).data_dir == tmp_path
 
 
+@pytest.mark.objstore
 def test_query_over_an_object_store_says_it_is_not_supported(bucket):
     from vipps_pipeline.outputs.query import connect
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from vipps_pipeline.store.state import LedgerState, Probe
 from vipps_pipeline.sync import completeness, planner
-from vipps_pipeline_tests.conftest import days
+from vipps_pipeline_tests.support.clock import days
 
 START = date(2026, 8, 1)
 REPORTS = ("reports/funds", "reports/fees")

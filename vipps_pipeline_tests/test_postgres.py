@@ -28,9 +28,9 @@ import yaml
 from dagster._core.execution.backfill import BulkActionStatus
 from sqlalchemy.engine import URL, make_url
 
-from vipps_pipeline_tests.conftest import NOW, days
-from vipps_pipeline_tests.test_backfills import IN_PROCESS_RUNS, LOCATION, asset_backfill
-from vipps_pipeline_tests.test_dagster import (
+from vipps_pipeline_tests.support.backfills import IN_PROCESS_RUNS, LOCATION, asset_backfill
+from vipps_pipeline_tests.support.clock import NOW, days
+from vipps_pipeline_tests.support.dagster import (
     CHECKS,
     assert_status_equals_files,
     check_status,
@@ -47,6 +47,8 @@ SECRET = "pg-password-never-printed-7f3a"
 has to stay hidden."""
 LEDGERS = ["100001", "100002", "100005"]
 """Three daily-settling ledgers: every closed day is final, so every run stores something."""
+
+pytestmark = pytest.mark.postgres
 
 
 def deploy_config() -> dict[str, Any]:

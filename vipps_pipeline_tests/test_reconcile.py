@@ -17,33 +17,12 @@ from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS, summarize
 from vipps_pipeline.domain import Status
 from vipps_pipeline.simulator import Faults, World
 from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
-from vipps_pipeline_tests.conftest import LEDGER_IDS, NOW, days
+from vipps_pipeline_tests.support.books import store
+from vipps_pipeline_tests.support.clock import LEDGER_IDS, days
 
 START = date(2026, 10, 1)
 END = date(2026, 11, 22)
 WINDOW = 3
-
-
-def store(world: World, data_dir: Path, ledger_id: str, dates: list[date]) -> list[date]:
-    """Store the final report of every closed date, through the real parser and writer."""
-    stored = []
-    spec = world.ledgers[ledger_id]
-    for d in dates:
-        if world.status(spec, d, NOW) != "closed":
-            continue
-        for topic in ("funds", "fees"):
-            entries = world.day(ledger_id, topic, d).page(0, 10**7)
-            batch = page_to_batch(
-                entries,
-                ledger_id=ledger_id,
-                topic=topic,
-                ledger_date=d,
-                seq_start=0,
-                include_gdpr=False,
-            )
-            write_batches(report_path(data_dir, topic, ledger_id, d), REPORT_SCHEMA, [batch])
-        stored.append(d)
-    return stored
 
 
 def reconcile_all(world: World, data_dir: Path, ledger_ids=LEDGER_IDS) -> pd.DataFrame:

@@ -16,9 +16,9 @@ from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.outputs import html_report as report
 from vipps_pipeline.outputs.query import QUESTIONS, VIEWS, connect, run
 from vipps_pipeline.simulator import World
-from vipps_pipeline_tests.conftest import LEDGER_IDS, days
-from vipps_pipeline_tests.test_cli import cli
-from vipps_pipeline_tests.test_reconcile import store
+from vipps_pipeline_tests.support.books import store
+from vipps_pipeline_tests.support.cli import cli
+from vipps_pipeline_tests.support.clock import LEDGER_IDS, days
 
 MONTH = days(date(2026, 10, 1), date(2026, 10, 31))
 

@@ -26,7 +26,7 @@ from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource, env_name
 from vipps_pipeline.settings import ApiSettings, PipelineSettings
 from vipps_pipeline_tests.browser import free_port, stop_group, wait_until
-from vipps_pipeline_tests.test_dagster import make_defs
+from vipps_pipeline_tests.support.dagster import make_defs
 
 API_DEPLOYMENT = {
     "base_url",

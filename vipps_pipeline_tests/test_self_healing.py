@@ -17,7 +17,7 @@ from vipps_pipeline.store import state
 from vipps_pipeline.store.layout import day_path, state_path
 from vipps_pipeline.sync import completeness, planner
 from vipps_pipeline.sync import engine as lr
-from vipps_pipeline_tests.conftest import NOW, days
+from vipps_pipeline_tests.support.clock import NOW, days
 
 START = date(2026, 10, 28)
 UNTIL = date(2026, 11, 5)

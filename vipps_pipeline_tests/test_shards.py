@@ -21,8 +21,8 @@ from vipps_pipeline.defs.partitions import (
     shard_partitions,
 )
 from vipps_pipeline.shards import workspace_yaml
-from vipps_pipeline_tests.conftest import LEDGER_IDS
-from vipps_pipeline_tests.test_dagster import make_defs, stored
+from vipps_pipeline_tests.support.clock import LEDGER_IDS
+from vipps_pipeline_tests.support.dagster import make_defs, stored
 
 REPO = Path(__file__).resolve().parents[1]
 LEDGER_DAY_ASSETS = ["daily_statements", "fees_report", "funds_report", "journal", "reconciliation"]

@@ -22,9 +22,9 @@ import pytest
 
 from vipps_pipeline.simulator import LEDGERS, Faults, Simulator, World
 from vipps_pipeline.store.layout import FINDING_SCHEMA
-from vipps_pipeline_tests.conftest import days
-from vipps_pipeline_tests.test_dagster import assert_status_equals_files, make_defs, stored, sync
-from vipps_pipeline_tests.test_faults import compare_with_truth
+from vipps_pipeline_tests.support.clock import days
+from vipps_pipeline_tests.support.dagster import assert_status_equals_files, make_defs, stored, sync
+from vipps_pipeline_tests.support.truth import compare_with_truth
 
 OSLO = ZoneInfo("Europe/Oslo")
 START = date(2026, 7, 1)

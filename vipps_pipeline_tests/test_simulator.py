@@ -14,7 +14,7 @@ from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings
 from vipps_pipeline.simulator import LEDGERS, Simulator, World
 from vipps_pipeline.simulator.model import UNKNOWN_ENTRY_TYPE
-from vipps_pipeline_tests.conftest import NOW, days
+from vipps_pipeline_tests.support.clock import NOW, days
 
 MONTH = days(date(2026, 9, 20), date(2026, 11, 22))
 

@@ -20,35 +20,8 @@ from vipps_pipeline.api.parse import BadReport, page_to_batch
 from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
 from vipps_pipeline.sync import ingest
 from vipps_pipeline.sync.ingest import fetch_day
-from vipps_pipeline_tests.conftest import CLOSED_DAY
-
-ENTRY = {
-    "pspReference": "3343121302",
-    "time": "2020-10-05T00:00:00.000000Z",
-    "ledgerDate": "2020-10-05",
-    "entryType": "capture",
-    "reference": "acme-shop-123-order123abc",
-    "currency": "NOK",
-    "amount": 49900,
-    "balanceBefore": 0,
-    "balanceAfter": 49900,
-    "recipientHandle": "NO:123455",
-    "message": "Order 123ABC",
-    "name": "John Doe",
-    "maskedPhoneNo": "xxxx 5678",
-}
-DAY = date(2020, 10, 5)
-
-
-def parse(items, include_gdpr=False):
-    return page_to_batch(
-        items,
-        ledger_id="302321",
-        topic="funds",
-        ledger_date=DAY,
-        seq_start=0,
-        include_gdpr=include_gdpr,
-    )
+from vipps_pipeline_tests.support.clock import CLOSED_DAY
+from vipps_pipeline_tests.support.entries import DAY, ENTRY, parse
 
 
 def test_page_to_batch_follows_the_schema():

@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import ClassVar
 
 from vipps_pipeline.simulator import balances, dates, settlement
 from vipps_pipeline.simulator.activity import UNKNOWN_ENTRY_TYPE
@@ -44,6 +45,12 @@ class NoSuchLedger(LookupError):
 
 class World:
     """All simulated ledgers, their days, and the clock-dependent view the API serves."""
+
+    shared_history: ClassVar[OrderedDict[tuple, Day] | None] = None
+    """Days shared by every World when set (the test suite sets it once per process): a day is
+    a pure function of the seed, the ledger's spec, the large days and the data breaks, so a
+    suite that builds hundreds of worlds over the same history builds each day once."""
+    _shared_lock: ClassVar[threading.RLock] = threading.RLock()
 
     def __init__(
         self,
@@ -108,16 +115,23 @@ class World:
         if (ledger_id, d) in self.large_days:
             n = self.large_days[(ledger_id, d)]
             return LargeDay(spec, d, topic, n, self.seed, self.window(spec, d))
-        key = (ledger_id, topic, d, self.faults.data_breaks())
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+        shared = World.shared_history
+        if shared is None:
+            cache, lock, limit = self._cache, self._lock, _CACHE_SIZE
+            key: tuple = (ledger_id, topic, d, self.faults.data_breaks())
+        else:
+            cache, lock, limit = shared, World._shared_lock, 200_000
+            large = frozenset(self.large_days.items())
+            key = (self.seed, spec, large, topic, d, self.faults.data_breaks())
+        with lock:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
         built = balances.build(self, spec, topic, d)
-        with self._lock:
-            self._cache[key] = built
-            while len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+        with lock:
+            cache[key] = built
+            while len(cache) > limit:
+                cache.popitem(last=False)
         return built
 
     # --- what the API serves -------------------------------------------------------------------

@@ -86,7 +86,10 @@ class Simulator(TokenDesk, LedgerListing, ByDateReports, FeedEndpoint):
         return f"http://{host}:{port}"
 
     def start(self) -> Simulator:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # shutdown() waits for the serve loop's next poll: 0.5 s by default, per test
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -49,9 +49,9 @@ def _register_ledgers(
     shard: Shard,
     partitions: dg.DynamicPartitionsDefinition,
 ) -> dg.MaterializeResult:
-    client, data_dir = api.get_client(), pipeline.settings().data_dir
-    try:
-        result = write_ledgers(client, data_dir)
+    client, settings = api.get_client(), pipeline.settings()
+    try:  # first/last seen on the pipeline's clock, so a pinned VIPPS_NOW pins them too
+        result = write_ledgers(client, settings.data_dir, now=settings.now())
     except ApiError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     mine = [lid for lid in result.ledger_ids if shard.owns(lid)]

@@ -1,0 +1,33 @@
+"""Closed reports stored straight from the simulator, for the books to read."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from vipps_pipeline.api.parse import page_to_batch
+from vipps_pipeline.simulator import World
+from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
+from vipps_pipeline_tests.support.clock import NOW
+
+
+def store(world: World, data_dir: Path, ledger_id: str, dates: list[date]) -> list[date]:
+    """Store the final report of every closed date, through the real parser and writer."""
+    stored = []
+    spec = world.ledgers[ledger_id]
+    for d in dates:
+        if world.status(spec, d, NOW) != "closed":
+            continue
+        for topic in ("funds", "fees"):
+            entries = world.day(ledger_id, topic, d).page(0, 10**7)
+            batch = page_to_batch(
+                entries,
+                ledger_id=ledger_id,
+                topic=topic,
+                ledger_date=d,
+                seq_start=0,
+                include_gdpr=False,
+            )
+            write_batches(report_path(data_dir, topic, ledger_id, d), REPORT_SCHEMA, [batch])
+        stored.append(d)
+    return stored
