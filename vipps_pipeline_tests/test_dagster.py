@@ -24,7 +24,8 @@ from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.defs.sync.sensors import vipps_sync_sensor
 from vipps_pipeline.simulator import Simulator
-from vipps_pipeline.store.layout import DAY_KINDS, GDPR_COLUMNS, report_path
+from vipps_pipeline.store.paths import DAY_KINDS, report_path
+from vipps_pipeline.store.schemas import GDPR_COLUMNS
 from vipps_pipeline_tests.conftest import CLOSED_DAY, LEDGER_IDS, NOW, days, embedded_instance
 
 OSLO = ZoneInfo("Europe/Oslo")
