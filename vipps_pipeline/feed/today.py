@@ -21,7 +21,7 @@ from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.settings import PipelineSettings
 from vipps_pipeline.store.atomic import write_table
 from vipps_pipeline.store.objstore import read_table
-from vipps_pipeline.store.paths import REPORT_KINDS, today_path
+from vipps_pipeline.store.paths import REPORT_KINDS, report_kind, today_path
 from vipps_pipeline.store.schemas import TODAY_SCHEMA
 from vipps_pipeline.sync import completeness
 
@@ -75,7 +75,7 @@ def today_rows(
     rows = []
     for topic, record in records.items():
         for d, n in sorted(record.dates.items()):
-            if n == 0 or inv.has(f"reports/{topic}", d):
+            if n == 0 or inv.has(report_kind(topic), d):
                 continue
             old = known.get((topic, d))
             if old is not None and old["entries"] == n:

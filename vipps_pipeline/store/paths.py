@@ -41,7 +41,19 @@ CHECKS_KIND = "feed_checks"
 TODAY = "today"
 STATE = "state"
 
-REPORT_KINDS = tuple(f"{REPORTS}/{t}" for t in TOPICS)
+
+def _check_topic(topic: str) -> str:
+    if topic not in TOPICS:
+        raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
+    return topic
+
+
+def report_kind(topic: str) -> str:
+    """The kind of a topic's report dataset, as the inventory and :func:`day_path` name it."""
+    return f"{REPORTS}/{_check_topic(topic)}"
+
+
+REPORT_KINDS = tuple(report_kind(t) for t in TOPICS)
 """The report datasets, one per topic (``reports/funds``, ``reports/fees``)."""
 
 FEED_KINDS = tuple(f"{FEED}/{t}" for t in TOPICS)
@@ -49,12 +61,6 @@ FEED_KINDS = tuple(f"{FEED}/{t}" for t in TOPICS)
 
 DAY_KINDS = (*REPORT_KINDS, STATEMENTS, RECONCILIATION, JOURNAL)
 """Every per-ledger-day dataset the sync writes, as folder names under the data directory."""
-
-
-def _check_topic(topic: str) -> str:
-    if topic not in TOPICS:
-        raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
-    return topic
 
 
 def _day_path(root: DataDir, kind: str, ledger_id: str, ledger_date: date) -> DataDir:
