@@ -232,7 +232,9 @@ def b3(n_ledgers: int, n_days: int, repeats: int) -> list[list[str]]:
     from vipps_pipeline.api.parse import page_to_batch
     from vipps_pipeline.books import derive as books
     from vipps_pipeline.simulator import World
-    from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
+    from vipps_pipeline.store.atomic import write_batches
+    from vipps_pipeline.store.paths import report_path
+    from vipps_pipeline.store.schemas import REPORT_SCHEMA
 
     ledgers = cloned_ledgers(n_ledgers)
     world = World(seed=1, ledgers=ledgers)

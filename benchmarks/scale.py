@@ -62,7 +62,8 @@ def fill(data: Path, ledger_ids: list[str], dates: list[date]) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from vipps_pipeline.store.layout import DAY_KINDS, REPORT_SCHEMA, day_path
+    from vipps_pipeline.store.paths import DAY_KINDS, day_path
+    from vipps_pipeline.store.schemas import REPORT_SCHEMA
 
     sink = pa.BufferOutputStream()
     pq.write_table(REPORT_SCHEMA.empty_table(), sink)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vipps_pipeline.store.layout import DAY_KINDS, REPORT_SCHEMA, day_path
+from vipps_pipeline.store.paths import DAY_KINDS, day_path
+from vipps_pipeline.store.schemas import REPORT_SCHEMA
 from vipps_pipeline.sync import completeness
 
 LEDGERS = [str(100001 + i) for i in range(7)]

@@ -14,14 +14,14 @@ REPO = Path(__file__).resolve().parents[1]
 MUTATIONS = [
     (
         "atomic rename (write in place)",
-        "vipps_pipeline/store/layout.py",
+        "vipps_pipeline/store/atomic.py",
         'tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")',
         "tmp = path",
         "test_storage.py::test_atomic_writer_keeps_the_old_file_when_a_write_fails test_faults.py::test_crash_while_writing_a_large_day_leaves_no_partial_file",
     ),
     (
         "object store: a failed write is uploaded all the same",
-        "vipps_pipeline/store/layout.py",
+        "vipps_pipeline/store/atomic.py",
         "        tmp.unlink(missing_ok=True)\n        raise",
         "        if remote:\n            objstore.upload(tmp, target)\n        tmp.unlink(missing_ok=True)\n        raise",
         "test_object_store.py::test_a_write_that_fails_midway_leaves_no_object_and_keeps_the_old_one",

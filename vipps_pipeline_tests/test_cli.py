@@ -8,7 +8,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from vipps_pipeline.books import derive as books
-from vipps_pipeline.store.layout import REPORT_SCHEMA
+from vipps_pipeline.store.schemas import REPORT_SCHEMA
 from vipps_pipeline_tests.support.cli import cli
 from vipps_pipeline_tests.support.clock import LEDGER_IDS, NOW
 

@@ -169,7 +169,7 @@ def test_query_reads_only_the_layouts_files(main, tmp_path: Path):
     data = tmp_path / "data"
     day = data / "reports/funds/100001/2026" / f"{CLOSED_DAY}.parquet"
     day.parent.mkdir(parents=True)
-    from vipps_pipeline.store.layout import REPORT_SCHEMA
+    from vipps_pipeline.store.schemas import REPORT_SCHEMA
 
     row = {
         "ledger_id": "100001",

@@ -19,7 +19,8 @@ from vipps_pipeline.defs.ledger_days.schedules import daily_ledger_schedule
 from vipps_pipeline.defs.ledgers.sensors import ledger_refresh_sensor
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.defs.sync.sensors import vipps_sync_sensor
-from vipps_pipeline.store.layout import DAY_KINDS, GDPR_COLUMNS, report_path
+from vipps_pipeline.store.paths import DAY_KINDS, report_path
+from vipps_pipeline.store.schemas import GDPR_COLUMNS
 from vipps_pipeline_tests.support.clock import CLOSED_DAY, LEDGER_IDS, NOW, days
 from vipps_pipeline_tests.support.dagster import (
     ASSETS,

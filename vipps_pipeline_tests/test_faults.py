@@ -22,7 +22,7 @@ from vipps_pipeline.defs.ledger_days.assets import ledger_day_assets
 from vipps_pipeline.defs.resources import ReportApiResource
 from vipps_pipeline.simulator import Faults, Simulator, World
 from vipps_pipeline.simulator.faults import CORRUPTIONS
-from vipps_pipeline.store.layout import report_path
+from vipps_pipeline.store.paths import report_path
 from vipps_pipeline.sync.ingest import fetch_day
 from vipps_pipeline_tests.support.clock import NOW, days
 from vipps_pipeline_tests.support.dagster import (

@@ -20,7 +20,7 @@ from vipps_pipeline.defs.resources import ReportApiResource
 from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.feed import today as feed_today
 from vipps_pipeline.settings import ApiSettings, PipelineSettings, SettingsError
-from vipps_pipeline.store.layout import report_path
+from vipps_pipeline.store.paths import report_path
 from vipps_pipeline.sync.ingest import fetch_day
 from vipps_pipeline_tests.hostile import (
     CLIENT_ID,

@@ -27,7 +27,9 @@ from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.outputs.html_report import write_report
 from vipps_pipeline.settings import PipelineSettings, SettingsError
 from vipps_pipeline.store import objstore
-from vipps_pipeline.store.layout import DAY_KINDS, REPORT_SCHEMA, ledgers_path, write_batches
+from vipps_pipeline.store.atomic import write_batches
+from vipps_pipeline.store.paths import DAY_KINDS, ledgers_path
+from vipps_pipeline.store.schemas import REPORT_SCHEMA
 from vipps_pipeline.sync import completeness
 from vipps_pipeline_tests.support.clock import LEDGER_IDS, NOW
 from vipps_pipeline_tests.support.dagster import api_resource

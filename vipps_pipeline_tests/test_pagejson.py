@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from vipps_pipeline.api import parse
 from vipps_pipeline.api.pagejson import read_report_page
 from vipps_pipeline.api.parse import BadReport, Entries, page_to_batch
-from vipps_pipeline.store.layout import REPORT_SCHEMA
+from vipps_pipeline.store.schemas import REPORT_SCHEMA
 from vipps_pipeline_tests.support.entries import ENTRY as STORED_ENTRY
 
 DAY = date(2020, 10, 5)

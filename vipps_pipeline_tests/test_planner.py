@@ -113,7 +113,8 @@ def test_freshness_open_is_normal_stale_is_a_warning_a_lasting_404_an_error():
 
 def _store(data, kind: str, ledger_date: date) -> None:
     """A file put in place as the writers do it: a temporary renamed over the final name."""
-    from vipps_pipeline.store.layout import atomic_file, day_path
+    from vipps_pipeline.store.atomic import atomic_file
+    from vipps_pipeline.store.paths import day_path
 
     with atomic_file(day_path(data, kind, "100001", ledger_date)) as tmp:
         tmp.write_bytes(b"")
@@ -169,7 +170,8 @@ def test_an_unchanged_ledger_is_planned_from_its_folder_times_without_a_scan(tmp
 
 
 def test_a_state_file_change_or_a_new_year_folder_changes_the_fingerprint(tmp_path):
-    from vipps_pipeline.store.layout import state_path, write_json
+    from vipps_pipeline.store.atomic import write_json
+    from vipps_pipeline.store.paths import state_path
 
     data = tmp_path / "data"
     _store(data, "reports/funds", date(2025, 12, 31))

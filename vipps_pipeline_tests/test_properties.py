@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from vipps_pipeline.api.parse import ISO_4217, BadReport, page_to_batch
 from vipps_pipeline.books import reconcile, statements
-from vipps_pipeline.store.layout import REPORT_SCHEMA, write_batches
+from vipps_pipeline.store.atomic import write_batches
+from vipps_pipeline.store.schemas import REPORT_SCHEMA
 
 DAY = date(2026, 3, 29)  # a DST change in Oslo
 OSLO = ZoneInfo("Europe/Oslo")

@@ -16,7 +16,9 @@ from vipps_pipeline.books.checks import REGISTRY
 from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS, summarize
 from vipps_pipeline.domain import Status
 from vipps_pipeline.simulator import Faults, World
-from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
+from vipps_pipeline.store.atomic import write_batches
+from vipps_pipeline.store.paths import report_path
+from vipps_pipeline.store.schemas import REPORT_SCHEMA
 from vipps_pipeline_tests.support.books import store
 from vipps_pipeline_tests.support.clock import LEDGER_IDS, days
 

@@ -14,7 +14,7 @@ import pytest
 
 from vipps_pipeline.settings import PipelineSettings
 from vipps_pipeline.store import state
-from vipps_pipeline.store.layout import day_path, state_path
+from vipps_pipeline.store.paths import day_path, state_path
 from vipps_pipeline.sync import completeness, planner
 from vipps_pipeline.sync import engine as lr
 from vipps_pipeline_tests.support.clock import NOW, days

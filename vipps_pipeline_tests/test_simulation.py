@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from vipps_pipeline.simulator import LEDGERS, Faults, Simulator, World
-from vipps_pipeline.store.layout import FINDING_SCHEMA
+from vipps_pipeline.store.schemas import FINDING_SCHEMA
 from vipps_pipeline_tests.support.clock import days
 from vipps_pipeline_tests.support.dagster import assert_status_equals_files, make_defs, stored, sync
 from vipps_pipeline_tests.support.truth import compare_with_truth

@@ -17,7 +17,9 @@ import pytest
 from vipps_pipeline.api.client import NotReady, ReportPage
 from vipps_pipeline.api.pagejson import read_report_page
 from vipps_pipeline.api.parse import BadReport, page_to_batch
-from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
+from vipps_pipeline.store.atomic import write_batches
+from vipps_pipeline.store.paths import report_path
+from vipps_pipeline.store.schemas import REPORT_SCHEMA
 from vipps_pipeline.sync import ingest
 from vipps_pipeline.sync.ingest import fetch_day
 from vipps_pipeline_tests.support.clock import CLOSED_DAY

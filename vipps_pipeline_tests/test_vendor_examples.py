@@ -20,8 +20,8 @@ import pytest
 from vipps_pipeline.api.client import ApiError, AuthError, NotReady
 from vipps_pipeline.api.parse import BadReport
 from vipps_pipeline.books import derive as books
-from vipps_pipeline.store.layout import report_path
 from vipps_pipeline.store.ledgers import write_ledgers
+from vipps_pipeline.store.paths import report_path
 from vipps_pipeline.sync.ingest import fetch_day
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vendor"

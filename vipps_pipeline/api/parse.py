@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vipps_pipeline.api.currencies import ISO_4217
-from vipps_pipeline.store.layout import REPORT_SCHEMA
+from vipps_pipeline.store.schemas import REPORT_SCHEMA
 
 __all__ = [
     "ISO_4217",

@@ -18,19 +18,11 @@ import pyarrow.compute as pc
 from vipps_pipeline.books import journal, reconcile, statements
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.store import objstore, state
-from vipps_pipeline.store.layout import (
-    FINDING_SCHEMA,
-    REPORT_SCHEMA,
-    STATEMENT_SCHEMA,
-    findings_path,
-    journal_csv_path,
-    journal_path,
-    read_days,
-    statement_path,
-    write_csv,
-    write_table,
-)
+from vipps_pipeline.store.atomic import write_csv, write_table
+from vipps_pipeline.store.days import read_days
 from vipps_pipeline.store.objstore import as_dir
+from vipps_pipeline.store.paths import findings_path, journal_csv_path, journal_path, statement_path
+from vipps_pipeline.store.schemas import FINDING_SCHEMA, REPORT_SCHEMA, STATEMENT_SCHEMA
 
 
 class MissingInput(RuntimeError):
@@ -76,7 +68,7 @@ def write_statements(
 
     The ledger's settlement type is ``settlement`` when given (a user override), otherwise the
     one learned from every day seen so far, updated with these days (call with the ledger's
-    lock held: :func:`vipps_pipeline.store.layout.ledger_lock`).
+    lock held: :func:`vipps_pipeline.store.atomic.ledger_lock`).
     """
     dates = sorted(dates)
     reports = _reports(data_dir, ledger_id, dates)

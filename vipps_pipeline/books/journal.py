@@ -26,28 +26,7 @@ import pyarrow as pa
 from babel.numbers import get_currency_precision
 
 from vipps_pipeline.settings import TOPICS, SettingsError
-
-JOURNAL_SCHEMA = pa.schema(
-    [
-        pa.field("ledger_id", pa.string(), nullable=False),
-        pa.field("ledger_date", pa.date32(), nullable=False),
-        pa.field("voucher", pa.string(), nullable=False),
-        pa.field("line", pa.int32(), nullable=False),
-        pa.field("topic", pa.string(), nullable=False),
-        pa.field("entry_type", pa.string(), nullable=False),
-        pa.field("account", pa.string(), nullable=False),
-        pa.field("account_name", pa.string(), nullable=False),
-        pa.field("debit", pa.int64(), nullable=False),
-        pa.field("credit", pa.int64(), nullable=False),
-        pa.field("currency", pa.string()),
-        pa.field("entries", pa.int64(), nullable=False),
-        pa.field("psp_reference", pa.string()),
-        pa.field("text", pa.string(), nullable=False),
-        pa.field("unmapped", pa.bool_(), nullable=False),
-    ],
-    metadata={"vipps_pipeline.schema": "journal/1"},
-)
-"""One row per journal line; debit and credit in minor units, never both non-zero."""
+from vipps_pipeline.store.schemas import JOURNAL_SCHEMA
 
 CSV_COLUMNS = ["date", "voucher", "account", "account_name", "text", "debit", "credit", "currency"]
 

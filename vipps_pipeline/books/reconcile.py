@@ -17,7 +17,7 @@ import pyarrow as pa
 from vipps_pipeline.books.checks import CHECK_GROUPS, CHECKS, CheckInputs, run_checks
 from vipps_pipeline.books.checks.balance import CHAIN_LOOKBACK_DAYS
 from vipps_pipeline.domain import STATUS_RANK, Status
-from vipps_pipeline.store.layout import FINDING_SCHEMA
+from vipps_pipeline.store.schemas import FINDING_SCHEMA
 
 __all__ = ["CHAIN_LOOKBACK_DAYS", "CHECKS", "CHECK_GROUPS", "reconcile", "summarize"]
 

@@ -13,7 +13,7 @@ from datetime import date
 import pandas as pd
 import pyarrow as pa
 
-from vipps_pipeline.store.layout import STATEMENT_SCHEMA
+from vipps_pipeline.store.schemas import STATEMENT_SCHEMA
 
 PAYOUT_TYPES = ("payout-scheduled", "scheduled-for-payout")
 

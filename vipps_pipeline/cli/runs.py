@@ -204,7 +204,8 @@ def summary(data_dir: Path, ledger_ids: Sequence[str], dates: list[date]) -> str
 
     from vipps_pipeline.books.derive import read_findings
     from vipps_pipeline.books.reconcile import summarize
-    from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path
+    from vipps_pipeline.store.paths import report_path
+    from vipps_pipeline.store.schemas import REPORT_SCHEMA
 
     lines = [f"Parquet files under {data_dir.resolve()}:"]
     for topic in ("funds", "fees"):

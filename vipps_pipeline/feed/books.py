@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -24,9 +23,18 @@ from vipps_pipeline.api.parse import BadReport
 from vipps_pipeline.domain import TOPICS, Status, finding
 from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.feed.today import write_today
-from vipps_pipeline.settings import PipelineSettings, validate_ledger_id
-from vipps_pipeline.store.layout import FINDING_SCHEMA, report_path, write_table
-from vipps_pipeline.store.objstore import as_dir, read_table
+from vipps_pipeline.settings import PipelineSettings
+from vipps_pipeline.store.atomic import write_table
+from vipps_pipeline.store.objstore import read_table
+from vipps_pipeline.store.paths import (
+    CHECKS_KIND,
+    FEED_KINDS,
+    REPORT_KINDS,
+    checks_path,
+    feed_path,
+    report_path,
+)
+from vipps_pipeline.store.schemas import FINDING_SCHEMA
 from vipps_pipeline.sync import completeness
 
 CHECK = "feed_matches_report"
@@ -48,15 +56,6 @@ COMPARED = [
 ]
 """What "the same entry" means (GDPR fields and unknown extras are left out: they depend on a
 setting and on the API version rather than on the entry)."""
-FEED_KINDS = tuple(f"feed/{t}" for t in TOPICS)
-CHECKS_KIND = "feed_checks"
-
-
-def checks_path(data_dir: Path, ledger_id: str, ledger_date: date) -> Path:
-    validate_ledger_id(ledger_id)
-    return (
-        as_dir(data_dir) / CHECKS_KIND / ledger_id / f"{ledger_date:%Y}" / f"{ledger_date}.parquet"
-    )
 
 
 # --- comparing one topic of one date ---------------------------------------------------------
@@ -143,7 +142,7 @@ def _prune(settings: PipelineSettings, ledger_id: str, d: date, rows: list[dict]
     """With VIPPS_FEED_PRUNE, delete the provisional rows of the topics that matched."""
     pruned = []
     for row in rows if settings.feed_prune else []:
-        target = feed.feed_path(settings.data_dir, row["topic"], ledger_id, d)
+        target = feed_path(settings.data_dir, row["topic"], ledger_id, d)
         if row["status"] == Status.PASS and target.exists():
             target.unlink()
             pruned.append(row["topic"])
@@ -163,15 +162,15 @@ def compare_closed(
     up after them, so it has seen every entry of their dates. Call with the feed lock held.
     """
     ledger_id = next(iter(records.values())).ledger_id
-    kinds = (*completeness.REPORT_KINDS, *FEED_KINDS, CHECKS_KIND)
+    kinds = (*REPORT_KINDS, *FEED_KINDS, CHECKS_KIND)
     inv = completeness.scan(settings.data_dir, ledger_id, kinds)
     starts = [r.start_from or settings.feed_start for r in records.values()]
     first = max(settings.start_date, *starts)
     out = []
-    for d in sorted(inv.dates(completeness.REPORT_KINDS[0])):
+    for d in sorted(inv.dates(REPORT_KINDS[0])):
         if d < first or not inv.reports_stored(d):
             continue
-        reports = [inv.mtime(k, d) or 0 for k in completeness.REPORT_KINDS]
+        reports = [inv.mtime(k, d) or 0 for k in REPORT_KINDS]
         if max(reports) >= caught_up_since_ns:
             continue  # stored while the feed was being read: the next pass compares it
         inputs = max(reports + [inv.mtime(k, d) or 0 for k in FEED_KINDS])

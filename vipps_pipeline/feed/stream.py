@@ -31,41 +31,19 @@ import pyarrow.compute as pc
 
 from vipps_pipeline.api.client import BadFeed, ReportClient
 from vipps_pipeline.api.parse import page_to_batch
-from vipps_pipeline.settings import TOPICS, PipelineSettings, validate_ledger_id
-from vipps_pipeline.store.layout import REPORT_SCHEMA, file_lock, read_json, write_json, write_table
-from vipps_pipeline.store.objstore import as_dir, read_table
-
-FEED_SCHEMA = pa.schema(
-    [
-        *REPORT_SCHEMA,
-        pa.field("feed_position", pa.int64(), nullable=False),
-        pa.field("stored_at", pa.timestamp("us", tz="UTC"), nullable=False),
-    ],
-    metadata={"vipps_pipeline.schema": "feed/1"},
+from vipps_pipeline.settings import PipelineSettings
+from vipps_pipeline.store.atomic import file_lock, read_json, write_json, write_table
+from vipps_pipeline.store.objstore import read_table
+from vipps_pipeline.store.paths import (
+    feed_lock_path,
+    feed_path,
+    feed_record_path,
+    feed_schedule_path,
 )
-"""The report columns, plus the entry's 0-based position in the ledger's feed for its topic and
-when it was stored (``stored_at - time`` is how late it arrived)."""
+from vipps_pipeline.store.schemas import FEED_SCHEMA
 
 MAX_EMPTY_PAGES = 100
 """Empty pages in a row with a moving cursor after which a pass stops (the next one goes on)."""
-
-
-def feed_path(data_dir: Path, topic: str, ledger_id: str, ledger_date: date) -> Path:
-    if topic not in TOPICS:
-        raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
-    validate_ledger_id(ledger_id)
-    return (
-        as_dir(data_dir)
-        / "feed"
-        / topic
-        / ledger_id
-        / f"{ledger_date:%Y}"
-        / f"{ledger_date}.parquet"
-    )
-
-
-def state_dir(data_dir: Path, ledger_id: str) -> Path:
-    return as_dir(data_dir) / "state" / "feed" / validate_ledger_id(ledger_id)
 
 
 def _time(raw: object) -> datetime | None:
@@ -111,7 +89,7 @@ class Record:
 
     @classmethod
     def load(cls, data_dir: Path, ledger_id: str, topic: str) -> Record:
-        raw = read_json(state_dir(data_dir, ledger_id) / f"{topic}.json")
+        raw = read_json(feed_record_path(data_dir, ledger_id, topic))
         if not raw:
             return cls(ledger_id, topic)
         return cls(
@@ -130,14 +108,14 @@ class Record:
 
     def save(self, data_dir: Path) -> None:
         """The commit: one atomic replace of the record."""
-        write_json(state_dir(data_dir, self.ledger_id) / f"{self.topic}.json", self.to_json())
+        write_json(feed_record_path(data_dir, self.ledger_id, self.topic), self.to_json())
 
 
 @contextlib.contextmanager
 def feed_lock(data_dir: Path, ledger_id: str) -> Iterator[None]:
     """One writer per ledger's feed across processes (the sensor's runs, `vipps-pipeline feed`):
     the commit protocol assumes nobody else appends between reading and writing the record."""
-    with file_lock(state_dir(data_dir, ledger_id) / ".lock"):
+    with file_lock(feed_lock_path(data_dir, ledger_id)):
         yield
 
 
@@ -328,7 +306,7 @@ class Schedule:
 
     @classmethod
     def load(cls, data_dir: Path, ledger_id: str) -> Schedule:
-        raw = read_json(state_dir(data_dir, ledger_id) / "schedule.json")
+        raw = read_json(feed_schedule_path(data_dir, ledger_id))
         return cls(
             interval=int(raw.get("interval", 0)),
             next_poll_at=_time(raw.get("next_poll_at")),
@@ -342,7 +320,7 @@ class Schedule:
 
     def save(self, data_dir: Path, ledger_id: str) -> None:
         write_json(
-            state_dir(data_dir, ledger_id) / "schedule.json",
+            feed_schedule_path(data_dir, ledger_id),
             {
                 "interval": self.interval,
                 "next_poll_at": self.next_poll_at.isoformat() if self.next_poll_at else None,

@@ -18,37 +18,12 @@ import pyarrow.compute as pc
 from vipps_pipeline.api.parse import BadReport, money_totals
 from vipps_pipeline.domain import TOPICS
 from vipps_pipeline.feed import stream as feed
-from vipps_pipeline.settings import PipelineSettings, validate_ledger_id
-from vipps_pipeline.store.layout import write_table
-from vipps_pipeline.store.objstore import as_dir, read_table
+from vipps_pipeline.settings import PipelineSettings
+from vipps_pipeline.store.atomic import write_table
+from vipps_pipeline.store.objstore import read_table
+from vipps_pipeline.store.paths import REPORT_KINDS, report_kind, today_path
+from vipps_pipeline.store.schemas import TODAY_SCHEMA
 from vipps_pipeline.sync import completeness
-
-_BY_TYPE = pa.map_(pa.string(), pa.int64())
-TODAY_SCHEMA = pa.schema(
-    [
-        pa.field("ledger_id", pa.string(), nullable=False),
-        pa.field("topic", pa.string(), nullable=False),
-        pa.field("ledger_date", pa.date32(), nullable=False),
-        pa.field("currency", pa.string()),
-        pa.field("entries", pa.int64(), nullable=False),
-        pa.field("sum_amount", pa.int64(), nullable=False),
-        pa.field("opening_balance", pa.int64()),
-        pa.field("running_balance", pa.int64()),
-        pa.field("count_by_type", _BY_TYPE),
-        pa.field("total_by_type", _BY_TYPE),
-        pa.field("first_time", pa.timestamp("us", tz="UTC")),
-        pa.field("newest_time", pa.timestamp("us", tz="UTC")),
-        pa.field("as_of", pa.timestamp("us", tz="UTC")),
-    ],
-    metadata={"vipps_pipeline.schema": "today/1"},
-)
-"""One row per ledger, topic and open date: provisional until the date's report is stored.
-``running_balance`` is the balance after the newest entry; ``as_of`` when the feed was last
-caught up."""
-
-
-def today_path(data_dir: Path, ledger_id: str) -> Path:
-    return as_dir(data_dir) / "today" / f"{validate_ledger_id(ledger_id)}.parquet"
 
 
 def _summary(table: pa.Table, record: feed.Record, d: date, as_of: datetime | None) -> dict:
@@ -95,12 +70,12 @@ def today_rows(
     ledger's whole open month is not re-read every few minutes.
     """
     ledger_id = next(iter(records.values())).ledger_id
-    inv = completeness.scan(settings.data_dir, ledger_id, completeness.REPORT_KINDS)
+    inv = completeness.scan(settings.data_dir, ledger_id, REPORT_KINDS)
     known = {(r["topic"], r["ledger_date"]): r for r in previous or []}
     rows = []
     for topic, record in records.items():
         for d, n in sorted(record.dates.items()):
-            if n == 0 or inv.has(f"reports/{topic}", d):
+            if n == 0 or inv.has(report_kind(topic), d):
                 continue
             old = known.get((topic, d))
             if old is not None and old["entries"] == n:

@@ -27,8 +27,9 @@ import pandas as pd
 from vipps_pipeline.books.journal import minor_to_text
 from vipps_pipeline.domain import STATUS_RANK, Status
 from vipps_pipeline.store import objstore
-from vipps_pipeline.store.layout import FINDING_SCHEMA, STATEMENT_SCHEMA, atomic_file, write_json
+from vipps_pipeline.store.atomic import atomic_file, write_json
 from vipps_pipeline.store.objstore import as_dir
+from vipps_pipeline.store.schemas import FINDING_SCHEMA, STATEMENT_SCHEMA
 
 STATUS_COLORS = {
     Status.PASS: "#2e7d32",

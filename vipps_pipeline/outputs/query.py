@@ -17,11 +17,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from babel.numbers import get_currency_precision, list_currencies
 
-from vipps_pipeline.books.journal import JOURNAL_SCHEMA
 from vipps_pipeline.settings import SettingsError
-from vipps_pipeline.store.layout import FINDING_SCHEMA, REPORT_SCHEMA, STATEMENT_SCHEMA
-from vipps_pipeline.store.ledgers import LEDGER_SCHEMA
 from vipps_pipeline.store.objstore import as_dir, is_remote
+from vipps_pipeline.store.schemas import (
+    FINDING_SCHEMA,
+    JOURNAL_SCHEMA,
+    LEDGER_SCHEMA,
+    REPORT_SCHEMA,
+    STATEMENT_SCHEMA,
+)
 
 DAY_FILE = "[0-9][0-9][0-9][0-9]/[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].parquet"
 """``<yyyy>/<yyyy-mm-dd>.parquet``: only the layout's own files. A stray ``notes.parquet`` or

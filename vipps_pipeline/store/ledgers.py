@@ -14,24 +14,10 @@ import pyarrow as pa
 
 from vipps_pipeline.api.client import ApiError, ReportClient
 from vipps_pipeline.settings import SettingsError, validate_ledger_id
-from vipps_pipeline.store.layout import ledgers_path, write_table
+from vipps_pipeline.store.atomic import write_table
 from vipps_pipeline.store.objstore import read_table
-
-LEDGER_SCHEMA = pa.schema(
-    [
-        pa.field("ledger_id", pa.string(), nullable=False),
-        pa.field("currency", pa.string()),
-        pa.field("settles_for_recipient_handles", pa.list_(pa.string())),
-        pa.field("owner_id", pa.string()),
-        pa.field("owner_scheme", pa.string()),
-        pa.field("payout_account_scheme", pa.string()),
-        pa.field("payout_account_masked", pa.string()),
-        pa.field("sales_units", pa.list_(pa.string())),
-        pa.field("listed", pa.bool_(), nullable=False),
-        pa.field("first_seen", pa.timestamp("us", tz="UTC")),
-        pa.field("last_seen", pa.timestamp("us", tz="UTC")),
-    ]
-)
+from vipps_pipeline.store.paths import ledgers_path
+from vipps_pipeline.store.schemas import LEDGER_SCHEMA
 
 
 def mask_account(account: object) -> str | None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from vipps_pipeline.store.layout import ledger_lock, quarantine, read_json, state_path, write_json
+from vipps_pipeline.store.atomic import ledger_lock, quarantine, read_json, write_json
+from vipps_pipeline.store.paths import state_path
 
 NOT_READY_REASONS = ("404", "tryLater")
 

@@ -28,12 +28,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vipps_pipeline.books.reconcile import CHAIN_LOOKBACK_DAYS
-from vipps_pipeline.settings import TOPICS, validate_ledger_id
+from vipps_pipeline.settings import validate_ledger_id
 from vipps_pipeline.store import objstore
-from vipps_pipeline.store.layout import DAY_KINDS, quarantine, read_json, state_path, write_json
+from vipps_pipeline.store.atomic import quarantine, read_json, write_json
 from vipps_pipeline.store.objstore import DataDir
-
-REPORT_KINDS = tuple(f"reports/{t}" for t in TOPICS)
+from vipps_pipeline.store.paths import DAY_KINDS, REPORT_KINDS, state_path, verified_path
 
 
 @dataclass
@@ -110,7 +109,7 @@ class _Verified:
     """
 
     def __init__(self, data_dir: DataDir, ledger_id: str, kinds: tuple[str, ...]) -> None:
-        self.path = objstore.as_dir(data_dir) / "state" / "verified" / f"{ledger_id}.json"
+        self.path = verified_path(data_dir, ledger_id)
         raw = read_json(self.path, heal=True)
         self.old: dict[str, list[int]] = {
             k: v

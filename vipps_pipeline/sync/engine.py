@@ -33,7 +33,8 @@ from vipps_pipeline.books import journal
 from vipps_pipeline.books.reconcile import CHAIN_LOOKBACK_DAYS
 from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.store import objstore, state
-from vipps_pipeline.store.layout import day_path, ledger_lock
+from vipps_pipeline.store.atomic import ledger_lock
+from vipps_pipeline.store.paths import day_path
 from vipps_pipeline.sync import completeness
 from vipps_pipeline.sync.ingest import DaySummary, fetch_day
 

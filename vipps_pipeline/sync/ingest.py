@@ -2,7 +2,7 @@
 
 This is the whole ingestion step without Dagster: the assets call it per partition, the
 benchmarks call it bare. Memory stays at a few row groups whatever the size of the day, and the
-file appears only once the day is complete and final (see :mod:`vipps_pipeline.store.layout`).
+file appears only once the day is complete and final (see :mod:`vipps_pipeline.store.atomic`).
 
 A large day is shared by threads: the client's threads fetch the next pages and read them into
 Arrow, this one checks a row group of pages at a time, and the storage's writer thread encodes
@@ -25,13 +25,9 @@ import pyarrow.compute as pc
 
 from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.api.parse import BadReport, Entries, money_totals, page_to_batch, pages_to_batch
-from vipps_pipeline.store.layout import (
-    GDPR_COLUMNS,
-    REPORT_DICTIONARY,
-    REPORT_SCHEMA,
-    report_path,
-    write_batches,
-)
+from vipps_pipeline.store.atomic import write_batches
+from vipps_pipeline.store.paths import report_path
+from vipps_pipeline.store.schemas import GDPR_COLUMNS, REPORT_DICTIONARY, REPORT_SCHEMA
 
 PREVIEW_ROWS = 5
 ROW_GROUP_ROWS = 16 * 1024

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from vipps_pipeline.api.parse import page_to_batch
 from vipps_pipeline.simulator import World
-from vipps_pipeline.store.layout import REPORT_SCHEMA, report_path, write_batches
+from vipps_pipeline.store.atomic import write_batches
+from vipps_pipeline.store.paths import report_path
+from vipps_pipeline.store.schemas import REPORT_SCHEMA
 from vipps_pipeline_tests.support.clock import NOW
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from vipps_pipeline.simulator import World
-from vipps_pipeline.store.layout import report_path
+from vipps_pipeline.store.paths import report_path
 
 TOPICS = ("funds", "fees")
 

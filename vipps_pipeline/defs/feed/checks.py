@@ -10,6 +10,7 @@ from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
 from vipps_pipeline.feed import books as feed_books
+from vipps_pipeline.store.paths import checks_path
 
 
 @dg.asset_check(
@@ -29,7 +30,7 @@ def feed_matches_report(
     if context.has_partition_key:
         day = ledger_day_partitions.get_partition_key_from_str(str(context.partition_key))
         ledger_id, d = day.keys_by_dimension["ledger"], day.keys_by_dimension["date"]
-        path = feed_books.checks_path(settings.data_dir, ledger_id, date.fromisoformat(d))
+        path = checks_path(settings.data_dir, ledger_id, date.fromisoformat(d))
         rows = pq.read_table(path).to_pylist() if path.exists() else []
     return feed_check_result(rows)
 

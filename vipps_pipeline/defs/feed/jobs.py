@@ -21,9 +21,9 @@ from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
 from vipps_pipeline.feed import books as feed_books
 from vipps_pipeline.feed import stream as feed
-from vipps_pipeline.feed import today as feed_today
 from vipps_pipeline.instance.events import check_target
 from vipps_pipeline.settings import TOPICS, PipelineSettings
+from vipps_pipeline.store.paths import CHECKS_KIND, FEED, checks_path, ledger_folder, today_path
 from vipps_pipeline.sync import completeness
 from vipps_pipeline.sync import engine as lr
 
@@ -55,7 +55,7 @@ def _feed_events(
         if (seen.value if seen else 0) == record.stored and topic not in pruned:
             continue  # nothing stored since the last one recorded
         result = lp.results.get(topic)
-        folder = settings.data_dir / "feed" / topic / lp.ledger_id
+        folder = ledger_folder(settings.data_dir, f"{FEED}/{topic}", lp.ledger_id)
         yield dg.AssetMaterialization(
             asset_key=FEED_ASSETS[topic],
             partition=lp.ledger_id,
@@ -77,7 +77,7 @@ def _feed_events(
 
 
 def _today_event(settings: PipelineSettings, ledger_id: str) -> dg.AssetMaterialization:
-    path = feed_today.today_path(settings.data_dir, ledger_id)
+    path = today_path(settings.data_dir, ledger_id)
     rows = pq.read_table(path).to_pylist()
     shown = [
         {
@@ -109,7 +109,7 @@ def _comparison_events(
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
     """A materialization per compared ledger-day, then the check tied to it."""
     for c in comparisons:
-        path = feed_books.checks_path(settings.data_dir, c.ledger_id, c.ledger_date)
+        path = checks_path(settings.data_dir, c.ledger_id, c.ledger_date)
         yield dg.AssetMaterialization(
             asset_key=FEED_RECONCILIATION,
             partition=partition_key(c.ledger_id, c.ledger_date),
@@ -152,10 +152,10 @@ def _unrecorded_comparisons(
     marked = context.instance.get_materialized_partitions(FEED_RECONCILIATION)
     out = []
     for ledger_id in ledger_ids:
-        inv = completeness.scan(settings.data_dir, ledger_id, (feed_books.CHECKS_KIND,))
-        for d in sorted(inv.dates(feed_books.CHECKS_KIND)):
+        inv = completeness.scan(settings.data_dir, ledger_id, (CHECKS_KIND,))
+        for d in sorted(inv.dates(CHECKS_KIND)):
             if partition_key(ledger_id, d) not in marked:
-                path = feed_books.checks_path(settings.data_dir, ledger_id, d)
+                path = checks_path(settings.data_dir, ledger_id, d)
                 rows = tuple(pq.read_table(path).to_pylist())
                 out.append(feed_books.Comparison(ledger_id, d, rows))
     return out

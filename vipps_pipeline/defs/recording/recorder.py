@@ -29,7 +29,7 @@ from vipps_pipeline.defs.recording.metadata import (
     statement_metadata,
 )
 from vipps_pipeline.instance.events import check_evaluation_batch, materialization_batch
-from vipps_pipeline.store.layout import statement_path
+from vipps_pipeline.store.paths import statement_path
 from vipps_pipeline.sync import engine as lr
 
 Recorded = dg.DagsterEvent | dg.AssetObservation | dg.AssetCheckEvaluation

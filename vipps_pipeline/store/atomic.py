@@ -1,4 +1,4 @@
-"""The Parquet layout, its explicit Arrow schemas, and the atomic writer.
+"""Atomic writers, the locks that serialise writers, and the recovery from a crashed one.
 
 Every file is written to a hidden temporary name in its final folder and renamed into place
 only after it is complete and flushed, so a crash leaves the old file or the new one, never a
@@ -22,151 +22,17 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vipps_pipeline.settings import TOPICS, validate_ledger_id
 from vipps_pipeline.store import objstore
-from vipps_pipeline.store.objstore import DataDir, as_dir
+from vipps_pipeline.store.objstore import DataDir
+from vipps_pipeline.store.paths import ledger_lock_path
 
 log = logging.getLogger(__name__)
-
-GDPR_COLUMNS = ("name", "masked_phone_no", "message")
-
-REPORT_SCHEMA = pa.schema(
-    [
-        pa.field("ledger_id", pa.string(), nullable=False),
-        pa.field("topic", pa.string(), nullable=False),
-        pa.field("ledger_date", pa.date32(), nullable=False),
-        pa.field("seq", pa.int32(), nullable=False),
-        pa.field("psp_reference", pa.string()),
-        pa.field("time", pa.timestamp("us", tz="UTC")),
-        pa.field("entry_type", pa.string(), nullable=False),
-        pa.field("reference", pa.string()),
-        pa.field("currency", pa.string(), nullable=False),
-        pa.field("amount", pa.int64(), nullable=False),
-        pa.field("balance_before", pa.int64(), nullable=False),
-        pa.field("balance_after", pa.int64(), nullable=False),
-        pa.field("recipient_handle", pa.string()),
-        pa.field("name", pa.string()),
-        pa.field("masked_phone_no", pa.string()),
-        pa.field("message", pa.string()),
-        pa.field("extra_fields", pa.string()),
-    ],
-    metadata={"vipps_pipeline.schema": "report/1"},
-)
-"""One row per report entry. Money in minor units as int64 (balances overflow int32)."""
-
-REPORT_DICTIONARY = [
-    "ledger_id",
-    "topic",
-    "ledger_date",
-    "entry_type",
-    "currency",
-    "recipient_handle",
-    "extra_fields",
-]
-"""Report columns with few distinct values in a day, written dictionary-encoded. The others
-(references, times, money, GDPR texts) are mostly distinct: trying a dictionary on them
-doubles the writing time and makes a large day's file 70% larger."""
-
-_COUNTS = pa.map_(pa.string(), pa.int64())
-STATEMENT_SCHEMA = pa.schema(
-    [
-        pa.field("ledger_id", pa.string(), nullable=False),
-        pa.field("topic", pa.string(), nullable=False),
-        pa.field("ledger_date", pa.date32(), nullable=False),
-        pa.field("currency", pa.string()),
-        pa.field("entries", pa.int64(), nullable=False),
-        pa.field("opening_balance", pa.int64()),
-        pa.field("closing_balance", pa.int64()),
-        pa.field("sum_amount", pa.int64(), nullable=False),
-        pa.field("count_by_type", _COUNTS),
-        pa.field("total_by_type", _COUNTS),
-        pa.field("payout_amount", pa.int64()),
-        pa.field("payout_reference", pa.string()),
-        pa.field("payout_text", pa.string()),
-        pa.field("reserve_kept", pa.int64()),
-        pa.field("settlement", pa.string()),
-        pa.field("complete", pa.bool_(), nullable=False),
-    ],
-    metadata={"vipps_pipeline.schema": "statement/2"},
-)
-"""One row per ledger, date and topic; opening/closing are null on a day with no entries.
-``payout_amount`` is the money paid out (positive), ``payout_reference`` the payout's
-pspReference (``<ledgerId>-<n>``), ``payout_text`` the text on the bank transfer, and
-``reserve_kept`` the balance left on the ledger after the payout (a rolling reserve)."""
-
-FINDING_SCHEMA = pa.schema(
-    [
-        pa.field("ledger_id", pa.string(), nullable=False),
-        pa.field("ledger_date", pa.date32(), nullable=False),
-        pa.field("topic", pa.string(), nullable=False),
-        pa.field("check", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("expected", pa.int64()),
-        pa.field("actual", pa.int64()),
-        pa.field("detail", pa.string()),
-    ],
-    metadata={"vipps_pipeline.schema": "finding/2"},
-)
-"""One row per ledger, date, topic and check; status is pass, fail, unknown or pending.
-``expected`` and ``actual`` are amounts in minor units or counts, null where a check has none."""
-
-
-def _day_path(root: DataDir, kind: str, ledger_id: str, ledger_date: date) -> DataDir:
-    validate_ledger_id(ledger_id)
-    return root / kind / ledger_id / f"{ledger_date:%Y}" / f"{ledger_date.isoformat()}.parquet"
-
-
-def report_path(data_dir: DataDir, topic: str, ledger_id: str, ledger_date: date) -> DataDir:
-    """``<data>/reports/<topic>/<ledger>/<yyyy>/<date>.parquet``: plain folders, no key=value
-    names, so DuckDB's hive auto-detection adds no surprise columns."""
-    if topic not in TOPICS:
-        raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
-    return _day_path(as_dir(data_dir) / "reports", topic, ledger_id, ledger_date)
-
-
-def statement_path(data_dir: DataDir, ledger_id: str, ledger_date: date) -> DataDir:
-    return _day_path(as_dir(data_dir), "statements", ledger_id, ledger_date)
-
-
-def findings_path(data_dir: DataDir, ledger_id: str, ledger_date: date) -> DataDir:
-    return _day_path(as_dir(data_dir), "reconciliation", ledger_id, ledger_date)
-
-
-def journal_path(data_dir: DataDir, ledger_id: str, ledger_date: date) -> DataDir:
-    """``<data>/journal/<ledger>/<yyyy>/<date>.parquet``."""
-    return _day_path(as_dir(data_dir), "journal", ledger_id, ledger_date)
-
-
-def journal_csv_path(data_dir: DataDir, ledger_id: str, ledger_date: date) -> DataDir:
-    """``<data>/journal-csv/<ledger>/<yyyy>/<date>.csv``: apart from the Parquet files, so the
-    ``journal`` folder stays one dataset."""
-    return _day_path(as_dir(data_dir), "journal-csv", ledger_id, ledger_date).with_suffix(".csv")
-
-
-def ledgers_path(data_dir: DataDir) -> DataDir:
-    return as_dir(data_dir) / "ledgers.parquet"
-
-
-def day_path(data_dir: DataDir, kind: str, ledger_id: str, ledger_date: date) -> DataDir:
-    """The file of one ledger-day; ``kind`` is one of :data:`DAY_KINDS`."""
-    if kind not in DAY_KINDS:
-        raise ValueError(f"kind must be one of {DAY_KINDS}, got {kind!r}")
-    return _day_path(as_dir(data_dir), kind, ledger_id, ledger_date)
-
-
-DAY_KINDS = ("reports/funds", "reports/fees", "statements", "reconciliation", "journal")
-"""Every per-ledger-day dataset, as folder names under the data directory."""
-
-
-def state_path(data_dir: DataDir, ledger_id: str) -> DataDir:
-    """``<data>/state/<ledger>.json``: the facts about a ledger that no data file holds."""
-    return as_dir(data_dir) / "state" / f"{validate_ledger_id(ledger_id)}.json"
 
 
 @contextlib.contextmanager
@@ -273,7 +139,7 @@ def ledger_lock(data_dir: DataDir, ledger_id: str) -> Iterator[None]:
     lock makes "read the inputs, write the findings" one step, so a run can never overwrite a
     neighbour's findings with a result computed before the other run's day was stored.
     """
-    with file_lock(as_dir(data_dir) / "state" / f".{validate_ledger_id(ledger_id)}.lock"):
+    with file_lock(ledger_lock_path(data_dir, ledger_id)):
         yield
 
 
@@ -395,32 +261,3 @@ def write_table(path: DataDir, table: pa.Table) -> int:
     with atomic_parquet_writer(path, table.schema) as writer:
         writer.write_table(table)
     return table.num_rows
-
-
-def read_days(
-    data_dir: DataDir,
-    kind: str,
-    ledger_id: str,
-    dates: Iterable[date],
-    schema: pa.Schema,
-    columns: list[str] | None = None,
-) -> tuple[pa.Table, set[date]]:
-    """Concatenate the stored files of ``dates``; returns the table and which dates were stored.
-
-    ``kind`` is ``reports/funds``, ``reports/fees``, ``statements`` or ``reconciliation``.
-    """
-    root, dates = as_dir(data_dir), list(dates)
-    if objstore.is_remote(root):  # one listing per year instead of one request per day
-        folder = root / kind / validate_ledger_id(ledger_id)
-        years = sorted({f"{d:%Y}" for d in dates})
-        listed = {f"{y}/{name}" for y in years for name in objstore.list_files(folder / y)}
-        stored = {d for d in dates if f"{d:%Y}/{d.isoformat()}.parquet" in listed}
-    else:
-        stored = {d for d in dates if _day_path(root, kind, ledger_id, d).exists()}
-    paths = [_day_path(root, kind, ledger_id, d) for d in dates if d in stored]
-    if not paths:
-        empty = schema.empty_table()
-        return (empty.select(columns) if columns else empty), stored
-    # one multi-threaded scan instead of a read per file (a year is 365 files per topic)
-    dataset = objstore.dataset(paths, format="parquet", schema=schema)
-    return dataset.to_table(columns=columns), stored

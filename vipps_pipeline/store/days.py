@@ -1,0 +1,45 @@
+"""Reading many stored days of one ledger as one table.
+
+A statement, a reconciliation window or a journal rebuild reads a run of days at once. One
+multi-threaded dataset scan over the stored files is far faster than a read per file (a year is
+365 files per topic), and on an object store one listing per year replaces a request per day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import pyarrow as pa
+
+from vipps_pipeline.store import objstore
+from vipps_pipeline.store.objstore import DataDir
+from vipps_pipeline.store.paths import kind_path, ledger_folder
+
+
+def read_days(
+    data_dir: DataDir,
+    kind: str,
+    ledger_id: str,
+    dates: Iterable[date],
+    schema: pa.Schema,
+    columns: list[str] | None = None,
+) -> tuple[pa.Table, set[date]]:
+    """Concatenate the stored files of ``dates``; returns the table and which dates were stored.
+
+    ``kind`` is ``reports/funds``, ``reports/fees``, ``statements`` or ``reconciliation``.
+    """
+    dates = list(dates)
+    if objstore.is_remote(objstore.as_dir(data_dir)):
+        folder = ledger_folder(data_dir, kind, ledger_id)
+        years = sorted({f"{d:%Y}" for d in dates})
+        listed = {f"{y}/{name}" for y in years for name in objstore.list_files(folder / y)}
+        stored = {d for d in dates if f"{d:%Y}/{d.isoformat()}.parquet" in listed}
+    else:
+        stored = {d for d in dates if kind_path(data_dir, kind, ledger_id, d).exists()}
+    paths = [kind_path(data_dir, kind, ledger_id, d) for d in dates if d in stored]
+    if not paths:
+        empty = schema.empty_table()
+        return (empty.select(columns) if columns else empty), stored
+    dataset = objstore.dataset(paths, format="parquet", schema=schema)
+    return dataset.to_table(columns=columns), stored
