@@ -9,7 +9,8 @@ Three paths give the same batch, and the first two only accept a page the last o
 - entries already read into Arrow by :mod:`vipps_pipeline.api.pagejson` (the client's large pages)
   are checked on whole columns, with no Python object per value;
 - a list of Python entries is converted to Arrow in one call, then checked on whole columns;
-- when anything is off, the entry-by-entry path finds and names the first bad entry and field.
+- when anything is off, the entry-by-entry path (:mod:`vipps_pipeline.api.entry_checks`)
+  finds and names the first bad entry and field.
 A large day is a thousand pages of a thousand entries: per-value Python was most of its cost.
 """
 
