@@ -28,14 +28,14 @@ MUTATIONS = [
     ),
     (
         "tryLater treated as final",
-        "vipps_pipeline/api/client.py",
+        "vipps_pipeline/api/reports.py",
         'if _flag(body, "tryLater", ids):',
         "if False:",
         "test_client.py::test_try_later_is_not_ready test_dagster.py::test_a_day_not_ready_succeeds_stores_nothing_and_says_why",
     ),
     (
         "a flag read loosely (any truthy value)",
-        "vipps_pipeline/api/client.py",
+        "vipps_pipeline/api/reports.py",
         "    if not isinstance(value, bool):  # null",
         "    if False:  # null",
         "test_client.py::test_a_flag_that_is_not_a_json_boolean_is_a_bad_report_never_a_final_day",
@@ -84,21 +84,21 @@ MUTATIONS = [
     ),
     (
         "404 treated as an empty day",
-        "vipps_pipeline/api/client.py",
-        'raise NotReady(*ids, "404", _api_message(response))',
+        "vipps_pipeline/api/reports.py",
+        'raise NotReady(*ids, "404", api_message(response))',
         "return",
         "test_client.py::test_404_is_not_ready_never_an_empty_day",
     ),
     (
         "no cursor-loop detection",
-        "vipps_pipeline/api/client.py",
-        "                    if cursor in seen:\n                        raise BadReport(",
-        "                    if False:\n                        raise BadReport(",
+        "vipps_pipeline/api/reports.py",
+        "            if cursor in seen:\n                raise BadReport(",
+        "            if False:\n                raise BadReport(",
         "test_faults.py::test_bad_api_input_is_refused_clearly_and_stores_nothing_for_that_day[cursor_loop]",
     ),
     (
         "amounts of any type accepted",
-        "vipps_pipeline/api/parse.py",
+        "vipps_pipeline/api/entry_checks.py",
         "if type(value) is not int:",
         "if value is None:",
         "test_faults.py::test_bad_api_input_is_refused_clearly_and_stores_nothing_for_that_day[amount_string]",
@@ -113,8 +113,8 @@ MUTATIONS = [
     (
         "headers logged at debug level",
         "vipps_pipeline/api/client.py",
-        '                self.stats["requests"] += 1\n',
-        "                self.stats[\"requests\"] += 1\n                log.debug('request headers %s', self._auth_headers(token))\n",
+        "            self._http.count_request(what)\n",
+        "            self._http.count_request(what)\n            log.debug('request headers %s', auth_headers(self.settings, token))\n",
         "test_faults.py::test_no_secret_or_token_is_logged_stored_or_raised",
     ),
     (
@@ -140,7 +140,7 @@ MUTATIONS = [
     ),
     (
         "GDPR fields always stored",
-        "vipps_pipeline/api/parse.py",
+        "vipps_pipeline/api/fields.py",
         "    return _ENTRY_GDPR if include_gdpr else _ENTRY",
         "    return _ENTRY_GDPR",
         "test_storage.py::test_page_to_batch_follows_the_schema",
@@ -161,9 +161,9 @@ MUTATIONS = [
     ),
     (
         "feed: a page of entries without a new cursor accepted",
-        "vipps_pipeline/api/client.py",
-        "        if items and (not new or new == cursor):",
-        "        if False:",
+        "vipps_pipeline/api/feed_pages.py",
+        "    if items and (not new or new == cursor):",
+        "    if False:",
         "test_feed.py::test_a_bad_page_stores_nothing_and_keeps_the_cursor",
     ),
     (

@@ -12,15 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vipps_pipeline.api.client import (
-    ApiError,
-    AuthError,
-    LedgerForbidden,
-    NotReady,
-    ReportClient,
-    _plain_cursor,
-)
-from vipps_pipeline.api.parse import BadReport
+from vipps_pipeline.api.client import ReportClient
+from vipps_pipeline.api.errors import ApiError, AuthError, BadReport, LedgerForbidden, NotReady
+from vipps_pipeline.api.reports import plain_cursor
 from vipps_pipeline.settings import ApiSettings, SettingsError
 from vipps_pipeline.simulator import DEMO_CREDENTIALS
 from vipps_pipeline.simulator.wire import encode_cursor
@@ -167,8 +161,8 @@ def test_pages_are_read_by_arrow_and_a_caller_that_stops_early_stops_the_reader(
 
 def test_the_next_page_is_asked_for_from_a_plain_cursor_before_the_body_is_decoded():
     more = json.dumps({"hasMore": True, "tryLater": False, "items": [{"a": 1}], "cursor": "c1="})
-    assert _plain_cursor(more.encode()) == "c1="
-    assert _plain_cursor(json.dumps(json.loads(more), indent=2).encode()) == "c1="
+    assert plain_cursor(more.encode()) == "c1="
+    assert plain_cursor(json.dumps(json.loads(more), indent=2).encode()) == "c1="
     for other in (
         {"hasMore": False, "tryLater": False, "items": [], "cursor": "c1"},  # the last page
         {"hasMore": True, "tryLater": True, "items": [], "cursor": "c1"},  # not final
@@ -177,9 +171,9 @@ def test_the_next_page_is_asked_for_from_a_plain_cursor_before_the_body_is_decod
         {"hasMore": True, "tryLater": False, "items": [], "cursor": 'a"b'},  # escaped
         {"hasMore": True, "tryLater": False, "items": [], "cursor": None},
     ):
-        assert _plain_cursor(json.dumps(other).encode()) is None, other
+        assert plain_cursor(json.dumps(other).encode()) is None, other
     nested = {"hasMore": True, "tryLater": False, "items": [{"cursor": "c"}]}
-    assert _plain_cursor(json.dumps(nested).encode()) is None, "an entry's field is not it"
+    assert plain_cursor(json.dumps(nested).encode()) is None, "an entry's field is not it"
 
 
 def test_gdpr_flag_is_repeated_on_every_page(sim, make_client, faults):

@@ -257,7 +257,8 @@ def test_no_secret_or_token_is_logged_stored_or_raised(tmp_path, monkeypatch, ca
                     str(result.dagster_run),
                 ]
             bad_env = {**env, "VIPPS_CLIENT_ID": "wrong"}
-            from vipps_pipeline.api.client import ApiError, ReportClient
+            from vipps_pipeline.api.client import ReportClient
+            from vipps_pipeline.api.errors import ApiError
             from vipps_pipeline.settings import ApiSettings
 
             with pytest.raises(ApiError) as info:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline.api.client import BadFeed, ReportClient
+from vipps_pipeline.api.client import ReportClient
+from vipps_pipeline.api.errors import BadFeed
 from vipps_pipeline.feed import books as feed_books
 from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.feed import today as feed_today

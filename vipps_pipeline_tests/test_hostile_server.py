@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 from pydantic import SecretStr
 
-from vipps_pipeline.api.client import ApiError, ReportClient
-from vipps_pipeline.api.parse import BadReport
+from vipps_pipeline.api.client import ReportClient
+from vipps_pipeline.api.errors import ApiError, BadReport
 from vipps_pipeline.defs.resources import ReportApiResource
 from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.feed import today as feed_today

@@ -20,7 +20,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline.api.parse import BadReport
+from vipps_pipeline.api.errors import BadReport
 from vipps_pipeline.books import derive as books
 from vipps_pipeline.definitions import build_defs
 from vipps_pipeline.defs.resources import PipelineResource

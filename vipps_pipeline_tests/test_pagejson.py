@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vipps_pipeline.api import parse
-from vipps_pipeline.api.pagejson import read_report_page
-from vipps_pipeline.api.parse import BadReport, Entries, page_to_batch
+from vipps_pipeline.api import fields, parse
+from vipps_pipeline.api.errors import BadReport
+from vipps_pipeline.api.pagejson import Entries, read_report_page
+from vipps_pipeline.api.parse import page_to_batch
 from vipps_pipeline.store.schemas import REPORT_SCHEMA
 from vipps_pipeline_tests.support.entries import ENTRY as STORED_ENTRY
 
@@ -177,7 +178,7 @@ VALUES = st.one_of(
     st.sampled_from(["NOK", "DKK", "EUR", "XYZ", "", "2020-10-05", "2020-10-06"]),
     st.lists(st.integers(), max_size=2),
 )
-FIELDS = [*parse.KNOWN_FIELDS, "newField"]
+FIELDS = [*fields.KNOWN_FIELDS, "newField"]
 
 
 @st.composite
@@ -232,7 +233,7 @@ def test_an_entry_by_entry_error_on_an_arrow_page_names_the_entry():
 def test_entries_are_arrow_structs_of_the_entry_type():
     page = read_report_page(body([ENTRY]), True)
     assert page is not None
-    assert page["items"].array.type == parse.entry_type(True)
+    assert page["items"].array.type == fields.entry_type(True)
     assert isinstance(page["items"].array, pa.StructArray)
 
 

@@ -12,7 +12,9 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vipps_pipeline.api.parse import ISO_4217, BadReport, page_to_batch
+from vipps_pipeline.api.currencies import ISO_4217
+from vipps_pipeline.api.errors import BadReport
+from vipps_pipeline.api.parse import page_to_batch
 from vipps_pipeline.books import reconcile, statements
 from vipps_pipeline.store.atomic import write_batches
 from vipps_pipeline.store.schemas import REPORT_SCHEMA

@@ -14,9 +14,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline.api.client import NotReady, ReportPage
+from vipps_pipeline.api.errors import BadReport, NotReady
 from vipps_pipeline.api.pagejson import read_report_page
-from vipps_pipeline.api.parse import BadReport, page_to_batch
+from vipps_pipeline.api.parse import page_to_batch
+from vipps_pipeline.api.reports import ReportPage
 from vipps_pipeline.store.atomic import write_batches
 from vipps_pipeline.store.paths import report_path
 from vipps_pipeline.store.schemas import REPORT_SCHEMA

@@ -17,8 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline.api.client import ApiError, AuthError, NotReady
-from vipps_pipeline.api.parse import BadReport
+from vipps_pipeline.api.errors import ApiError, AuthError, BadReport, NotReady
 from vipps_pipeline.books import derive as books
 from vipps_pipeline.store.ledgers import write_ledgers
 from vipps_pipeline.store.paths import report_path

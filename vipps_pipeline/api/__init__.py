@@ -1,1 +1,2 @@
-"""The Report API: sessions and retries, tokens, by-date and feed paging, page decoding."""
+"""The Report API: session and limits, tokens, by-date and feed paging, page decoding and
+checks, and the errors each failure raises."""

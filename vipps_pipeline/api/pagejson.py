@@ -1,4 +1,4 @@
-"""Read a report page's JSON body straight into Arrow, without a Python object per value.
+"""Decode the API's JSON: strictly (no repeated key), and report pages straight into Arrow.
 
 A large day is a thousand pages of a thousand entries. Decoding them into Python dicts and
 converting those to Arrow was most of the pipeline's cost, and all of it held the GIL. Arrow's
@@ -16,15 +16,53 @@ standard library and checks it entry by entry, exactly as before; the parser's o
 from __future__ import annotations
 
 import codecs
+import json
 from functools import cache
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pj
 
-from vipps_pipeline.api.parse import Entries, entry_type
+from vipps_pipeline.api.errors import DuplicateKey
+from vipps_pipeline.api.fields import entry_type
 
 _FLAGS = ("hasMore", "tryLater")
+
+
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses a repeated key instead of letting the last one win."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(f"duplicated key {key!r} in a JSON object")
+            seen.add(key)
+    return out
+
+
+def strict_json(text: str | bytes) -> Any:
+    """JSON as the API must send it: a repeated key is refused (:class:`DuplicateKey`)."""
+    return json.loads(text, object_pairs_hook=no_duplicate_keys)
+
+
+class Entries:
+    """A page's items read straight into Arrow (:func:`read_report_page`): a struct array of
+    :func:`~vipps_pipeline.api.fields.entry_type`, whose reader already refused every value of
+    the wrong type, every unknown field and every null entry, and in which a null
+    ``ledgerDate`` is a missing one. ``python()`` decodes the page's body again with the
+    standard library, for the entry-by-entry path."""
+
+    __slots__ = ("_body", "array", "include_gdpr")
+
+    def __init__(self, array: pa.StructArray, include_gdpr: bool, body: bytes) -> None:
+        self.array, self.include_gdpr, self._body = array, include_gdpr, body
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def python(self) -> Any:
+        return json.loads(self._body, object_pairs_hook=no_duplicate_keys)["items"]
 
 
 @cache

@@ -18,8 +18,8 @@ from datetime import date, datetime, timedelta
 
 import pyarrow as pa
 
-from vipps_pipeline.api.client import ApiError, AuthError, BadFeed, ReportClient
-from vipps_pipeline.api.parse import BadReport
+from vipps_pipeline.api.client import ReportClient
+from vipps_pipeline.api.errors import ApiError, AuthError, BadFeed, BadReport
 from vipps_pipeline.domain import TOPICS, Status, finding
 from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.feed.today import write_today

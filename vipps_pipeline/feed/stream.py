@@ -29,7 +29,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vipps_pipeline.api.client import BadFeed, ReportClient
+from vipps_pipeline.api.client import ReportClient
+from vipps_pipeline.api.errors import BadFeed
 from vipps_pipeline.api.parse import page_to_batch
 from vipps_pipeline.settings import PipelineSettings
 from vipps_pipeline.store.atomic import file_lock, read_json, write_json, write_table

@@ -15,7 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vipps_pipeline.api.parse import BadReport, money_totals
+from vipps_pipeline.api.errors import BadReport
+from vipps_pipeline.api.money import money_totals
 from vipps_pipeline.domain import TOPICS
 from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.settings import PipelineSettings

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from vipps_pipeline.api.client import ApiError, ReportClient
+from vipps_pipeline.api.client import ReportClient
+from vipps_pipeline.api.errors import ApiError
 from vipps_pipeline.settings import SettingsError, validate_ledger_id
 from vipps_pipeline.store.atomic import write_table
 from vipps_pipeline.store.objstore import read_table

@@ -26,8 +26,8 @@ from datetime import date, datetime, timedelta
 
 import pyarrow.compute as pc
 
-from vipps_pipeline.api.client import ApiError, AuthError, LedgerForbidden, NotReady, ReportClient
-from vipps_pipeline.api.parse import BadReport
+from vipps_pipeline.api.client import ReportClient
+from vipps_pipeline.api.errors import ApiError, AuthError, BadReport, LedgerForbidden, NotReady
 from vipps_pipeline.books import derive as books
 from vipps_pipeline.books import journal
 from vipps_pipeline.books.reconcile import CHAIN_LOOKBACK_DAYS

@@ -24,7 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vipps_pipeline.api.client import ReportClient
-from vipps_pipeline.api.parse import BadReport, Entries, money_totals, page_to_batch, pages_to_batch
+from vipps_pipeline.api.errors import BadReport
+from vipps_pipeline.api.money import money_totals
+from vipps_pipeline.api.pagejson import Entries
+from vipps_pipeline.api.parse import page_to_batch, pages_to_batch
 from vipps_pipeline.store.atomic import write_batches
 from vipps_pipeline.store.paths import report_path
 from vipps_pipeline.store.schemas import GDPR_COLUMNS, REPORT_DICTIONARY, REPORT_SCHEMA
@@ -152,8 +155,8 @@ def fetch_day(
 ) -> DaySummary:
     """Store the final report of one ledger-day, replacing any earlier file exactly.
 
-    Raises :class:`~vipps_pipeline.api.client.NotReady` (nothing written) when the day is not
-    final, and :class:`~vipps_pipeline.api.parse.BadReport` (nothing written) on a malformed page.
+    Raises :class:`~vipps_pipeline.api.errors.NotReady` (nothing written) when the day is not
+    final, and :class:`~vipps_pipeline.api.errors.BadReport` (nothing written) on a malformed page.
     """
     path = report_path(data_dir, topic, ledger_id, ledger_date)
     summary = DaySummary(ledger_id, topic, ledger_date, path)

@@ -12,7 +12,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from vipps_pipeline.api.client import AuthError
+from vipps_pipeline.api.errors import AuthError
 from vipps_pipeline.defs.feed.assets import FEED_ASSETS, FEED_RECONCILIATION, TODAY
 from vipps_pipeline.defs.feed.checks import feed_check_result
 from vipps_pipeline.defs.keys import API_POOL

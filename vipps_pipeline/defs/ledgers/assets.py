@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from vipps_pipeline.api.client import ApiError
+from vipps_pipeline.api.errors import ApiError
 from vipps_pipeline.defs.keys import API_POOL, LEDGERS
 from vipps_pipeline.defs.partitions import UNSHARDED, Shard, shard_ledger_partitions
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
