@@ -1,7 +1,7 @@
-"""Dagster runs from a terminal: the main job over a range, the sync, and their summaries.
+"""Dagster runs from a terminal: the main job over a range, the sync, the feed, and their summaries.
 
-The CLI's ``demo``, ``run`` and ``sync`` call these; they run in-process on the instance in
-DAGSTER_HOME, so the UI shows every run they made.
+The CLI's ``demo``, ``run``, ``sync`` and ``feed`` call these (and the benchmarks); they run
+in-process on the instance in DAGSTER_HOME, so the UI shows every run they made.
 """
 
 from __future__ import annotations
