@@ -32,10 +32,41 @@ from vipps_pipeline.books import derive as books
 from vipps_pipeline.books import journal
 from vipps_pipeline.books.reconcile import CHAIN_LOOKBACK_DAYS
 from vipps_pipeline.settings import TOPICS, PipelineSettings
-from vipps_pipeline.store import objstore, state
-from vipps_pipeline.store.layout import day_path, ledger_lock
+from vipps_pipeline.store import state
+from vipps_pipeline.store.layout import ledger_lock
 from vipps_pipeline.sync import completeness
-from vipps_pipeline.sync.ingest import DaySummary, fetch_day
+from vipps_pipeline.sync.events import (
+    ChunkDone,
+    DayFailed,
+    Event,
+    FindingsStored,
+    JournalStored,
+    NotReadyFound,
+    ReportStored,
+    Skipped,
+    StatementStored,
+    events_for_files,
+)
+from vipps_pipeline.sync.ingest import fetch_day
+
+__all__ = [  # the events are re-exported: callers read the engine and its events as one
+    "CHUNK_DAYS",
+    "Breaker",
+    "ChunkDone",
+    "DayFailed",
+    "Event",
+    "FindingsStored",
+    "JournalStored",
+    "NotReadyFound",
+    "Outage",
+    "ReportStored",
+    "Skipped",
+    "StatementStored",
+    "Work",
+    "chart_for",
+    "events_for_files",
+    "run_ledger",
+]
 
 CHUNK_DAYS = 31
 """Days per chunk of statements and findings: a month keeps memory flat for any range."""
@@ -56,84 +87,6 @@ class Work:
     """Sync mode: what is stored, as the planner listed it. The engine skips and derives from
     it and records every file it writes into it, so the caller holds the ledger's current
     inventory afterwards without listing again; None: the engine lists the ledger itself."""
-
-
-# --- events ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ReportStored:
-    ledger_id: str
-    topic: str
-    ledger_date: date
-    summary: DaySummary
-
-
-@dataclass(frozen=True)
-class NotReadyFound:
-    """A topic's walk stopped: the API says this date is not final yet."""
-
-    ledger_id: str
-    probe: state.Probe
-    not_asked: int  # later dates of this run the walk did not ask for
-
-
-@dataclass(frozen=True)
-class StatementStored:
-    ledger_id: str
-    ledger_date: date
-    rows: tuple[dict, ...]  # one per topic
-
-
-@dataclass(frozen=True)
-class JournalStored:
-    ledger_id: str
-    ledger_date: date
-    lines: int
-    debit: int  # the day's total of debits (= credits) in minor units
-    currency: str | None
-    problems: tuple[str, ...]  # empty when the day balances and ties to the reports
-
-
-@dataclass(frozen=True)
-class FindingsStored:
-    ledger_id: str
-    ledger_date: date
-    findings: tuple[dict, ...]
-
-
-@dataclass(frozen=True)
-class DayFailed:
-    ledger_id: str
-    what: str  # a topic, "statements" or "reconciliation"
-    ledger_date: date | None
-    message: str
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """Derived files not computed because their inputs are not stored (not an error)."""
-
-    ledger_id: str
-    what: str
-    dates: tuple[date, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
-class ChunkDone:
-    """A point where everything announced so far is written: a good moment to flush."""
-
-    ledger_id: str
-
-
-Event = (
-    ReportStored
-    | NotReadyFound
-    | StatementStored
-    | FindingsStored
-    | DayFailed
-    | Skipped
-    | ChunkDone
-)
 
 
 class Outage(Exception):
@@ -382,31 +335,3 @@ def chart_for(settings: PipelineSettings) -> journal.Chart:
 @functools.lru_cache(maxsize=4)
 def _chart(path: str | None, stamp: int) -> journal.Chart:
     return journal.load_chart(path)
-
-
-def events_for_files(data_dir, ledger_id: str, kind: str, dates: Sequence[date]) -> Iterator[Event]:
-    """Announce files already on disk (a run killed between writing a file and recording it
-    leaves such files): the events a run would have emitted for them."""
-    for d in sorted(dates):
-        path = day_path(data_dir, kind, ledger_id, d)
-        try:
-            table = objstore.read_table(path)
-        except FileNotFoundError:
-            continue
-        if kind.startswith("reports/"):
-            topic = kind.split("/", 1)[1]
-            summary = DaySummary(ledger_id, topic, d, path)
-            for batch in table.to_batches():
-                summary.add(batch)
-            yield ReportStored(ledger_id, topic, d, summary)
-        elif kind == "statements":
-            yield StatementStored(ledger_id, d, tuple(table.to_pylist()))
-        elif kind == "journal":
-            debit = int(pc.sum(table.column("debit")).as_py() or 0)
-            currencies = [c for c in table.column("currency").to_pylist() if c]
-            yield JournalStored(
-                ledger_id, d, table.num_rows, debit, currencies[0] if currencies else None, ()
-            )
-        else:
-            yield FindingsStored(ledger_id, d, tuple(table.to_pylist()))
-    yield ChunkDone(ledger_id)
