@@ -1,6 +1,6 @@
 """B2: a year of ledgers through Dagster, against the same engine without Dagster, in one run.
 
-The bare side is the project's own engine (``ledger_run.run_ledger``) in a plain loop: it
+The bare side is the project's own engine (``sync.engine.run_ledger``) in a plain loop: it
 fetches, stores and reconciles exactly the files the Dagster runs write, so the difference is
 what Dagster's bookkeeping costs. The Dagster side is what a backfill does: one ranged run per
 ledger, each a new process (``dagster asset materialize --partition-range``), on a SQLite
@@ -37,7 +37,7 @@ def bare_loop(env: dict[str, str], data: Path, ledger_ids: list[str], dates: lis
     code = f"""
 import json, os, time
 from datetime import date
-from vipps_pipeline import ledger_run as lr
+from vipps_pipeline.sync import engine as lr
 from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings, PipelineSettings
 settings = PipelineSettings.from_env(os.environ)

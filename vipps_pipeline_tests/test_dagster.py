@@ -27,6 +27,7 @@ from vipps_pipeline_tests.support.dagster import (
     CHECKS,
     assert_status_equals_files,
     check_status,
+    freshness,
     key,
     make_defs,
     run_range,
@@ -246,12 +247,6 @@ def test_pending_and_unknown_do_not_show_as_failed(sim, instance, tmp_path):
 
 
 # --- sync, freshness, the sensor ---------------------------------------------------------------
-
-
-def freshness(instance) -> dg.AssetCheckEvaluation:
-    ck = dg.AssetCheckKey(dg.AssetKey("ledgers"), "ledger_freshness")
-    [latest] = instance.event_log_storage.get_asset_check_execution_history(ck, limit=1)
-    return latest.event.dagster_event.event_specific_data
 
 
 def test_sync_walks_from_the_frontier_and_polls_an_open_ledger_once_per_topic(

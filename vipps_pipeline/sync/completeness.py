@@ -32,7 +32,7 @@ from vipps_pipeline.settings import validate_ledger_id
 from vipps_pipeline.store import objstore
 from vipps_pipeline.store.atomic import quarantine, read_json, write_json
 from vipps_pipeline.store.objstore import DataDir
-from vipps_pipeline.store.paths import DAY_KINDS, REPORT_KINDS, state_path, verified_path
+from vipps_pipeline.store.paths import DAY_KINDS, REPORT_KINDS, day_path, state_path, verified_path
 
 
 @dataclass
@@ -56,6 +56,21 @@ class Inventory:
 
     def record(self, kind: str, d: date, mtime_ns: int) -> None:
         self.files.setdefault(kind, {})[d] = mtime_ns
+
+    def wrote(self, data_dir: DataDir, kind: str, dates: Iterable[date]) -> None:
+        """Take in files just written, with the modification time a scan would list for them:
+        a sync lists a ledger once and keeps its inventory current this way, one ``stat`` per
+        file written instead of a listing of every stored file per chunk."""
+        for d in dates:
+            self.record(kind, d, mtime_ns(day_path(data_dir, kind, self.ledger_id, d)))
+
+
+def mtime_ns(path: DataDir) -> int:
+    """A stored file's modification time as :func:`scan` lists it (on an object store, the
+    listing's time to the second, so that both compare alike)."""
+    if objstore.is_remote(path):
+        return objstore._mtime_ns(path.fs.info(path.path))
+    return os.stat(path).st_mtime_ns
 
 
 def scan(

@@ -20,7 +20,7 @@ chain, the fee window either side) are recomputed too, under the ledger's lock.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -32,11 +32,41 @@ from vipps_pipeline.books import derive as books
 from vipps_pipeline.books import journal
 from vipps_pipeline.books.reconcile import CHAIN_LOOKBACK_DAYS
 from vipps_pipeline.settings import TOPICS, PipelineSettings
-from vipps_pipeline.store import objstore, state
+from vipps_pipeline.store import state
 from vipps_pipeline.store.atomic import ledger_lock
-from vipps_pipeline.store.paths import day_path
 from vipps_pipeline.sync import completeness
-from vipps_pipeline.sync.ingest import DaySummary, fetch_day
+from vipps_pipeline.sync.events import (
+    ChunkDone,
+    DayFailed,
+    Event,
+    FindingsStored,
+    JournalStored,
+    NotReadyFound,
+    ReportStored,
+    Skipped,
+    StatementStored,
+    events_for_files,
+)
+from vipps_pipeline.sync.ingest import fetch_day
+
+__all__ = [  # the events are re-exported: callers read the engine and its events as one
+    "CHUNK_DAYS",
+    "Breaker",
+    "ChunkDone",
+    "DayFailed",
+    "Event",
+    "FindingsStored",
+    "JournalStored",
+    "NotReadyFound",
+    "Outage",
+    "ReportStored",
+    "Skipped",
+    "StatementStored",
+    "Work",
+    "chart_for",
+    "events_for_files",
+    "run_ledger",
+]
 
 CHUNK_DAYS = 31
 """Days per chunk of statements and findings: a month keeps memory flat for any range."""
@@ -53,84 +83,10 @@ class Work:
     findings: bool = True
     journal: bool = True
     sync: bool = False
-
-
-# --- events ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ReportStored:
-    ledger_id: str
-    topic: str
-    ledger_date: date
-    summary: DaySummary
-
-
-@dataclass(frozen=True)
-class NotReadyFound:
-    """A topic's walk stopped: the API says this date is not final yet."""
-
-    ledger_id: str
-    probe: state.Probe
-    not_asked: int  # later dates of this run the walk did not ask for
-
-
-@dataclass(frozen=True)
-class StatementStored:
-    ledger_id: str
-    ledger_date: date
-    rows: tuple[dict, ...]  # one per topic
-
-
-@dataclass(frozen=True)
-class JournalStored:
-    ledger_id: str
-    ledger_date: date
-    lines: int
-    debit: int  # the day's total of debits (= credits) in minor units
-    currency: str | None
-    problems: tuple[str, ...]  # empty when the day balances and ties to the reports
-
-
-@dataclass(frozen=True)
-class FindingsStored:
-    ledger_id: str
-    ledger_date: date
-    findings: tuple[dict, ...]
-
-
-@dataclass(frozen=True)
-class DayFailed:
-    ledger_id: str
-    what: str  # a topic, "statements" or "reconciliation"
-    ledger_date: date | None
-    message: str
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """Derived files not computed because their inputs are not stored (not an error)."""
-
-    ledger_id: str
-    what: str
-    dates: tuple[date, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
-class ChunkDone:
-    """A point where everything announced so far is written: a good moment to flush."""
-
-    ledger_id: str
-
-
-Event = (
-    ReportStored
-    | NotReadyFound
-    | StatementStored
-    | FindingsStored
-    | DayFailed
-    | Skipped
-    | ChunkDone
-)
+    inventory: completeness.Inventory | None = field(default=None, compare=False, repr=False)
+    """Sync mode: what is stored, as the planner listed it. The engine skips and derives from
+    it and records every file it writes into it, so the caller holds the ledger's current
+    inventory afterwards without listing again; None: the engine lists the ledger itself."""
 
 
 class Outage(Exception):
@@ -187,7 +143,9 @@ def run_ledger(
     ledger_id, data_dir = work.ledger_id, settings.data_dir
     now = now or settings.now()  # VIPPS_NOW: a 404's first sighting on the pinned clock
     stopped: dict[str, NotReady | None] = {}  # topic -> why its walk ended
-    inv = completeness.scan(data_dir, ledger_id, verify=True) if work.sync else None
+    inv = work.inventory
+    if work.sync and inv is None:
+        inv = completeness.scan(data_dir, ledger_id, verify=True)
     chunks = _chunks(work.dates)
     stored: dict[str, set[date]] = {t: set() for t in work.topics}
     for number, chunk in enumerate(chunks):
@@ -221,80 +179,117 @@ def run_ledger(
                 else:
                     breaker.success()
                     stored[topic].add(d)
+                    if inv is not None:
+                        inv.record(f"reports/{topic}", d, completeness.mtime_ns(summary.path))
                     yield ReportStored(ledger_id, topic, d, summary)
         if work.statements or work.findings or work.journal:
             later = {d for c in chunks[number + 1 :] for d in c}
-            yield from _derived(work, chunk, later, settings)
+            yield from _derived(work, chunk, later, inv, settings)
         yield ChunkDone(ledger_id)
     if any(stored.values()):
         state.clear_probes(data_dir, ledger_id, stored)
 
 
 def _derived(
-    work: Work, chunk: list[date], later: set[date], settings: PipelineSettings
+    work: Work,
+    chunk: list[date],
+    later: set[date],
+    inv: completeness.Inventory | None,
+    settings: PipelineSettings,
 ) -> Iterator[Event]:
-    """Statements and findings of a chunk, and of the neighbours its changes made stale."""
-    ledger_id, data_dir, window = work.ledger_id, settings.data_dir, settings.fee_window_days
-    override = settings.settlement.get(ledger_id)
-    with ledger_lock(data_dir, ledger_id):
-        inv = completeness.scan(data_dir, ledger_id, verify=True)
-        stale_statements, _ = completeness.stale_days(inv, window)
-        in_chunk = set(chunk)
-        if work.statements:
-            ready = [d for d in chunk if inv.reports_stored(d)]
-            if not work.sync and len(ready) < len(chunk):
-                missing = tuple(d for d in chunk if not inv.reports_stored(d))
-                yield Skipped(ledger_id, "statements", missing, "funds or fees report not stored")
-            targets = ready if not work.sync else [d for d in stale_statements if d in in_chunk]
-            if targets:
-                try:
-                    table = books.write_statements(data_dir, ledger_id, targets, override)
-                except (OSError, ValueError, books.MissingInput) as exc:
-                    yield DayFailed(ledger_id, "statements", targets[0], str(exc))
-                    return
-                rows: dict[date, list[dict]] = {}
-                for row in table.to_pylist():
-                    rows.setdefault(row["ledger_date"], []).append(row)
-                for d in targets:
-                    yield StatementStored(ledger_id, d, tuple(rows[d]))
-                inv = completeness.scan(data_dir, ledger_id, verify=True)
+    """Statements and findings of a chunk, and of the neighbours its changes made stale.
+
+    A sync derives from its own inventory (kept current as it writes); explicit work lists the
+    ledger under the lock once per chunk, as its dates may have been stored by any run.
+    """
+    with ledger_lock(settings.data_dir, work.ledger_id):
+        if inv is None or not work.sync:
+            inv = completeness.scan(settings.data_dir, work.ledger_id, verify=True)
+        if work.statements and not (yield from _statements(work, chunk, inv, settings)):
+            return
         if work.journal:
             yield from _journal(work, chunk, inv, settings)
-        if not work.findings:
-            return
-        _, stale_findings = completeness.stale_days(inv, window)
-        stated = [d for d in chunk if inv.has("statements", d)]
-        if not work.sync and len(stated) < len(chunk):
-            missing = tuple(d for d in chunk if not inv.has("statements", d))
-            yield Skipped(ledger_id, "reconciliation", missing, "statement not stored")
-        targets = set(stated) if not work.sync else {d for d in stale_findings if d in in_chunk}
-        # neighbours whose findings this chunk made stale, unless a later chunk of this run
-        # handles them anyway
-        lo = chunk[0] - timedelta(days=window - 1)
-        hi = chunk[-1] + timedelta(days=max(window - 1, CHAIN_LOOKBACK_DAYS))
-        targets |= {d for d in stale_findings if lo <= d <= hi and d not in in_chunk | later}
-        # only days whose statement is stored: another run may have written a day's reports
-        # a moment ago and not yet its statement (it will reconcile that day itself)
-        targets = {d for d in targets if d >= settings.start_date and inv.has("statements", d)}
-        if not targets:
-            return
-        try:
-            table = books.write_findings(
-                data_dir,
-                ledger_id,
-                sorted(targets),
-                first_date=settings.start_date,
-                window=window,
-                settlement=override,
-            )
-        except (OSError, ValueError, books.MissingInput) as exc:
-            yield DayFailed(ledger_id, "reconciliation", min(targets), str(exc))
-            return
-        found: dict[date, list[dict]] = {d: [] for d in targets}
-        for row in table.to_pylist():
-            found[row["ledger_date"]].append(row)
-        for d in sorted(found):
-            yield FindingsStored(ledger_id, d, tuple(found[d]))
+        if work.findings:
+            yield from _findings(work, chunk, later, inv, settings)
+
+
+def _statements(
+    work: Work, chunk: list[date], inv: completeness.Inventory, settings: PipelineSettings
+) -> Generator[Event, None, bool]:
+    """The chunk's statements: every day with both reports (explicit) or the stale ones.
+    Returns False when they failed (nothing after them is derived then)."""
+    ledger_id, data_dir = work.ledger_id, settings.data_dir
+    ready = [d for d in chunk if inv.reports_stored(d)]
+    if not work.sync and len(ready) < len(chunk):
+        missing = tuple(d for d in chunk if not inv.reports_stored(d))
+        yield Skipped(ledger_id, "statements", missing, "funds or fees report not stored")
+    if work.sync:
+        stale, _ = completeness.stale_days(inv, settings.fee_window_days)
+        in_chunk = set(chunk)
+        targets = [d for d in stale if d in in_chunk]
+    else:
+        targets = ready
+    if not targets:
+        return True
+    override = settings.settlement.get(ledger_id)
+    try:
+        table = books.write_statements(data_dir, ledger_id, targets, override)
+    except (OSError, ValueError, books.MissingInput) as exc:
+        yield DayFailed(ledger_id, "statements", targets[0], str(exc))
+        return False
+    inv.wrote(data_dir, "statements", targets)
+    rows: dict[date, list[dict]] = {}
+    for row in table.to_pylist():
+        rows.setdefault(row["ledger_date"], []).append(row)
+    for d in targets:
+        yield StatementStored(ledger_id, d, tuple(rows[d]))
+    return True
+
+
+def _findings(
+    work: Work,
+    chunk: list[date],
+    later: set[date],
+    inv: completeness.Inventory,
+    settings: PipelineSettings,
+) -> Iterator[Event]:
+    """The chunk's findings, and those of the neighbours its changes made stale."""
+    ledger_id, window = work.ledger_id, settings.fee_window_days
+    _, stale_findings = completeness.stale_days(inv, window)
+    in_chunk = set(chunk)
+    stated = [d for d in chunk if inv.has("statements", d)]
+    if not work.sync and len(stated) < len(chunk):
+        missing = tuple(d for d in chunk if not inv.has("statements", d))
+        yield Skipped(ledger_id, "reconciliation", missing, "statement not stored")
+    targets = set(stated) if not work.sync else {d for d in stale_findings if d in in_chunk}
+    # neighbours whose findings this chunk made stale, unless a later chunk of this run
+    # handles them anyway
+    lo = chunk[0] - timedelta(days=window - 1)
+    hi = chunk[-1] + timedelta(days=max(window - 1, CHAIN_LOOKBACK_DAYS))
+    targets |= {d for d in stale_findings if lo <= d <= hi and d not in in_chunk | later}
+    # only days whose statement is stored: another run may have written a day's reports
+    # a moment ago and not yet its statement (it will reconcile that day itself)
+    targets = {d for d in targets if d >= settings.start_date and inv.has("statements", d)}
+    if not targets:
+        return
+    try:
+        table = books.write_findings(
+            settings.data_dir,
+            ledger_id,
+            sorted(targets),
+            first_date=settings.start_date,
+            window=window,
+            settlement=settings.settlement.get(ledger_id),
+        )
+    except (OSError, ValueError, books.MissingInput) as exc:
+        yield DayFailed(ledger_id, "reconciliation", min(targets), str(exc))
+        return
+    inv.wrote(settings.data_dir, "reconciliation", targets)
+    found: dict[date, list[dict]] = {d: [] for d in targets}
+    for row in table.to_pylist():
+        found[row["ledger_date"]].append(row)
+    for d in sorted(found):
+        yield FindingsStored(ledger_id, d, tuple(found[d]))
 
 
 def _journal(
@@ -316,6 +311,7 @@ def _journal(
     except (OSError, ValueError) as exc:
         yield DayFailed(work.ledger_id, "journal", targets[0], str(exc))
         return
+    inv.wrote(settings.data_dir, "journal", targets)
     for d in targets:
         lines, problems = booked[d]
         currencies = [c for c in lines.column("currency").to_pylist() if c]
@@ -339,31 +335,3 @@ def chart_for(settings: PipelineSettings) -> journal.Chart:
 @functools.lru_cache(maxsize=4)
 def _chart(path: str | None, stamp: int) -> journal.Chart:
     return journal.load_chart(path)
-
-
-def events_for_files(data_dir, ledger_id: str, kind: str, dates: Sequence[date]) -> Iterator[Event]:
-    """Announce files already on disk (a run killed between writing a file and recording it
-    leaves such files): the events a run would have emitted for them."""
-    for d in sorted(dates):
-        path = day_path(data_dir, kind, ledger_id, d)
-        try:
-            table = objstore.read_table(path)
-        except FileNotFoundError:
-            continue
-        if kind.startswith("reports/"):
-            topic = kind.split("/", 1)[1]
-            summary = DaySummary(ledger_id, topic, d, path)
-            for batch in table.to_batches():
-                summary.add(batch)
-            yield ReportStored(ledger_id, topic, d, summary)
-        elif kind == "statements":
-            yield StatementStored(ledger_id, d, tuple(table.to_pylist()))
-        elif kind == "journal":
-            debit = int(pc.sum(table.column("debit")).as_py() or 0)
-            currencies = [c for c in table.column("currency").to_pylist() if c]
-            yield JournalStored(
-                ledger_id, d, table.num_rows, debit, currencies[0] if currencies else None, ()
-            )
-        else:
-            yield FindingsStored(ledger_id, d, tuple(table.to_pylist()))
-    yield ChunkDone(ledger_id)

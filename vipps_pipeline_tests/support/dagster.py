@@ -109,3 +109,9 @@ def table_text(value: dg.TableMetadataValue) -> str:
         ["" if r.data.get(c) is None else str(r.data[c]) for c in columns] for r in value.records
     ]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in [columns, *rows])
+
+
+def freshness(instance) -> dg.AssetCheckEvaluation:
+    ck = dg.AssetCheckKey(dg.AssetKey("ledgers"), "ledger_freshness")
+    [latest] = instance.event_log_storage.get_asset_check_execution_history(ck, limit=1)
+    return latest.event.dagster_event.event_specific_data

@@ -7,7 +7,7 @@ materializations carry the ledger-day partitions, so the UI shows exactly what i
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 
 import dagster as dg
@@ -50,15 +50,24 @@ def _progress(total: int):
 
 
 def _works(
-    settings: PipelineSettings, ids: list[str], today: date, fetch: bool, bar
+    settings: PipelineSettings,
+    ids: list[str],
+    today: date,
+    fetch: bool,
+    bar,
+    inventories: dict[str, completeness.Inventory],
 ) -> Iterator[lr.Work]:
-    """Each ledger's work as the planner sees it when its turn comes (plans are cheap, and a
-    ledger's files may have changed while the ones before it ran)."""
+    """Each ledger's work as the planner sees it when its turn comes (a ledger's files may
+    have changed while the ones before it ran). Its files are listed here, once: the engine
+    keeps that inventory current as it writes, and the sync's end (the files to record, the
+    freshness rows) reads it from ``inventories`` instead of listing again."""
     for ledger_id in ids:
         bar.update()
-        dates = plan(settings, ledger_id, today).dates(fetch=fetch)
+        inv = inventories[ledger_id] = completeness.scan(settings.data_dir, ledger_id, verify=True)
+        dates = plan(settings, ledger_id, today, inv).dates(fetch=fetch)
         if dates:
-            yield lr.Work(ledger_id, dates, topics=TOPICS if fetch else (), sync=True)
+            topics = TOPICS if fetch else ()
+            yield lr.Work(ledger_id, dates, topics=topics, sync=True, inventory=inv)
 
 
 class SyncConfig(dg.Config):
@@ -93,11 +102,13 @@ def sync_shard(
     checks = [dg.AssetCheckKey(shard.key(RECONCILIATION), group) for group in CHECK_GROUPS]
     checks.append(dg.AssetCheckKey(shard.key(JOURNAL), JOURNAL_CHECK))
     recorder = Recorder(context, settings.data_dir, checks, settings.timezone, shard)
+    inventories: dict[str, completeness.Inventory] = {}
     with _progress(len(ids)) as bar:
-        yield from recorder.run(_works(settings, ids, today, config.fetch, bar), client, settings)
+        works = _works(settings, ids, today, config.fetch, bar, inventories)
+        yield from recorder.run(works, client, settings)
     if recorder.outage is None:
-        yield from record_unrecorded(context, settings, ids, recorder, shard)
-    rows = freshness_rows(settings, registered, today)
+        yield from record_unrecorded(context, settings, ids, recorder, shard, inventories)
+    rows = freshness_rows(settings, registered, today, inventories)
     broken = set(ids) if recorder.outage else recorder.summary.failed_ledgers
     rows = [
         planner.failed(r, "this sync failed on it") if r.ledger_id in broken else r for r in rows
@@ -145,16 +156,20 @@ def record_unrecorded(
     ledger_ids: list[str],
     recorder: Recorder,
     shard: Shard = UNSHARDED,
+    inventories: Mapping[str, completeness.Inventory] | None = None,
 ) -> Iterator[Recorded]:
     """Record files that are on disk but not in Dagster (a step killed between writing a file
-    and reporting it), so the UI's partition status catches up with the data."""
+    and reporting it), so the UI's partition status catches up with the data. ``inventories``:
+    the ledgers this sync listed and kept current (the others are listed here)."""
     kinds = {shard.key(REPORT_ASSETS[t]): f"reports/{t}" for t in TOPICS} | {
         shard.key(STATEMENTS): "statements",
         shard.key(RECONCILIATION): "reconciliation",
         shard.key(JOURNAL): "journal",
     }
+    known = inventories or {}
     inventories = {
-        lid: completeness.scan(settings.data_dir, lid, verify=True) for lid in ledger_ids
+        lid: known[lid] if lid in known else completeness.scan(settings.data_dir, lid, verify=True)
+        for lid in ledger_ids
     }
     healed = 0
     for asset_key, kind in kinds.items():
