@@ -79,3 +79,25 @@ def test_every_folder_says_what_it_holds():
     for init in PACKAGE.rglob("__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text()))
         assert doc, f"{_rel(init)} needs a docstring naming what the folder holds"
+
+
+def test_no_name_is_defined_in_two_modules():
+    """A top-level name means one thing across the package: ``run_ledger`` in two modules, or an
+    asset key and a folder both called ``JOURNAL``, sent readers to the wrong one. A module's
+    logger is the one exception: it is the same idea everywhere."""
+    homes: dict[str, list[str]] = {}
+    for path in _modules():
+        for node in ast.parse(path.read_text()).body:
+            names: list[str] = []
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names = [node.target.id]
+            for name in names:
+                homes.setdefault(name, []).append(_rel(path))
+    twice = {
+        n: where for n, where in homes.items() if len(where) > 1 and n not in {"log", "__all__"}
+    }
+    assert not twice, f"one name, two meanings: {twice}"

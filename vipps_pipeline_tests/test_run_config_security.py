@@ -23,7 +23,7 @@ import pytest
 from vipps_pipeline.definitions import build_defs
 from vipps_pipeline.defs.ledger_days.assets import ledger_day_assets
 from vipps_pipeline.defs.partitions import ledger_day_partitions
-from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource, env_name
+from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource, variable_for
 from vipps_pipeline.settings import ApiSettings, PipelineSettings
 from vipps_pipeline_tests.browser import free_port, stop_group, wait_until
 from vipps_pipeline_tests.support.dagster import make_defs
@@ -99,8 +99,8 @@ def test_run_config_schema_holds_only_bounded_knobs():
             assert config_fields(job, "api") == API_KNOBS, job.name
         if "pipeline" in keys:
             assert config_fields(job, "pipeline") == PIPELINE_KNOBS, job.name
-    assert set(ReportApiResource.deployment_only()) >= {env_name(n) for n in API_DEPLOYMENT}
-    assert set(PipelineResource.deployment_only()) >= {env_name(n) for n in PIPELINE_DEPLOYMENT}
+    assert set(ReportApiResource.deployment_only()) >= {variable_for(n) for n in API_DEPLOYMENT}
+    assert set(PipelineResource.deployment_only()) >= {variable_for(n) for n in PIPELINE_DEPLOYMENT}
     assert set(ApiSettings.run_knobs()) == API_KNOBS, "the declarations mark the same knobs"
     assert set(PipelineSettings.run_knobs()) == PIPELINE_KNOBS
 
@@ -125,7 +125,7 @@ def test_every_setting_the_parsers_read_reaches_them_from_the_resources(sim):
         parse.from_env(reads)
         handed = set(resource().as_env())
         assert reads.asked <= handed, sorted(reads.asked - handed)
-        assert not set(resource.deployment_only()) & {env_name(k) for k in resource.run_knobs()}
+        assert not set(resource.deployment_only()) & {variable_for(k) for k in resource.run_knobs()}
 
 
 def test_deployment_values_come_from_code_or_the_steps_environment(monkeypatch):
@@ -237,7 +237,7 @@ def test_a_knob_cannot_read_a_secret_from_the_environment(sim, tmp_path, monkeyp
 )
 def test_every_run_knob_is_bounded(sim, resource, knob, value, named):
     fixed = {k[6:].lower(): v for k, v in sim.env("merchant").items()}
-    fixed = {k: v for k, v in fixed.items() if env_name(k) in resource.deployment_only()}
+    fixed = {k: v for k, v in fixed.items() if variable_for(k) in resource.deployment_only()}
     with pytest.raises(dg.Failure) as info:
         resource(**fixed, **{knob: value}).settings()
     assert named in str(info.value.description)

@@ -38,7 +38,7 @@ _ENTRY_FIELDS = [
 _ENTRY = pa.struct(_ENTRY_FIELDS)
 _ENTRY_GDPR = pa.struct([*_ENTRY_FIELDS, *(pa.field(k, pa.string()) for k in KNOWN_FIELDS[-3:])])
 
-COLUMNS = {  # column key of every path: (report field, Arrow type)
+ENTRY_COLUMNS = {  # column key of every path: (report field, Arrow type)
     "psp": ("pspReference", pa.string()),
     "time": ("time", pa.string()),
     "type": ("entryType", pa.string()),

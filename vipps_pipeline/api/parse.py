@@ -29,7 +29,13 @@ import pyarrow.compute as pc
 from vipps_pipeline.api.currencies import ISO_4217
 from vipps_pipeline.api.entry_checks import columns_checked, same_ledger
 from vipps_pipeline.api.errors import BadReport
-from vipps_pipeline.api.fields import COLUMNS, KNOWN, MONEY_FIELDS, REQUIRED_FIELDS, entry_type
+from vipps_pipeline.api.fields import (
+    ENTRY_COLUMNS,
+    KNOWN,
+    MONEY_FIELDS,
+    REQUIRED_FIELDS,
+    entry_type,
+)
 from vipps_pipeline.api.money import check_money
 from vipps_pipeline.api.pagejson import Entries
 from vipps_pipeline.api.timestamps import times
@@ -57,7 +63,7 @@ def _struct_columns(entries: pa.StructArray, want_date: str) -> dict[str, pa.Arr
         return None
     n = len(entries)
     absent = pa.nulls(n, pa.string())  # the GDPR fields when they were not asked for
-    cols = {k: field.get(name, absent) for k, (name, _) in COLUMNS.items()}
+    cols = {k: field.get(name, absent) for k, (name, _) in ENTRY_COLUMNS.items()}
     return {**cols, "extra": absent}
 
 
@@ -117,7 +123,7 @@ def page_to_batch(
         cols = _columns_fast(items, ctx[2], include_gdpr, ctx[0])
     if cols is None:
         checked = columns_checked(items, ctx, seq_start, include_gdpr)
-        cols = {k: pa.array(checked[k], t) for k, (_, t) in COLUMNS.items()}
+        cols = {k: pa.array(checked[k], t) for k, (_, t) in ENTRY_COLUMNS.items()}
         cols["extra"] = pa.array(checked["extra"], pa.string())
     return _assemble(cols, ctx, ledger_date, seq_start)
 

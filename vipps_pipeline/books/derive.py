@@ -38,7 +38,9 @@ def _reports(
 ) -> dict[str, tuple[pa.Table, set[date]]]:
     """Both topics' stored days, only the columns the rules read."""
     return {
-        t: read_days(data_dir, f"reports/{t}", ledger_id, days, REPORT_SCHEMA, statements.COLUMNS)
+        t: read_days(
+            data_dir, f"reports/{t}", ledger_id, days, REPORT_SCHEMA, statements.RULE_COLUMNS
+        )
         for t in TOPICS
     }
 

@@ -98,7 +98,7 @@ def minor_to_text(amount: int, currency: str | None) -> str:
     return f"{sign}{whole}.{part:0{digits}d}"
 
 
-def _amounts(entries: pd.DataFrame, per_entry: bool) -> pd.DataFrame:
+def _booked_amounts(entries: pd.DataFrame, per_entry: bool) -> pd.DataFrame:
     """What to book: one non-zero amount per day, topic and entry type (summed), or per entry
     with its pspReference; in report order, so the journal reads like the ledger."""
     keys = ["ledger_date", "topic", "entry_type"]
@@ -171,13 +171,13 @@ def journal(
 ) -> pa.Table:
     """Journal lines for the report rows in ``entries`` (one or more days, both topics).
 
-    ``entries`` has the columns of :data:`vipps_pipeline.books.statements.COLUMNS`. By default
+    ``entries`` has the columns of :data:`vipps_pipeline.books.statements.RULE_COLUMNS`. By default
     one debit and one credit per day, topic and entry type (the amounts summed); with
     ``per_entry`` one pair per entry, carrying its pspReference.
     """
     if entries.empty:
         return JOURNAL_SCHEMA.empty_table()
-    base = _amounts(entries, per_entry)
+    base = _booked_amounts(entries, per_entry)
     if base.empty:
         return JOURNAL_SCHEMA.empty_table()
     lines = _two_sides(base, chart).sort_values(["ledger_date", "_order"])

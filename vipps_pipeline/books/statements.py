@@ -17,7 +17,7 @@ from vipps_pipeline.store.schemas import STATEMENT_SCHEMA
 
 PAYOUT_TYPES = ("payout-scheduled", "scheduled-for-payout")
 
-COLUMNS = [
+RULE_COLUMNS = [
     "ledger_id",
     "topic",
     "ledger_date",
@@ -35,7 +35,7 @@ COLUMNS = [
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """Report rows as a DataFrame with money in nullable Int64 (never floats)."""
-    df = table.select(COLUMNS).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    df = table.select(RULE_COLUMNS).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     df["day"] = table.column("ledger_date").cast(pa.int32()).to_numpy()
     return df.sort_values(["topic", "ledger_date", "seq"], kind="stable").reset_index(drop=True)
 

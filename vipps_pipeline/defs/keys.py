@@ -7,11 +7,11 @@ import dagster as dg
 
 from vipps_pipeline.settings import TOPICS
 
-LEDGERS = dg.AssetKey("ledgers")
+LEDGERS_KEY = dg.AssetKey("ledgers")
 REPORT_ASSETS = {t: dg.AssetKey(f"{t}_report") for t in TOPICS}
-STATEMENTS = dg.AssetKey("daily_statements")
-JOURNAL = dg.AssetKey("journal")
+STATEMENTS_KEY = dg.AssetKey("daily_statements")
+JOURNAL_KEY = dg.AssetKey("journal")
 JOURNAL_CHECK = "journal_balances"
-RECONCILIATION = dg.AssetKey("reconciliation")
+RECONCILIATION_KEY = dg.AssetKey("reconciliation")
 API_POOL = "vipps_api"
 """The concurrency pool of every step that calls the API (its limit is the instance's)."""

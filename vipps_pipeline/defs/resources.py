@@ -31,7 +31,7 @@ def settings_failure(exc: SettingsError) -> dg.Failure:
     return dg.Failure(description=str(exc), allow_retries=False)
 
 
-def env_name(name: str) -> str:
+def variable_for(name: str) -> str:
     """``client_secret`` is VIPPS_CLIENT_SECRET, ``data_dir`` VIPPS_DATA_DIR: keyword arguments
     in code name the variable, as the docs do."""
     return f"VIPPS_{name.upper()}"
@@ -78,7 +78,7 @@ class _EnvBacked(dg.ConfigurableResource):
     def __init__(self, **data: Any) -> None:
         deployment = data.pop("deployment", None) or Deployment()
         only = set(self.deployment_only())
-        fixed = {env_name(k): data.pop(k) for k in list(data) if env_name(k) in only}
+        fixed = {variable_for(k): data.pop(k) for k in list(data) if variable_for(k) in only}
         super().__init__(deployment=deployment.with_values(fixed), **data)
 
     @classmethod
@@ -100,7 +100,9 @@ class _EnvBacked(dg.ConfigurableResource):
         env = {var: self.deployment.get(var) for var in self.deployment_only()}
         for name in self.run_knobs():
             value = getattr(self, name)
-            env[env_name(name)] = os.environ.get(env_name(name)) if value is None else str(value)
+            env[variable_for(name)] = (
+                os.environ.get(variable_for(name)) if value is None else str(value)
+            )
         return env
 
     def parsed(self) -> Any:

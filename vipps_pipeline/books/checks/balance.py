@@ -14,7 +14,7 @@ import pandas as pd
 from vipps_pipeline.books.checks.base import CheckInputs, check, entry, grouped, listed
 from vipps_pipeline.domain import Status, finding
 
-GROUP = "balance_continuity"
+BALANCE_GROUP = "balance_continuity"
 CHAIN_LOOKBACK_DAYS = 62
 """How far back the cross-day check looks for the last day with entries, across quiet days."""
 
@@ -39,7 +39,7 @@ _FLAT_SIGNS = {f"{topic}/{t}": sign for topic, types in SIGNS.items() for t, sig
 
 
 @check(
-    GROUP,
+    BALANCE_GROUP,
     "row_arithmetic",
     "Every entry's balance after equals its balance before plus its amount.",
 )
@@ -71,7 +71,11 @@ def row_arithmetic(inp: CheckInputs) -> list[dict]:
     return out
 
 
-@check(GROUP, "chain_within_day", "Each entry starts from the balance the previous entry ended at.")
+@check(
+    BALANCE_GROUP,
+    "chain_within_day",
+    "Each entry starts from the balance the previous entry ended at.",
+)
 def chain_within_day(inp: CheckInputs) -> list[dict]:
     e = inp.entries
     prev_after = e.groupby(["topic", "ledger_date"], sort=False).balance_after.shift()
@@ -103,7 +107,7 @@ def chain_within_day(inp: CheckInputs) -> list[dict]:
 
 
 @check(
-    GROUP,
+    BALANCE_GROUP,
     "day_movement",
     "The day's amounts add up to its closing balance minus its opening balance.",
 )
@@ -134,7 +138,7 @@ def day_movement(inp: CheckInputs) -> list[dict]:
 
 
 @check(
-    GROUP,
+    BALANCE_GROUP,
     "chain_across_days",
     "The day opens at the balance the previous ledger date closed at.",
 )
@@ -203,7 +207,7 @@ def _last_close(
 
 
 @check(
-    GROUP,
+    BALANCE_GROUP,
     "entry_signs",
     "Every entry of a known type moves the balance the documented way (a capture "
     "adds, a refund or a capture fee takes away).",

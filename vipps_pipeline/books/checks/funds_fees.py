@@ -14,7 +14,7 @@ import pandas as pd
 from vipps_pipeline.books.checks.base import CheckInputs, check, entry, listed
 from vipps_pipeline.domain import Status, finding
 
-GROUP = "funds_vs_fees"
+FUNDS_FEES_GROUP = "funds_vs_fees"
 TOPIC = "funds_fees"
 FEE_SETTLEMENT_TYPES = ("fees-retained", "fees-invoiced")
 """Fees-ledger entries that settle fees rather than charge them."""
@@ -46,7 +46,7 @@ def _captures(inp: CheckInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @check(
-    GROUP,
+    FUNDS_FEES_GROUP,
     "fees_retained_mirror",
     "Fees retained from the funds equal the fees-retained on the fees "
     "ledger, with the opposite sign, on the same date; on a net-settlement ledger the fees "
@@ -91,7 +91,7 @@ def fees_retained_mirror(inp: CheckInputs) -> list[dict]:
 
 
 @check(
-    GROUP,
+    FUNDS_FEES_GROUP,
     "fee_coverage",
     "Every capture gets at least one capture fee (same pspReference) within the fee window.",
 )
@@ -126,7 +126,7 @@ def fee_coverage(inp: CheckInputs) -> list[dict]:
 
 
 @check(
-    GROUP,
+    FUNDS_FEES_GROUP,
     "fee_has_capture",
     "Every capture fee belongs to a capture on the same or an earlier date in the fee window.",
 )
@@ -158,7 +158,7 @@ def fee_has_capture(inp: CheckInputs) -> list[dict]:
 
 
 @check(
-    GROUP,
+    FUNDS_FEES_GROUP,
     "one_currency",
     "The funds and fees of a ledger are in one currency, the same every day.",
 )

@@ -10,11 +10,11 @@ from vipps_pipeline.books.checks.base import CheckInputs, check, entry, grouped,
 from vipps_pipeline.books.statements import PAYOUT_TYPES
 from vipps_pipeline.domain import Status, finding
 
-GROUP = "payouts_and_invoices"
+PAYOUTS_GROUP = "payouts_and_invoices"
 
 
 @check(
-    GROUP,
+    PAYOUTS_GROUP,
     "payout_last",
     "A payout is the day's last funds entry and never pays out more than the "
     "balance (a rolling reserve may stay behind).",
@@ -74,7 +74,7 @@ def _payout_problems(payouts: list[dict], last_seq: int) -> list[str]:
 
 
 @check(
-    GROUP,
+    PAYOUTS_GROUP,
     "fees_invoiced",
     "A monthly fee invoice (gross settlement) clears exactly the fee balance.",
 )

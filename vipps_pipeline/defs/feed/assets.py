@@ -8,12 +8,12 @@ never shows a partition as stored that is not.
 
 import dagster as dg
 
-from vipps_pipeline.defs.keys import LEDGERS, REPORT_ASSETS
+from vipps_pipeline.defs.keys import LEDGERS_KEY, REPORT_ASSETS
 from vipps_pipeline.defs.partitions import ledger_day_partitions, ledger_partitions
 from vipps_pipeline.settings import TOPICS
 
 FEED_ASSETS = {t: dg.AssetKey(f"{t}_feed") for t in TOPICS}
-TODAY = dg.AssetKey("today_so_far")
+TODAY_KEY = dg.AssetKey("today_so_far")
 FEED_RECONCILIATION = dg.AssetKey("feed_reconciliation")
 
 
@@ -33,7 +33,7 @@ FEED_SPECS = [
         _feed_spec(
             FEED_ASSETS[t],
             ledger_partitions,
-            [LEDGERS],
+            [LEDGERS_KEY],
             f"Provisional `{t}` entries from the feed, per ledger, stored as they arrive in "
             f"`<data>/feed/{t}/<ledger>/<yyyy>/<date>.parquet` (the report columns plus "
             "`feed_position` and `stored_at`). Written by the `vipps_feed` job; a closed "
@@ -42,7 +42,7 @@ FEED_SPECS = [
         for t in TOPICS
     ),
     _feed_spec(
-        TODAY,
+        TODAY_KEY,
         ledger_partitions,
         list(FEED_ASSETS.values()),
         "Today so far: per ledger, topic and open date (entries from the feed, no by-date "

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from vipps_pipeline.api.errors import AuthError
-from vipps_pipeline.defs.feed.assets import FEED_ASSETS, FEED_RECONCILIATION, TODAY
+from vipps_pipeline.defs.feed.assets import FEED_ASSETS, FEED_RECONCILIATION, TODAY_KEY
 from vipps_pipeline.defs.feed.checks import feed_check_result
 from vipps_pipeline.defs.keys import API_POOL
 from vipps_pipeline.defs.partitions import ledger_partitions, partition_key
@@ -90,7 +90,7 @@ def _today_event(settings: PipelineSettings, ledger_id: str) -> dg.AssetMaterial
         for r in rows
     ]
     return dg.AssetMaterialization(
-        asset_key=TODAY,
+        asset_key=TODAY_KEY,
         partition=ledger_id,
         metadata={
             "open_dates": dg.MetadataValue.json(sorted({str(r["ledger_date"]) for r in rows})),

@@ -13,12 +13,12 @@ import dagster as dg
 from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS
 from vipps_pipeline.defs.keys import (
     API_POOL,
-    JOURNAL,
     JOURNAL_CHECK,
-    LEDGERS,
-    RECONCILIATION,
+    JOURNAL_KEY,
+    LEDGERS_KEY,
+    RECONCILIATION_KEY,
     REPORT_ASSETS,
-    STATEMENTS,
+    STATEMENTS_KEY,
 )
 from vipps_pipeline.defs.partitions import (
     BACKFILL_POLICY,
@@ -57,13 +57,13 @@ def ledger_day_specs(shard: Shard = UNSHARDED) -> list[dg.AssetSpec]:
                 f"report order, as `<data>/reports/{topic}/<ledger>/<yyyy>/<date>.parquet`. A "
                 "day that is not final yet (HTTP 404 or `tryLater`) is not stored and stays "
                 "missing.",
-                [LEDGERS],
+                [LEDGERS_KEY],
                 shard,
             )
             for topic in TOPICS
         ),
         _ledger_day_spec(
-            STATEMENTS,
+            STATEMENTS_KEY,
             "Per ledger-day and topic: opening and closing balance, sum of amounts, counts and "
             "totals by entry type, payout amount, reference and reserve kept, settlement type. "
             "`<data>/statements/<ledger>/<yyyy>/<date>.parquet`.",
@@ -71,7 +71,7 @@ def ledger_day_specs(shard: Shard = UNSHARDED) -> list[dg.AssetSpec]:
             shard,
         ),
         _ledger_day_spec(
-            JOURNAL,
+            JOURNAL_KEY,
             "A balanced double-entry journal per ledger-day, ready to post: one debit and one "
             "credit per entry type (or per entry), the ledger accounts (funds held at Vipps "
             "MobilePay, fees owed) against the accounts in VIPPS_JOURNAL_ACCOUNTS. "
@@ -80,12 +80,12 @@ def ledger_day_specs(shard: Shard = UNSHARDED) -> list[dg.AssetSpec]:
             shard,
         ),
         _ledger_day_spec(
-            RECONCILIATION,
+            RECONCILIATION_KEY,
             "Findings of every accountants' check, one row per ledger, date, topic and check "
             "(`pass`, `fail`, `unknown`, `pending`), in `<data>/reconciliation/`; the same "
             "results appear as asset checks on each partition. A day's findings are recomputed "
             "whenever a neighbouring day they depend on arrives.",
-            [STATEMENTS],
+            [STATEMENTS_KEY],
             shard,
         ),
     ]
@@ -109,7 +109,7 @@ def ledger_day_check_specs(shard: Shard = UNSHARDED) -> list[dg.AssetCheckSpec]:
         *(
             dg.AssetCheckSpec(
                 group,
-                asset=shard.key(RECONCILIATION),
+                asset=shard.key(RECONCILIATION_KEY),
                 description=" ".join(CHECKS[c] for c in checks),
                 partitions_def=partitions_def,
             )
@@ -117,7 +117,7 @@ def ledger_day_check_specs(shard: Shard = UNSHARDED) -> list[dg.AssetCheckSpec]:
         ),
         dg.AssetCheckSpec(
             JOURNAL_CHECK,
-            asset=shard.key(JOURNAL),
+            asset=shard.key(JOURNAL_KEY),
             description="Debits equal credits, each ledger account moves as its report "
             "did, and every entry type has an account (unknown types go to suspense: a "
             "warning).",
@@ -129,7 +129,7 @@ def ledger_day_check_specs(shard: Shard = UNSHARDED) -> list[dg.AssetCheckSpec]:
 def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
     """The ledger-day multi-asset of one shard (the unsharded default keeps the plain keys)."""
     partitions_def = shard_partitions(shard)
-    reconciliation, journal = shard.key(RECONCILIATION), shard.key(JOURNAL)
+    reconciliation, journal = shard.key(RECONCILIATION_KEY), shard.key(JOURNAL_KEY)
 
     @dg.multi_asset(
         name=f"{shard.name}__ledger_days" if shard.name else "ledger_days",
@@ -169,7 +169,7 @@ def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
                 ledger_id,
                 tuple(dates),
                 topics=topics,
-                statements=shard.key(STATEMENTS) in selected,
+                statements=shard.key(STATEMENTS_KEY) in selected,
                 findings=reconciliation in selected,
                 journal=journal in selected,
                 sync=config.sync,

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from vipps_pipeline.api.errors import ApiError
-from vipps_pipeline.defs.keys import API_POOL, LEDGERS
+from vipps_pipeline.defs.keys import API_POOL, LEDGERS_KEY
 from vipps_pipeline.defs.partitions import UNSHARDED, Shard, shard_ledger_partitions
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.defs.tables import table
@@ -16,7 +16,7 @@ def build_ledgers_asset(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
     """The ledger list of one shard: every shard lists all ledgers (one cheap call) and
     registers only its own in its own partitions."""
     return dg.asset(
-        key=shard.key(LEDGERS),
+        key=shard.key(LEDGERS_KEY),
         group_name="ledgers",
         kinds={"python", "parquet"},
         pool=API_POOL,

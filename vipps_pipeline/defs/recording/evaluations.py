@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS
-from vipps_pipeline.defs.keys import JOURNAL, JOURNAL_CHECK, RECONCILIATION
+from vipps_pipeline.defs.keys import JOURNAL_CHECK, JOURNAL_KEY, RECONCILIATION_KEY
 from vipps_pipeline.defs.partitions import Shard, partition_key
 from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
 from vipps_pipeline.instance.events import CheckTarget, check_target, is_planned
@@ -41,8 +41,8 @@ class Evaluator:
         self.context = context
         self.groups = [g for g in CHECK_GROUPS if g in groups]
         self.journal = journal
-        self.journal_key = shard.key(JOURNAL)
-        self.reconciliation_key = shard.key(RECONCILIATION)
+        self.journal_key = shard.key(JOURNAL_KEY)
+        self.reconciliation_key = shard.key(RECONCILIATION_KEY)
 
     def evaluations(
         self, pending: list[lr.FindingsStored | lr.JournalStored]

@@ -39,7 +39,7 @@ def money(amount: int | None, currency: str | None) -> str | None:
     return f"{minor_to_text(amount, currency)} {currency or ''}".strip()
 
 
-def _amounts(md: dict[str, object], currency: str | None) -> dict[str, object]:
+def _money_metadata(md: dict[str, object], currency: str | None) -> dict[str, object]:
     """Each amount in minor units (an integer, for sorting and plots) beside its display."""
     out: dict[str, object] = {}
     for name, value in md.items():
@@ -63,7 +63,7 @@ def report_metadata(s: DaySummary, timezone: str) -> dict[str, object]:
         for row in s.preview
     ]
     units = f"minor units of {currency}"
-    return _amounts(
+    return _money_metadata(
         {
             "ledger": s.ledger_id,
             "date": s.ledger_date.isoformat(),
@@ -108,7 +108,7 @@ def statement_metadata(rows: Iterable[dict], path: str) -> dict[str, object]:
         "currency": currency or "",
         "path": dg.MetadataValue.path(path),
     }
-    return _amounts(md, currency)
+    return _money_metadata(md, currency)
 
 
 def journal_metadata(event: lr.JournalStored, data_dir: Path) -> dict[str, object]:

@@ -12,11 +12,11 @@ from typing import Any
 import dagster as dg
 
 from vipps_pipeline.defs.keys import (
-    JOURNAL,
     JOURNAL_CHECK,
-    RECONCILIATION,
+    JOURNAL_KEY,
+    RECONCILIATION_KEY,
     REPORT_ASSETS,
-    STATEMENTS,
+    STATEMENTS_KEY,
 )
 from vipps_pipeline.defs.partitions import UNSHARDED, Shard, partition_key
 from vipps_pipeline.defs.recording.evaluations import Evaluator
@@ -84,8 +84,8 @@ class Recorder:
         self.evaluator = Evaluator(
             context,
             shard,
-            groups={k.name for k in checks if k.asset_key == shard.key(RECONCILIATION)},
-            journal=dg.AssetCheckKey(shard.key(JOURNAL), JOURNAL_CHECK) in checks,
+            groups={k.name for k in checks if k.asset_key == shard.key(RECONCILIATION_KEY)},
+            journal=dg.AssetCheckKey(shard.key(JOURNAL_KEY), JOURNAL_CHECK) in checks,
         )
         self._report_keys = {shard.key(k) for k in REPORT_ASSETS.values()}
         self.summary = Summary()
@@ -145,19 +145,19 @@ class Recorder:
     def _statement_stored(self, event: lr.StatementStored) -> Iterable[dg.AssetObservation]:
         path = statement_path(self.data_dir, event.ledger_id, event.ledger_date).resolve()
         metadata = statement_metadata(event.rows, str(path))
-        self._materialized(STATEMENTS, event.ledger_id, event.ledger_date, metadata)
+        self._materialized(STATEMENTS_KEY, event.ledger_id, event.ledger_date, metadata)
         return ()
 
     def _journal_stored(self, event: lr.JournalStored) -> Iterable[dg.AssetObservation]:
         metadata = journal_metadata(event, self.data_dir)
-        self._materialized(JOURNAL, event.ledger_id, event.ledger_date, metadata)
+        self._materialized(JOURNAL_KEY, event.ledger_id, event.ledger_date, metadata)
         self._pending.append(event)
         return ()
 
     def _findings_stored(self, event: lr.FindingsStored) -> Iterable[dg.AssetObservation]:
         self.summary.derived.setdefault(event.ledger_id, set()).add(event.ledger_date)
         metadata = findings_metadata(event, self.data_dir)
-        self._materialized(RECONCILIATION, event.ledger_id, event.ledger_date, metadata)
+        self._materialized(RECONCILIATION_KEY, event.ledger_id, event.ledger_date, metadata)
         self._pending.append(event)
         return ()
 

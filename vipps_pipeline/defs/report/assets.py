@@ -4,7 +4,7 @@ import base64
 
 import dagster as dg
 
-from vipps_pipeline.defs.keys import JOURNAL, RECONCILIATION, STATEMENTS
+from vipps_pipeline.defs.keys import JOURNAL_KEY, RECONCILIATION_KEY, STATEMENTS_KEY
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.outputs import html_report as report
 
@@ -19,7 +19,7 @@ def _image(png: bytes, alt: str) -> str:
 @dg.asset(
     group_name="reports",
     kinds={"python", "html"},
-    deps=[STATEMENTS, RECONCILIATION, JOURNAL],
+    deps=[STATEMENTS_KEY, RECONCILIATION_KEY, JOURNAL_KEY],
     description="Per ledger: balances over time (funds and fees), daily payouts, the fee rate "
     "and a reconciliation calendar (date x check), as PNG in this asset's metadata and as one "
     "static HTML page, `<data>/report/index.html`, that opens without a server.",

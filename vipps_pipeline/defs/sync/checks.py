@@ -5,7 +5,7 @@ The sync job evaluates it at its end; executed from the UI it evaluates the same
 
 import dagster as dg
 
-from vipps_pipeline.defs.keys import LEDGERS
+from vipps_pipeline.defs.keys import LEDGERS_KEY
 from vipps_pipeline.defs.partitions import UNSHARDED, Shard, shard_ledger_partitions
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.defs.sync.plans import freshness_rows
@@ -20,7 +20,7 @@ FRESHNESS_COLUMNS = ["ledger_id", "status", "final_through", "open_since", "days
 def freshness_evaluation(
     rows: list[planner.Freshness],
     target: dg.EventLogRecord | None = None,
-    asset_key: dg.AssetKey = LEDGERS,
+    asset_key: dg.AssetKey = LEDGERS_KEY,
 ) -> dg.AssetCheckEvaluation:
     """ERROR when a ledger's 404 persists (not yours?), WARN when one is open too long."""
     statuses = {r.status for r in rows}
@@ -50,14 +50,14 @@ def freshness_evaluation(
 
 
 def latest_ledgers_record(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey = LEDGERS
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey = LEDGERS_KEY
 ) -> dg.EventLogRecord | None:
     records = instance.fetch_materializations(asset_key, limit=1).records
     return records[0] if records else None
 
 
 def build_freshness_check(shard: Shard = UNSHARDED) -> dg.AssetChecksDefinition:
-    ledgers_key = shard.key(LEDGERS)
+    ledgers_key = shard.key(LEDGERS_KEY)
     partitions = shard_ledger_partitions(shard)
 
     @dg.asset_check(

@@ -16,12 +16,12 @@ from pydantic import Field
 from vipps_pipeline.books.reconcile import CHECK_GROUPS
 from vipps_pipeline.defs.keys import (
     API_POOL,
-    JOURNAL,
     JOURNAL_CHECK,
-    LEDGERS,
-    RECONCILIATION,
+    JOURNAL_KEY,
+    LEDGERS_KEY,
+    RECONCILIATION_KEY,
     REPORT_ASSETS,
-    STATEMENTS,
+    STATEMENTS_KEY,
 )
 from vipps_pipeline.defs.partitions import (
     UNSHARDED,
@@ -86,7 +86,7 @@ def sync_shard(
 ) -> Iterator[Recorded]:
     """The sync of one shard's ledgers, recorded under its asset keys."""
     partitions = shard_ledger_partitions(shard)
-    ledgers_key = shard.key(LEDGERS)
+    ledgers_key = shard.key(LEDGERS_KEY)
     settings = pipeline.settings()
     today = settings.today()
     registered = sorted(context.instance.get_dynamic_partitions(partitions.name))
@@ -99,8 +99,8 @@ def sync_shard(
         )
     ids = config.ledgers or registered
     client = api.get_client() if config.fetch else None
-    checks = [dg.AssetCheckKey(shard.key(RECONCILIATION), group) for group in CHECK_GROUPS]
-    checks.append(dg.AssetCheckKey(shard.key(JOURNAL), JOURNAL_CHECK))
+    checks = [dg.AssetCheckKey(shard.key(RECONCILIATION_KEY), group) for group in CHECK_GROUPS]
+    checks.append(dg.AssetCheckKey(shard.key(JOURNAL_KEY), JOURNAL_CHECK))
     recorder = Recorder(context, settings.data_dir, checks, settings.timezone, shard)
     inventories: dict[str, completeness.Inventory] = {}
     with _progress(len(ids)) as bar:
@@ -162,9 +162,9 @@ def record_unrecorded(
     and reporting it), so the UI's partition status catches up with the data. ``inventories``:
     the ledgers this sync listed and kept current (the others are listed here)."""
     kinds = {shard.key(REPORT_ASSETS[t]): f"reports/{t}" for t in TOPICS} | {
-        shard.key(STATEMENTS): "statements",
-        shard.key(RECONCILIATION): "reconciliation",
-        shard.key(JOURNAL): "journal",
+        shard.key(STATEMENTS_KEY): "statements",
+        shard.key(RECONCILIATION_KEY): "reconciliation",
+        shard.key(JOURNAL_KEY): "journal",
     }
     known = inventories or {}
     inventories = {
