@@ -12,12 +12,11 @@ from vipps_pipeline.books.checks.base import REGISTRY, Check, CheckInputs
 
 __all__ = ["CHECKS", "CHECK_GROUPS", "REGISTRY", "Check", "CheckInputs", "run_checks"]
 
-FAMILIES = (balance, payouts, funds_fees)
-"""The check modules, in the order their groups are shown."""
+GROUPS = (balance.BALANCE_GROUP, payouts.PAYOUTS_GROUP, funds_fees.FUNDS_FEES_GROUP)
+"""The check families' groups, in the order they are shown."""
 
 CHECK_GROUPS: dict[str, tuple[str, ...]] = {
-    family.GROUP: tuple(c.name for c in REGISTRY.values() if c.group == family.GROUP)
-    for family in FAMILIES
+    group: tuple(c.name for c in REGISTRY.values() if c.group == group) for group in GROUPS
 }
 """How the fine-grained checks of the findings dataset are shown as Dagster asset checks."""
 
