@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
 
-from vipps_pipeline.settings import TOPICS
-
 __all__ = ["STATUS_RANK", "TOPICS", "Status", "finding"]
+
+TOPICS = ("funds", "fees")
+"""The report topics the API serves for every ledger."""
 
 
 class Status(StrEnum):

@@ -21,6 +21,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from vipps_pipeline import __version__
+from vipps_pipeline.domain import TOPICS
 from vipps_pipeline.settings_types import (
     FIRST_API_DATE,
     HEADER_MAX_LEN,
@@ -71,9 +72,6 @@ __all__ = [
     "settings_table",
     "validate_ledger_id",
 ]
-
-TOPICS = ("funds", "fees")
-"""The report topics the API serves for every ledger."""
 
 REMOVED_SETTINGS = {
     "VIPPS_NOT_READY_RETRIES": "runs no longer wait for a day that is not ready; the hourly "

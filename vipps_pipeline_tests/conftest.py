@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,6 +19,19 @@ __all__ = ["CLOSED_DAY", "LEDGER_IDS", "NOW", "days", "embedded_instance"]
 
 # every simulated World in this process builds each day once (tests read days, never change them)
 World.shared_history = OrderedDict()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``VIPPS_TEST_DAYS_AHEAD=N`` runs the suite as if it were N days later (wall clock only,
+    in the test processes; timeouts and sleeps keep the real monotonic clock), to show that no
+    test reads today's date: every test pins its clock through ``NOW`` or ``VIPPS_NOW``."""
+    ahead = int(os.environ.get("VIPPS_TEST_DAYS_AHEAD") or 0)
+    if ahead:
+        import time_machine
+
+        traveller = time_machine.travel(datetime.now(UTC) + timedelta(days=ahead), tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from babel.numbers import get_currency_precision, list_currencies
 
+from vipps_pipeline.domain import Status
 from vipps_pipeline.settings import SettingsError
 from vipps_pipeline.store.objstore import as_dir, is_remote
 from vipps_pipeline.store.schemas import (
@@ -110,7 +111,7 @@ QUESTIONS: dict[str, str] = {
     ),
     "days that failed a check": (
         'select ledger_id, ledger_date, "check", topic, detail from findings '
-        "where status = 'fail' order by ledger_id, ledger_date"
+        f"where status = '{Status.FAIL}' order by ledger_id, ledger_date"
     ),
     "payouts per month": (
         "select ledger_id, currency, date_trunc('month', ledger_date) as month, "

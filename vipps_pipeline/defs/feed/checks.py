@@ -9,6 +9,7 @@ from vipps_pipeline.defs.feed.assets import FEED_RECONCILIATION
 from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
+from vipps_pipeline.domain import Status
 from vipps_pipeline.feed import books as feed_books
 from vipps_pipeline.store.paths import checks_path
 
@@ -40,8 +41,10 @@ def feed_check_result(rows: list[dict]) -> dg.AssetCheckResult:
     two never disagree: a fail is an ERROR, anything else (pending, not compared) a pass."""
     statuses = {r["status"] for r in rows}
     return dg.AssetCheckResult(
-        passed="fail" not in statuses,
-        severity=dg.AssetCheckSeverity.ERROR if "fail" in statuses else dg.AssetCheckSeverity.WARN,
+        passed=Status.FAIL not in statuses,
+        severity=dg.AssetCheckSeverity.ERROR
+        if Status.FAIL in statuses
+        else dg.AssetCheckSeverity.WARN,
         description=", ".join(f"{r['topic']} {r['status']}" for r in rows) or "not compared yet",
         metadata={"findings": table(rows, FINDING_COLUMNS)},
     )

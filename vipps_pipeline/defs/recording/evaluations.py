@@ -10,6 +10,7 @@ from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS
 from vipps_pipeline.defs.keys import JOURNAL_CHECK, JOURNAL_KEY, RECONCILIATION_KEY
 from vipps_pipeline.defs.partitions import Shard, partition_key
 from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
+from vipps_pipeline.domain import Status
 from vipps_pipeline.instance.events import CheckTarget, check_target, is_planned
 from vipps_pipeline.sync import engine as lr
 
@@ -21,14 +22,14 @@ def group_result(findings: list[dict], group: str) -> tuple[bool, str, list[dict
     stored yet) are not failures: the check passes and says what it is waiting for.
     """
     rows = [f for f in findings if f["check"] in CHECK_GROUPS[group]]
-    bad = [f for f in rows if f["status"] != "pass"]
+    bad = [f for f in rows if f["status"] != Status.PASS]
     counts: dict[str, int] = {}
     for f in bad:
         counts[f["status"]] = counts.get(f["status"], 0) + 1
     if not bad:
         return True, f"all {len(rows)} checks pass", bad
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    return "fail" not in counts, f"{summary} of {len(rows)} checks", bad
+    return Status.FAIL not in counts, f"{summary} of {len(rows)} checks", bad
 
 
 class Evaluator:

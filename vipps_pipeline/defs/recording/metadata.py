@@ -13,6 +13,7 @@ import dagster as dg
 
 from vipps_pipeline.books.journal import minor_to_text
 from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
+from vipps_pipeline.domain import Status
 from vipps_pipeline.store.paths import findings_path, journal_csv_path, journal_path
 from vipps_pipeline.sync import engine as lr
 from vipps_pipeline.sync.ingest import DaySummary
@@ -29,7 +30,7 @@ PREVIEW_COLUMNS = [
 AMOUNTS = ("balance", "sum_amount", "payout_amount", "reserve_kept")
 """Metadata names ending so are amounts in minor units: each gets a ``_display`` twin."""
 API_SAID = {"404": "HTTP 404", "tryLater": "tryLater: true"}
-FINDING_STATUSES = ("pass", "fail", "pending", "unknown")
+FINDING_STATUSES = (Status.PASS, Status.FAIL, Status.PENDING, Status.UNKNOWN)
 
 
 def money(amount: int | None, currency: str | None) -> str | None:
@@ -134,7 +135,7 @@ def findings_metadata(event: lr.FindingsStored, data_dir: Path) -> dict[str, obj
     path = findings_path(data_dir, event.ledger_id, event.ledger_date).resolve()
     return {
         **counts,
-        "findings": table([f for f in findings if f["status"] != "pass"], FINDING_COLUMNS),
+        "findings": table([f for f in findings if f["status"] != Status.PASS], FINDING_COLUMNS),
         "path": dg.MetadataValue.path(str(path)),
     }
 
