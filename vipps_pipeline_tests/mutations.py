@@ -57,8 +57,8 @@ MUTATIONS = [
     (
         "neighbours' findings not recomputed when a late day arrives",
         "vipps_pipeline/sync/engine.py",
-        "        targets |= {d for d in stale_findings if lo <= d <= hi and d not in in_chunk | later}",
-        "        targets |= set()",
+        "    targets |= {d for d in stale_findings if lo <= d <= hi and d not in in_chunk | later}",
+        "    targets |= set()",
         "test_dagster.py::test_a_late_day_gets_its_findings_and_its_neighbours_are_recomputed",
     ),
     (
@@ -126,7 +126,7 @@ MUTATIONS = [
     ),
     (
         "ledger id not validated",
-        "vipps_pipeline/settings.py",
+        "vipps_pipeline/settings_types.py",
         "if not isinstance(ledger_id, str) or not LEDGER_ID_RE.match(ledger_id):",
         "if not isinstance(ledger_id, str):",
         "test_client.py::test_ledger_id_is_validated_before_any_request test_dagster.py::test_bad_ledger_id_in_the_list_is_refused_and_nothing_is_stored",
