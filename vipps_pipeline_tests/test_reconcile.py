@@ -10,16 +10,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from vipps_pipeline.api.parse import page_to_batch
 from vipps_pipeline.books import derive as books
 from vipps_pipeline.books.checks import REGISTRY
 from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS, summarize
 from vipps_pipeline.domain import Status
 from vipps_pipeline.simulator import Faults, World
-from vipps_pipeline.store.atomic import write_batches
-from vipps_pipeline.store.paths import report_path
-from vipps_pipeline.store.schemas import REPORT_SCHEMA
-from vipps_pipeline_tests.support.books import store
+from vipps_pipeline_tests.support.books import store, store_report
 from vipps_pipeline_tests.support.clock import LEDGER_IDS, days
 
 START = date(2026, 10, 1)
@@ -162,15 +158,7 @@ def _entries(ledger_date: date, moves: list[tuple[str, int]], opening: int = 0) 
 
 def _store(data_dir: Path, ledger_id: str, d: date, funds: list[dict], fees: list[dict]) -> None:
     for topic, entries in (("funds", funds), ("fees", fees)):
-        batch = page_to_batch(
-            entries,
-            ledger_id=ledger_id,
-            topic=topic,
-            ledger_date=d,
-            seq_start=0,
-            include_gdpr=False,
-        )
-        write_batches(report_path(data_dir, topic, ledger_id, d), REPORT_SCHEMA, [batch])
+        store_report(data_dir, ledger_id, d=d, topic=topic, entries=entries)
 
 
 def _check(data_dir: Path, ledger_id: str, dates: list[date], first=None, settlement=None) -> dict:

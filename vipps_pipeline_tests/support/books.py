@@ -21,15 +21,16 @@ def store(world: World, data_dir: Path, ledger_id: str, dates: list[date]) -> li
         if world.status(spec, d, NOW) != "closed":
             continue
         for topic in ("funds", "fees"):
-            entries = world.day(ledger_id, topic, d).page(0, 10**7)
-            batch = page_to_batch(
-                entries,
-                ledger_id=ledger_id,
-                topic=topic,
-                ledger_date=d,
-                seq_start=0,
-                include_gdpr=False,
+            store_report(
+                data_dir, ledger_id, topic, d, world.day(ledger_id, topic, d).page(0, 10**7)
             )
-            write_batches(report_path(data_dir, topic, ledger_id, d), REPORT_SCHEMA, [batch])
         stored.append(d)
     return stored
+
+
+def store_report(data_dir: Path, ledger_id: str, topic: str, d: date, entries: list[dict]) -> None:
+    """One ledger-day's report file from the API's entries, through the real parser and writer."""
+    batch = page_to_batch(
+        entries, ledger_id=ledger_id, topic=topic, ledger_date=d, seq_start=0, include_gdpr=False
+    )
+    write_batches(report_path(data_dir, topic, ledger_id, d), REPORT_SCHEMA, [batch])
