@@ -30,7 +30,9 @@ PREVIEW_COLUMNS = [
 AMOUNTS = ("balance", "sum_amount", "payout_amount", "reserve_kept")
 """Metadata names ending so are amounts in minor units: each gets a ``_display`` twin."""
 API_SAID = {"404": "HTTP 404", "tryLater": "tryLater: true"}
-FINDING_STATUSES = (Status.PASS, Status.FAIL, Status.PENDING, Status.UNKNOWN)
+FINDING_STATUSES = tuple(
+    s.value for s in (Status.PASS, Status.FAIL, Status.PENDING, Status.UNKNOWN)
+)
 
 
 def money(amount: int | None, currency: str | None) -> str | None:
