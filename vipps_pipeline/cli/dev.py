@@ -4,7 +4,7 @@ Nothing to configure: a free port, a simulator on loopback, and ``dagster dev`` 
 process whose environment points at both; the simulator stops when the child does.
 
 ``dev`` owns its process tree: ``dagster dev`` starts in a session of its own (so its webserver,
-daemon, code server and run workers share one process group), and SIGTERM, SIGINT, Ctrl-C or
+daemon, code server and run workers share one process group), and SIGTERM, SIGINT, SIGHUP or
 the interpreter's exit end that group and every descendant, SIGKILL after a short grace, so no
 webserver keeps answering on the port after ``dev`` is gone. While it runs, ``.vipps-dev.json``
 tells commands started in the same folder where the simulator and instance are
@@ -58,6 +58,10 @@ def _announce_when_up(url: str, port: int) -> None:
 
 GRACE_SECONDS = 8.0
 """How long ``dagster dev`` and its children get to shut down cleanly before SIGKILL."""
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+"""kill, Ctrl-C (only ``dev`` is in the terminal's process group) and a closed terminal."""
 
 
 class _Stop(Exception):
@@ -152,7 +156,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "dagster", "dev", "-m", "vipps_pipeline.definitions"]
     proc: subprocess.Popen[bytes] | None = None
     try:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, _on_signal)
         proc = subprocess.Popen(
             [*command, "-h", "127.0.0.1", "-p", str(port)], env=env, start_new_session=True
@@ -163,7 +167,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print("\nStopping Dagster and the simulator ...", flush=True)
         return 0
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         if proc is not None:
             stop_tree(proc)
