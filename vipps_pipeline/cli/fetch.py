@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from vipps_pipeline.cli.inputs import date_arg, ledger_args, writable_data_dir
+from vipps_pipeline.cli.inputs import api_settings, date_arg, ledger_args, writable_data_dir
 from vipps_pipeline.settings import SettingsError
 
 
@@ -26,6 +26,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             f"{settings.timezone}): no date can be final yet, so there is nothing to sync"
         )
     dagster_home(args.dagster_home)
+    api_settings()
     code, text = run_sync(ledgers, list_ledgers=not args.no_ledger_list)
     print(text)
     return code
@@ -37,6 +38,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
     ledgers = ledger_args(args.ledger)
     writable_data_dir()
     dagster_home(args.dagster_home)
+    api_settings()
     code, text = run_feed(ledgers, list_ledgers=not args.no_ledger_list)
     print(text)
     return code
@@ -62,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "partitions before it"
         )
     dagster_home(args.dagster_home)
+    api_settings()
     results = run_main_job(start, end, ledgers or None)
     for ledger_id, errors in results.items():
         print(f"{ledger_id}: {'succeeded' if not errors else 'failed'}")

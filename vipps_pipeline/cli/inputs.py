@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from vipps_pipeline.settings import PipelineSettings, SettingsError
+from vipps_pipeline.settings import ApiSettings, PipelineSettings, SettingsError
 
 
 def date_arg(raw: str, flag: str) -> date:
@@ -56,6 +56,12 @@ def writable_data_dir() -> PipelineSettings:
         why = exc.strerror or exc
         raise SettingsError(f"VIPPS_DATA_DIR {path} is not writable: {why}") from None
     return settings
+
+
+def api_settings() -> ApiSettings:
+    """The API settings, checked before the first run: a missing VIPPS_CLIENT_ID used to fail
+    the ledger listing and the job as two failed runs in the UI, with exit status 1."""
+    return ApiSettings.from_env(os.environ)
 
 
 def data_dir_arg(args: argparse.Namespace) -> Path:
