@@ -105,7 +105,7 @@ def test_a_day_not_ready_succeeds_stores_nothing_and_says_why(sim, instance, tmp
         if e.event_type_value == "ASSET_OBSERVATION"
     ]
     assert {o.partition for o in observed} == {partition}
-    assert observed[0].metadata["not_ready"].value == "tryLater: true"
+    assert observed[0].metadata["not_ready_reason"].value == "tryLater: true"
     assert sim.counters["report_pages"] == 2, "one request per topic"
     later = datetime(2026, 12, 2, 12, tzinfo=UTC)
     sim.clock = lambda: later

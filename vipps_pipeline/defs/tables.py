@@ -15,7 +15,9 @@ _TYPES: tuple[tuple[type, str], ...] = ((bool, "bool"), (int, "int"), (float, "f
 
 
 def _cell(value: object) -> _Cell:
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):  # a StrEnum (a check's Status) is stored as its plain text
+        return str(value)
+    if value is None or isinstance(value, int | float | bool):
         return value
     return str(value)
 

@@ -8,7 +8,7 @@ never shows a partition as stored that is not.
 
 import dagster as dg
 
-from vipps_pipeline.defs.keys import LEDGERS_KEY, REPORT_ASSETS
+from vipps_pipeline.defs.keys import REPORT_ASSETS
 from vipps_pipeline.defs.partitions import ledger_day_partitions, ledger_partitions
 from vipps_pipeline.settings import TOPICS
 
@@ -33,7 +33,7 @@ FEED_SPECS = [
         _feed_spec(
             FEED_ASSETS[t],
             ledger_partitions,
-            [LEDGERS_KEY],
+            [],  # not the ledger list: its daily refresh would mark every ledger "Unsynced"
             f"Provisional `{t}` entries from the feed, per ledger, stored as they arrive in "
             f"`<data>/feed/{t}/<ledger>/<yyyy>/<date>.parquet` (the report columns plus "
             "`feed_position` and `stored_at`). Written by the `vipps_feed` job; a closed "

@@ -15,7 +15,6 @@ from vipps_pipeline.defs.keys import (
     API_POOL,
     JOURNAL_CHECK,
     JOURNAL_KEY,
-    LEDGERS_KEY,
     RECONCILIATION_KEY,
     REPORT_ASSETS,
     STATEMENTS_KEY,
@@ -57,7 +56,7 @@ def ledger_day_specs(shard: Shard = UNSHARDED) -> list[dg.AssetSpec]:
                 f"report order, as `<data>/reports/{topic}/<ledger>/<yyyy>/<date>.parquet`. A "
                 "day that is not final yet (HTTP 404 or `tryLater`) is not stored and stays "
                 "missing.",
-                [LEDGERS_KEY],
+                [],  # not the ledger list: its daily refresh would mark every day "Unsynced"
                 shard,
             )
             for topic in TOPICS
@@ -163,6 +162,7 @@ def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
             context.selected_asset_check_keys,
             settings.timezone,
             shard,
+            settings.poll_minute,
         )
         works = (
             lr.Work(

@@ -14,6 +14,15 @@ from vipps_pipeline.domain import Status
 from vipps_pipeline.instance.events import CheckTarget, check_target, is_planned
 from vipps_pipeline.sync import engine as lr
 
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+"""Run statuses whose planned check evaluations may still come."""
+
 
 def group_result(findings: list[dict], group: str) -> tuple[bool, str, list[dict]]:
     """(passed, one-line description, findings that are not a pass) for one check group.
@@ -117,6 +126,8 @@ class Evaluator:
         starts and fills them in later; an evaluation this run added in between (for a
         neighbouring day it recomputed) would be newer, judge an older materialization, and
         hide the other run's result. That run evaluates the day itself, so this one does not.
+        A plan whose run has ended without evaluating (a day that was not ready then) is
+        nobody's: this run evaluates the day, or the check would stay "Skipped" for good.
         """
         keys = sorted(partitions)
         if not keys or not checks:
@@ -124,13 +135,20 @@ class Evaluator:
         infos = self.context.instance.event_log_storage.get_asset_check_partition_info(
             checks, partition_keys=keys
         )
-        return {
-            info.partition_key
+        planned = {
+            info.partition_key: info.latest_planned_run_id
             for info in infos
             if info.partition_key is not None
             and is_planned(info.latest_execution_status)
             and info.latest_planned_run_id != self.context.run_id
         }
+        if not planned:
+            return set()
+        runs = self.context.instance.get_runs(
+            dg.RunsFilter(run_ids=sorted(set(planned.values())), statuses=UNFINISHED)
+        )
+        in_flight = {run.run_id for run in runs}
+        return {partition for partition, run_id in planned.items() if run_id in in_flight}
 
     def _targets(self, asset_key: dg.AssetKey, events: list) -> dict[str, CheckTarget]:
         """The latest materialization of each event's partition: what its check judges."""

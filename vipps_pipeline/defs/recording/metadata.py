@@ -6,6 +6,7 @@ partition's metadata, which the UI shows one partition at a time.
 """
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -131,9 +132,9 @@ def journal_metadata(event: lr.JournalStored, data_dir: Path) -> dict[str, objec
 def findings_metadata(event: lr.FindingsStored, data_dir: Path) -> dict[str, object]:
     """Counts per status beside the findings that are not a pass (a pass needs no reading)."""
     findings = list(event.findings)
-    counts = {k: 0 for k in FINDING_STATUSES}
+    counts = {str(k): 0 for k in FINDING_STATUSES}  # plain keys: Dagster stores no StrEnum
     for f in findings:
-        counts[f["status"]] += 1
+        counts[str(f["status"])] += 1
     path = findings_path(data_dir, event.ledger_id, event.ledger_date).resolve()
     return {
         **counts,
@@ -142,11 +143,30 @@ def findings_metadata(event: lr.FindingsStored, data_dir: Path) -> dict[str, obj
     }
 
 
-def not_ready_metadata(event: lr.NotReadyFound) -> dict[str, object]:
+def next_poll(after: datetime, poll_minute: int, timezone: str) -> str:
+    """The first hourly sync poll (at ``poll_minute``) after ``after``, as the user reads it:
+    when the pipeline asks the API about a not-ready day again."""
+    tick = after.replace(minute=poll_minute, second=0, microsecond=0)
+    if tick <= after:
+        tick += timedelta(hours=1)
+    return f"{tick.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M} ({timezone})"
+
+
+def not_ready_metadata(
+    event: lr.NotReadyFound, poll_minute: int | None, timezone: str
+) -> dict[str, object]:
+    """Why a ledger-day is missing, on its partition: Dagster shows no reason for a missing
+    partition otherwise. A 404 is the HTTP status; ``tryLater`` comes on an HTTP 200 page."""
     p = event.probe
-    return {
-        "not_ready": API_SAID[p.reason],
+    metadata: dict[str, object] = {
+        "not_ready_reason": API_SAID[p.reason],
+        "topic": p.topic,
+        "http_status": 404 if p.reason == "404" else 200,
+        "tryLater": p.reason == "tryLater",
         "detail": p.detail,
         "open_since": p.first_seen.isoformat(timespec="seconds"),
         "later_dates_not_asked": event.not_asked,
     }
+    if poll_minute is not None:
+        metadata["next_poll"] = next_poll(p.last_seen, poll_minute, timezone)
+    return metadata

@@ -75,8 +75,10 @@ class Recorder:
         checks: Iterable[dg.AssetCheckKey],
         timezone: str = "UTC",
         shard: Shard = UNSHARDED,
+        poll_minute: int | None = None,
     ) -> None:
         self.context = context
+        self.poll_minute = poll_minute  # the sync's hourly poll: a not-ready day's next ask
         self.shard = shard
         self.data_dir = data_dir
         self.timezone = timezone
@@ -92,6 +94,7 @@ class Recorder:
         self.outage: str | None = None
         self._pending: list[lr.FindingsStored | lr.JournalStored] = []
         self._materializations: list[dg.AssetMaterialization] = []
+        self._observed_days: set[tuple[str, date]] = set()
         self._handlers: dict[type, Callable[[Any], Iterable[dg.AssetObservation]]] = {
             lr.ReportStored: self._report_stored,
             lr.StatementStored: self._statement_stored,
@@ -166,12 +169,17 @@ class Recorder:
         self.summary.open.setdefault(event.ledger_id, []).append(
             f"{p.topic} {p.ledger_date} ({API_SAID[p.reason]})"
         )
-        observation = dg.AssetObservation(
-            asset_key=self.shard.key(REPORT_ASSETS[p.topic]),
-            partition=partition_key(event.ledger_id, p.ledger_date),
-            metadata=not_ready_metadata(event),
-        )
-        return (observation,)
+        metadata = not_ready_metadata(event, self.poll_minute, self.timezone)
+        partition = partition_key(event.ledger_id, p.ledger_date)
+        keys = [REPORT_ASSETS[p.topic]]
+        if (event.ledger_id, p.ledger_date) not in self._observed_days:
+            # what is derived from the day is missing for the same reason: say so there too
+            self._observed_days.add((event.ledger_id, p.ledger_date))
+            keys += [STATEMENTS_KEY, JOURNAL_KEY, RECONCILIATION_KEY]
+        return [
+            dg.AssetObservation(asset_key=self.shard.key(k), partition=partition, metadata=metadata)
+            for k in keys
+        ]
 
     def _day_failed(self, event: lr.DayFailed) -> Iterable[dg.AssetObservation]:
         self.summary.failures.append(event.message)

@@ -101,7 +101,9 @@ def sync_shard(
     client = api.get_client() if config.fetch else None
     checks = [dg.AssetCheckKey(shard.key(RECONCILIATION_KEY), group) for group in CHECK_GROUPS]
     checks.append(dg.AssetCheckKey(shard.key(JOURNAL_KEY), JOURNAL_CHECK))
-    recorder = Recorder(context, settings.data_dir, checks, settings.timezone, shard)
+    recorder = Recorder(
+        context, settings.data_dir, checks, settings.timezone, shard, settings.poll_minute
+    )
     inventories: dict[str, completeness.Inventory] = {}
     with _progress(len(ids)) as bar:
         works = _works(settings, ids, today, config.fetch, bar, inventories)
