@@ -15,7 +15,9 @@ _TYPES: tuple[tuple[type, str], ...] = ((bool, "bool"), (int, "int"), (float, "f
 
 
 def _cell(value: object) -> _Cell:
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return str(value)  # a str enum (Status) as its plain text: Dagster stores no enums
+    if value is None or isinstance(value, int | float | bool):
         return value
     return str(value)
 

@@ -120,16 +120,29 @@ def journal_metadata(event: lr.JournalStored, data_dir: Path) -> dict[str, objec
         "debits_and_credits": event.debit,
         "debits_and_credits_display": f"{minor_to_text(event.debit, event.currency)} "
         f"{event.currency or ''}".strip(),
-        "balanced": not event.problems,
+        "balanced": event.check.balanced,
+        "unmapped_entry_types": ", ".join(t for _, t, _ in event.check.unmapped) or "none",
         "path": dg.MetadataValue.path(str(path)),
         "csv": dg.MetadataValue.path(str(csv)),
     }
 
 
+def journal_check_metadata(event: lr.JournalStored) -> dict[str, object]:
+    """The entry types to map, each with the amount it moved its ledger (none: no table)."""
+    md: dict[str, object] = {"balanced": event.check.balanced}
+    if event.check.unmapped:
+        rows = [
+            {"topic": topic, "entry_type": entry_type, "amount": money(amount, event.currency)}
+            for topic, entry_type, amount in event.check.unmapped
+        ]
+        md["to_map"] = table(rows, ["topic", "entry_type", "amount"])
+    return md
+
+
 def findings_metadata(event: lr.FindingsStored, data_dir: Path) -> dict[str, object]:
     """Counts per status beside the findings that are not a pass (a pass needs no reading)."""
     findings = list(event.findings)
-    counts = {k: 0 for k in FINDING_STATUSES}
+    counts = {str(k): 0 for k in FINDING_STATUSES}  # plain text: Dagster stores no enums
     for f in findings:
         counts[f["status"]] += 1
     path = findings_path(data_dir, event.ledger_id, event.ledger_date).resolve()
