@@ -246,6 +246,37 @@ def test_pending_and_unknown_do_not_show_as_failed(sim, instance, tmp_path):
     assert evaluation.passed and "unknown" in evaluation.description
 
 
+def test_an_unknown_entry_type_is_a_balanced_journal_and_a_warning_naming_what_to_map(
+    sim, instance, tmp_path
+):
+    sim.world.faults.unknown_entry_type = True
+    first, odd = date(2026, 10, 4), date(2026, 10, 5)  # the 5th brings the unknown type
+    assert run_range(make_defs(sim, tmp_path), instance, "100001", first, odd).success
+    ck = dg.AssetCheckKey(dg.AssetKey("journal"), "journal_balances")
+    records = instance.event_log_storage.get_asset_check_execution_history(ck, limit=10)
+    by_day = {r.partition: r.event.dagster_event.event_specific_data for r in records}
+    plain, warned = by_day[key(first, "100001")], by_day[key(odd, "100001")]
+    assert plain.passed and "debits equal credits" in plain.description
+    assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN
+    assert warned.description == (
+        "balanced, but entry type(s) without an account were booked to suspense account 2999 "
+        "(map them in vipps_pipeline/books/journal_accounts.toml): "
+        "funds interest-adjustment 3.21 NOK"
+    )
+    assert warned.metadata["balanced"].value is True
+    assert "interest-adjustment | 3.21 NOK" in table_text(warned.metadata["to_map"].value)
+    [event] = [
+        r.event_log_entry
+        for r in instance.fetch_materializations(
+            dg.AssetRecordsFilter(dg.AssetKey("journal"), asset_partitions=[key(odd, "100001")]),
+            limit=1,
+        ).records
+    ]
+    shown = event.asset_materialization.metadata
+    assert shown["balanced"].value is True
+    assert shown["unmapped_entry_types"].value == "interest-adjustment"
+
+
 # --- sync, freshness, the sensor ---------------------------------------------------------------
 
 

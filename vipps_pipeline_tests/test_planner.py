@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from vipps_pipeline.store.state import LedgerState, Probe
+import pytest
+
+from vipps_pipeline.store.state import LedgerState, Probe, schedule_of
 from vipps_pipeline.sync import completeness, planner
 from vipps_pipeline_tests.support.clock import days
 
@@ -111,6 +113,28 @@ def test_freshness_open_is_normal_stale_is_a_warning_a_lasting_404_an_error():
     assert moved_on.status == "ok"
 
 
+def test_the_open_text_follows_the_ledgers_learned_payout_schedule():
+    today = date(2026, 11, 24)
+
+    def said(final: date, schedule: str | None, payouts: tuple[date, ...] = ()) -> str:
+        ledger = LedgerState(
+            probes={t: probe(t, final + timedelta(days=1)) for t in ("funds", "fees")},
+            schedule=schedule or schedule_of(payouts),
+        )
+        inv = inventory(reports(days(START, final)))
+        plan = planner.plan_ledger(inv, ledger, start=START, until=today, window=3)
+        return planner.freshness(plan, today=today, stale_days=62, persistent_404_days=7).detail
+
+    daily = tuple(days(date(2026, 11, 1), date(2026, 11, 22)))
+    monthly = (date(2026, 8, 31), date(2026, 9, 30), date(2026, 10, 31))
+    assert said(date(2026, 11, 22), None, daily).endswith(
+        "normal for daily settlement (dates close at the period's payout)"
+    )
+    assert "longer than daily settlement explains" in said(date(2026, 11, 1), "daily")
+    assert "normal for monthly settlement" in said(date(2026, 10, 31), None, monthly)
+    assert "not learned yet" in said(date(2026, 10, 31), None, monthly[:1])
+
+
 def _store(data, kind: str, ledger_date: date) -> None:
     """A file put in place as the writers do it: a temporary renamed over the final name."""
     from vipps_pipeline.store.atomic import atomic_file
@@ -187,3 +211,37 @@ def test_a_state_file_change_or_a_new_year_folder_changes_the_fingerprint(tmp_pa
     _age(data, 60 - 2)
     years = dict(completeness.fingerprint(data, "100001"))["reports/funds"]
     assert [name for name, _ in years] == ["2025", "2026"]
+
+
+@pytest.mark.slow
+def test_the_sync_command_explains_an_open_date_by_each_ledgers_own_schedule(tmp_path):
+    """At 00:17 in Oslo on 1 November: the daily ledger's 31 October closes within the hour,
+    the monthly ledger's October at its payout, and the daily ledger in a negative-balance
+    episode has been open since 1 September. Each schedule is learned from stored payouts."""
+    from vipps_pipeline.simulator import Simulator, World
+    from vipps_pipeline.store.state import load
+    from vipps_pipeline_tests.support.cli import cli
+
+    clock = datetime(2026, 10, 31, 23, 17, tzinfo=UTC)
+    with Simulator(World(seed=0), clock=lambda: clock) as sim:
+        env = {
+            **sim.env("merchant"),
+            "VIPPS_DATA_DIR": str(tmp_path / "data"),
+            "VIPPS_START_DATE": "2026-08-25",
+            "VIPPS_NOW": clock.isoformat(),
+        }
+        ledgers = [a for lid in ("100001", "100004", "100006") for a in ("--ledger", lid)]
+        home = ("--dagster-home", str(tmp_path / "home"))
+        result = cli("sync", *ledgers, *home, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    said = {line.split()[0]: line.split(": ", 1)[1] for line in result.stdout.splitlines()[2:]}
+    assert said == {
+        "100001": "open since 2026-10-31 (1 days): normal for daily settlement (dates close "
+        "at the period's payout)",
+        "100004": "open since 2026-10-01 (31 days): normal for monthly settlement (dates close "
+        "at the period's payout)",
+        "100006": "open since 2026-09-01 (61 days): longer than daily settlement explains: the "
+        "payout is held (a negative balance stays open until a top-up clears it)",
+    }
+    schedules = {lid: load(tmp_path / "data", lid).schedule for lid in said}
+    assert schedules == {"100001": "daily", "100004": "monthly", "100006": "daily"}

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 
 from vipps_pipeline.books import derive as books
@@ -15,7 +16,10 @@ from vipps_pipeline.defs.report.assets import ledger_report
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.outputs import html_report as report
 from vipps_pipeline.outputs.query import QUESTIONS, VIEWS, connect, run
-from vipps_pipeline.simulator import World
+from vipps_pipeline.simulator import Faults, World
+from vipps_pipeline.store.atomic import write_table
+from vipps_pipeline.store.paths import journal_path
+from vipps_pipeline.store.schemas import JOURNAL_SCHEMA
 from vipps_pipeline_tests.support.books import store
 from vipps_pipeline_tests.support.cli import cli
 from vipps_pipeline_tests.support.clock import LEDGER_IDS, days
@@ -106,3 +110,30 @@ def test_the_query_command_prints_a_table_or_csv_and_names_a_bad_query(data, tmp
     bad = cli("query", "select nope from entries", "--data-dir", str(data), cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("error: Binder Error")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_report_command_counts_failed_journals_and_warns_of_unmapped_types(tmp_path):
+    """Every check counts: a journal that does not balance is a failed day, one that booked
+    an undocumented entry type to suspense a day with a warning, as the UI's checks say."""
+    root = tmp_path / "data"
+    world = World(seed=0, faults=Faults(unknown_entry_type=True))
+    stored = store(world, root, "100001", MONTH)
+    books.write_statements(root, "100001", stored)
+    books.write_findings(root, "100001", stored, first_date=MONTH[0], window=3)
+    booked = books.write_journal(root, "100001", stored, books.journal.load_chart())
+    warned = sorted(d for d, (_, check) in booked.items() if check.unmapped)
+    assert len(warned) == 4, warned  # every seventh day
+    broken = date(2026, 10, 14)  # a journal changed by hand: one debit off by 1 øre
+    lines = booked[broken][0].to_pandas()
+    lines.loc[lines.debit.idxmax(), "debit"] += 1
+    write_table(journal_path(root, "100001", broken), pa.Table.from_pandas(lines, JOURNAL_SCHEMA))
+    assert not (books.read_findings(root).status == "fail").any(), "no finding fails"
+
+    result = cli("report", "--data-dir", str(root), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"1 ledger(s) drawn: {(root / 'report' / 'index.html').resolve()}",
+        "days with a failed check: 1; days with a warning: 4",
+    ]
+    page = (root / "report" / "index.html").read_text()
+    assert "<td>NOK</td><td>31</td><td>1</td><td>4</td></tr>" in page

@@ -13,7 +13,6 @@ import requests
 from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings
 from vipps_pipeline.simulator import LEDGERS, Simulator, World
-from vipps_pipeline.simulator.model import UNKNOWN_ENTRY_TYPE
 from vipps_pipeline_tests.support.clock import NOW, days
 
 MONTH = days(date(2026, 9, 20), date(2026, 11, 22))
@@ -67,7 +66,6 @@ def test_the_simulated_world_covers_what_the_pipeline_must_handle():
         "returned-disputed-capture",
         "service-fee",
         "credit-note",
-        UNKNOWN_ENTRY_TYPE,
     } <= types
     assert max_balance > 2**31, "balances must exceed int32"
     assert null_handles and offsets

@@ -84,6 +84,8 @@ def write_statements(
             )
     entries = statements.to_frame(pa.concat_tables([reports["funds"][0], reports["fees"][0]]))
     learned = state.learn_settlement(data_dir, ledger_id, statements.day_settlement(entries))
+    paid = entries.loc[entries.entry_type.isin(statements.PAYOUT_TYPES), "ledger_date"]
+    state.learn_schedule(data_dir, ledger_id, set(paid))
     table = statements.statements(
         entries, ledger_id, [(t, d) for d in dates for t in TOPICS], settlement or learned
     )
@@ -147,11 +149,11 @@ def write_journal(
     dates: Sequence[date],
     chart: journal.Chart,
     per_entry: bool = False,
-) -> dict[date, tuple[pa.Table, list[str]]]:
+) -> dict[date, tuple[pa.Table, journal.DayCheck]]:
     """Book ``dates`` (both reports stored) and store each day's journal as Parquet and CSV.
 
-    Returns per date its lines and what is wrong with them (empty when the day balances and
-    ties to the reports).
+    Returns per date its lines and their check: what is wrong with them (nothing when the day
+    balances and ties to the reports) and which entry types went to suspense.
     """
     dates = sorted(dates)
     reports = _reports(data_dir, ledger_id, dates)

@@ -189,27 +189,89 @@ def journal(
     )
 
 
-def day_balance(lines: pa.Table, movements: dict[str, int], chart: Chart) -> list[str]:
-    """What is wrong with one day's journal (empty when it balances): debits equal credits,
-    and each ledger account moved exactly as much as its report did that day."""
+@dataclass(frozen=True)
+class DayCheck:
+    """The journal check of one day, in two parts because they mean different things to the
+    accountant: ``problems`` are errors (the day does not balance or does not tie to its
+    reports); ``unmapped`` are entry types the chart has no account for, booked to suspense.
+    A suspense booking still balances, so it is a warning naming what to map, not a failure.
+    """
+
+    problems: tuple[str, ...] = ()
+    unmapped: tuple[tuple[str, str, int], ...] = ()
+    """(topic, entry type, the amount it moved its ledger in minor units), per unmapped type."""
+    suspense: str = ""
+    """The suspense account's number and the chart to map them in, for the warning's text."""
+
+    @property
+    def balanced(self) -> bool:
+        """Debits equal credits and every ledger account moved as its report did."""
+        return not self.problems
+
+    def warning(self, currency: str | None) -> str:
+        """What to map, with the amounts: empty when every entry type had an account."""
+        if not self.unmapped:
+            return ""
+        listed = ", ".join(
+            f"{topic} {entry_type} {minor_to_text(amount, currency)} {currency or ''}".rstrip()
+            for topic, entry_type, amount in self.unmapped
+        )
+        return (
+            f"balanced, but entry type(s) without an account were booked to {self.suspense}: "
+            f"{listed}"
+        )
+
+
+def day_balance(lines: pa.Table, movements: dict[str, int], chart: Chart) -> DayCheck:
+    """The journal check of one day: debits equal credits, each ledger account moved exactly
+    as much as its report did that day, and which entry types went to suspense."""
     df = lines.to_pandas()
     problems = []
     debit, credit = int(df.debit.sum()), int(df.credit.sum())
     if debit != credit:
         problems.append(f"debits {debit} != credits {credit}")
+    unmapped = []
     for topic, moved in movements.items():
         number = chart.account(chart.ledgers[topic])[0]
         mine = df[(df.topic == topic) & (df.account == number)]
         net = int(mine.debit.sum()) - int(mine.credit.sum())
         if net != moved:
             problems.append(f"{topic} ledger account {number} moved {net}, the report {moved}")
-    unmapped = sorted(set(df.loc[df.unmapped, "entry_type"]))
-    if unmapped:
-        problems.append(
-            f"entry type(s) {', '.join(unmapped)} booked to the suspense account "
-            f"{chart.account(chart.unmapped)[0]}: map them in {chart.source}"
-        )
-    return problems
+        odd = mine[mine.unmapped]
+        for entry_type, rows in odd.groupby("entry_type", sort=True):
+            unmapped.append((topic, str(entry_type), int(rows.debit.sum() - rows.credit.sum())))
+    suspense = f"suspense account {chart.account(chart.unmapped)[0]} (map them in {chart.source})"
+    return DayCheck(tuple(problems), tuple(unmapped), suspense if unmapped else "")
+
+
+def stored_verdicts(lines: pd.DataFrame, statements: pd.DataFrame, chart: Chart) -> pd.DataFrame:
+    """The journal check of every stored day at once, from the stored lines and statements:
+    per ledger and date, ``failed`` (debits differ from credits, or a ledger account did not
+    move as its statement did) and ``warned`` (an entry type was booked to suspense).
+
+    The same rule as :func:`day_balance`, for readers of the files (the report) that never see
+    the engine's events.
+    """
+    day = ["ledger_id", "ledger_date"]
+    lines = lines.assign(debit=lines.debit.astype("int64"), credit=lines.credit.astype("int64"))
+    per_day = lines.groupby(day).agg(
+        debit=("debit", "sum"), credit=("credit", "sum"), warned=("unmapped", "any")
+    )
+    ledger_account = {t: chart.account(chart.ledgers[t])[0] for t in TOPICS}
+    mine = lines[lines.account == lines.topic.map(ledger_account)]
+    net = (mine.debit - mine.credit).groupby([mine.ledger_id, mine.ledger_date, mine.topic]).sum()
+    moved = statements.set_index([*day, "topic"]).sum_amount.astype("int64")
+    booked = pd.MultiIndex.from_arrays(
+        [moved.index.get_level_values(0), moved.index.get_level_values(1)]
+    )
+    moved = moved[booked.isin(per_day.index)]  # a day not booked yet is not a failed journal
+    both = pd.concat({"net": net, "moved": moved}, axis=1).fillna(0)
+    untied = (both.net != both.moved).groupby(level=[0, 1]).any().rename("untied")
+    out = per_day.join(untied, how="outer")
+    out["warned"] = out.warned.fillna(False).astype(bool)
+    unequal = out.debit.fillna(0) != out.credit.fillna(0)
+    out["failed"] = unequal | out.untied.fillna(False).astype(bool)
+    return out[["failed", "warned"]].reset_index()
 
 
 def csv_rows(lines: pa.Table) -> pa.Table:

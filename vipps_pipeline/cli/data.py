@@ -23,8 +23,15 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from vipps_pipeline.outputs.html_report import write_report
+    import os
 
-    index, pictures = write_report(data_dir_arg(args))
+    from vipps_pipeline.outputs.html_report import write_report
+    from vipps_pipeline.settings import PipelineSettings
+    from vipps_pipeline.sync.engine import chart_for
+
+    chart = chart_for(PipelineSettings.from_env(os.environ))
+    index, pictures = write_report(data_dir_arg(args), chart=chart)
     print(f"{len(pictures)} ledger(s) drawn: {index.resolve()}")
+    failed, warned = sum(p.failed_days for p in pictures), sum(p.warned_days for p in pictures)
+    print(f"days with a failed check: {failed}; days with a warning: {warned}")
     return 0

@@ -2,7 +2,9 @@
 
 Per ledger: the funds and fees balances over time, the daily payouts, the fee rate (fees
 charged over captures), and a reconciliation calendar (date x check: pass, fail, pending,
-unknown). Everything is read from the stored statements and findings; the charts are PNG files
+unknown). Everything is read from the stored statements, findings and journal (a day counts as
+failed when any check failed: a reconciliation finding or the journal's balance check, so the
+count agrees with the checks the UI shows); the charts are PNG files
 under ``<data>/report/<ledger>/`` and are embedded in ``<data>/report/index.html`` so the page
 can be mailed or opened from disk.
 """
@@ -24,12 +26,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vipps_pipeline.books.journal import minor_to_text
+from vipps_pipeline.books.journal import Chart, load_chart, minor_to_text, stored_verdicts
 from vipps_pipeline.domain import STATUS_RANK, Status
 from vipps_pipeline.store import objstore
 from vipps_pipeline.store.atomic import atomic_file, write_json
 from vipps_pipeline.store.objstore import as_dir
-from vipps_pipeline.store.schemas import FINDING_SCHEMA, STATEMENT_SCHEMA
+from vipps_pipeline.store.schemas import FINDING_SCHEMA, JOURNAL_SCHEMA, STATEMENT_SCHEMA
 
 STATUS_COLORS = {
     Status.PASS: "#2e7d32",
@@ -45,7 +47,8 @@ class LedgerPictures:
     ledger_id: str
     currency: str | None
     days: int
-    failed_days: int
+    failed_days: int  # days with a failed reconciliation finding or journal check
+    warned_days: int  # days whose journal booked an entry type to suspense (balanced)
     pngs: dict[str, bytes]  # chart name -> PNG bytes
 
 
@@ -145,8 +148,12 @@ def _calendar_chart(fi: pd.DataFrame) -> bytes:
 
 
 def ledger_pictures(
-    ledger_id: str, statements: pd.DataFrame, findings: pd.DataFrame
+    ledger_id: str,
+    statements: pd.DataFrame,
+    findings: pd.DataFrame,
+    journal: pd.DataFrame | None = None,
 ) -> LedgerPictures:
+    """One ledger's charts and counts; ``journal`` is :func:`stored_verdicts` (None: none)."""
     st = statements[statements.ledger_id == ledger_id].sort_values("ledger_date")
     fi = findings[findings.ledger_id == ledger_id]
     currency = next(iter(st.currency.dropna()), None)
@@ -159,21 +166,33 @@ def ledger_pictures(
         "calendar": _calendar_chart(fi),
     }
     worst = fi.groupby("ledger_date").status.agg(Status.worst)
-    return LedgerPictures(
-        ledger_id, currency, int(funds.shape[0]), int((worst == Status.FAIL).sum()), pngs
-    )
+    failed = set(worst[worst == Status.FAIL].index)
+    warned: set = set()
+    if journal is not None:
+        mine = journal[journal.ledger_id == ledger_id]
+        failed |= set(mine.ledger_date[mine.failed])
+        warned = set(mine.ledger_date[mine.warned & ~mine.failed]) - failed
+    return LedgerPictures(ledger_id, currency, int(funds.shape[0]), len(failed), len(warned), pngs)
 
 
-def write_report(data_dir: Path, ledger_ids: list[str] | None = None) -> tuple[Path, list]:
-    """Write every ledger's charts and ``<data>/report/index.html``; returns (path, pictures)."""
+def write_report(
+    data_dir: Path, ledger_ids: list[str] | None = None, chart: Chart | None = None
+) -> tuple[Path, list]:
+    """Write every ledger's charts and ``<data>/report/index.html``; returns (path, pictures).
+
+    ``chart`` is the chart of accounts the journal was booked with (None: the built-in one):
+    the journal check needs it to know which account carries each ledger.
+    """
     data_dir = as_dir(data_dir)
     statements = _read(data_dir / "statements", STATEMENT_SCHEMA)
     findings = _read(data_dir / "reconciliation", FINDING_SCHEMA)
+    lines = _read(data_dir / "journal", JOURNAL_SCHEMA)
+    journal = stored_verdicts(lines, statements, chart or load_chart())
     ids = ledger_ids or sorted(set(statements.ledger_id))
     out = data_dir / "report"
     pictures = []
     for ledger_id in ids:
-        pics = ledger_pictures(ledger_id, statements, findings)
+        pics = ledger_pictures(ledger_id, statements, findings, journal)
         for name, png in pics.pngs.items():
             with atomic_file(out / ledger_id / f"{name}.png") as tmp:
                 tmp.write_bytes(png)
@@ -200,12 +219,15 @@ def _html(pictures: list[LedgerPictures], statements: pd.DataFrame) -> str:
         "</head><body><h1>Settlement ledgers</h1>",
         f"<p>Ledger dates {first} to {last}; generated {datetime.now(UTC):%Y-%m-%d %H:%M} "
         "UTC. Amounts in major units of each ledger's currency.</p>",
+        "<p>A failed check is a reconciliation finding that failed or a journal that does not "
+        "balance or tie to its reports; a warning is a balanced journal that booked an entry "
+        "type without an account to suspense.</p>",
         "<table><tr><th>ledger</th><th>currency</th><th>days</th><th>days with a failed "
-        "check</th></tr>",
+        "check</th><th>days with a warning</th></tr>",
     ]
     parts += [
         f"<tr><td><a href='#l{p.ledger_id}'>{p.ledger_id}</a></td><td>{p.currency or ''}</td>"
-        f"<td>{p.days}</td><td>{p.failed_days}</td></tr>"
+        f"<td>{p.days}</td><td>{p.failed_days}</td><td>{p.warned_days}</td></tr>"
         for p in pictures
     ]
     parts.append("</table>")

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from vipps_pipeline.simulator.model import World
 
 UNKNOWN_ENTRY_TYPE = "interest-adjustment"
-"""A type the vendor might add without notice: the pipeline must keep it, never reject it."""
+"""A type the vendor might add without notice: the pipeline must keep it, never reject it.
+Sent only with ``Faults(unknown_entry_type=True)``; the vendor documents no such type."""
 NEGATIVE_EPISODE_REFUND = 250_000_000
 """A cancelled event refunded at once (2.5 million NOK): the balance stays negative for weeks."""
 
@@ -71,7 +72,7 @@ def activity(world: World, spec: LedgerSpec, d: date) -> tuple[list[Move], list[
         moves.append(Move(mid, "correction", rng.choice((-900, 1200)), f"C{d:%y%m%d}", "", None))
     if ordinal % 13 == 0:
         moves.append(Move(mid, "top-up", 25_000, f"T{d:%y%m%d}", "top-up", None))
-    if ordinal % 7 == 0:
+    if world.faults.unknown_entry_type and ordinal % 7 == 0:
         moves.append(Move(mid, UNKNOWN_ENTRY_TYPE, 321, f"U{d:%y%m%d}", "", None))
     if "disputes" in spec.extras:
         moves += _disputes(world, spec, d, mid, net=sum(m.amount for m in moves))

@@ -85,11 +85,15 @@ class Faults:
     """Funds ``fees-retained`` differs from minus the fees-ledger ``fees-retained`` by 100."""
     payout_not_last: set[LedgerDay] = field(default_factory=set)
     """The payout is booked before the day's ``fees-retained`` row."""
+    unknown_entry_type: bool = False
+    """Every seventh funds day gets an entry type the vendor does not document
+    (``UNKNOWN_ENTRY_TYPE``), as the vendor may add one without notice. Off by default: the
+    normal world sends only documented types, so its journal has nothing in suspense."""
     feed_mismatch: dict[LedgerDay, str] = field(default_factory=dict)
     """The feed serves that funds ledger-day differently from its by-date report: one of
     FEED_MISMATCHES (an entry missing, two entries swapped, an amount and balance off)."""
 
-    def data_breaks(self) -> tuple[frozenset[LedgerDay], ...]:
+    def data_breaks(self) -> tuple[frozenset[LedgerDay] | bool, ...]:
         """A hashable snapshot of the data breaks, used to key generated-day caches."""
         return (
             frozenset(self.balance_jump_in_day),
@@ -97,6 +101,7 @@ class Faults:
             frozenset(self.missing_fee),
             frozenset(self.fees_retained_mismatch),
             frozenset(self.payout_not_last),
+            self.unknown_entry_type,
         )
 
     @classmethod

@@ -5,6 +5,8 @@
 - The settlement type learned from the ledger's history (net: fees retained from the funds;
   gross: fees invoiced), so one day without fees retained is judged against the ledger's
   agreement rather than guessed from that day alone.
+- The payout schedule (daily, weekly, monthly) learned from the ledger's recent payout dates,
+  so the freshness check explains an open date by this ledger's own settlement, not a guess.
 
 The files are tiny and rewritten atomically under the ledger's lock.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from pathlib import Path
 
 from vipps_pipeline.store.atomic import ledger_lock, quarantine, read_json, write_json
@@ -61,6 +64,30 @@ class LedgerState:
     probes: dict[str, Probe] = field(default_factory=dict)
     settlement: str | None = None
     settlement_seen: date | None = None
+    schedule: str | None = None  # "daily", "weekly" or "monthly": how often it pays out
+    payouts: tuple[date, ...] = ()  # the latest payout dates seen, the schedule's evidence
+
+
+RECENT_PAYOUTS = 12
+"""Payout dates kept as evidence: enough for a median gap that one late payout cannot move."""
+
+
+def schedule_of(payouts: tuple[date, ...]) -> str | None:
+    """The schedule the payout dates show, from the median gap between consecutive payouts: a
+    daily ledger skips quiet days and a negative balance holds payouts for weeks, so neither
+    the smallest nor the largest gap says it. None: fewer than two payouts seen."""
+    gaps = sorted((b - a).days for a, b in pairwise(payouts))
+    if not gaps:
+        return None
+    median = gaps[len(gaps) // 2]
+    return "daily" if median <= 3 else "weekly" if median <= 10 else "monthly"
+
+
+def _dates(raw: object) -> tuple[date, ...]:
+    try:
+        return tuple(sorted({date.fromisoformat(d) for d in raw})) if isinstance(raw, list) else ()
+    except (TypeError, ValueError):
+        return ()  # damaged evidence is forgotten: the next statements learn it again
 
 
 def load(data_dir: Path, ledger_id: str) -> LedgerState:
@@ -89,6 +116,8 @@ def load(data_dir: Path, ledger_id: str) -> LedgerState:
         probes=probes,
         settlement=settlement if settlement in ("net", "gross") else None,
         settlement_seen=seen_date,
+        schedule=schedule_of(payouts) if (payouts := _dates(raw.get("payouts"))) else None,
+        payouts=payouts,
     )
 
 
@@ -99,6 +128,7 @@ def _save(data_dir: Path, ledger_id: str, state: LedgerState) -> None:
             "probes": {t: p.to_json() for t, p in sorted(state.probes.items())},
             "settlement": state.settlement,
             "settlement_seen": state.settlement_seen.isoformat() if state.settlement_seen else None,
+            "payouts": [d.isoformat() for d in state.payouts],
         },
     )
 
@@ -155,3 +185,13 @@ def learn_settlement(data_dir: Path, ledger_id: str, evidence: dict[date, str]) 
         first = min(d for d, kind in evidence.items() if kind == learned)
         _save(data_dir, ledger_id, replace(state, settlement=learned, settlement_seen=first))
     return learned
+
+
+def learn_schedule(data_dir: Path, ledger_id: str, payouts: set[date]) -> str | None:
+    """Add payout dates seen in stored days to the ledger's evidence and return its schedule.
+    Call with the ledger's lock held."""
+    state = load(data_dir, ledger_id)
+    recent = tuple(sorted(set(state.payouts) | payouts))[-RECENT_PAYOUTS:]
+    if recent != state.payouts:
+        _save(data_dir, ledger_id, replace(state, payouts=recent, schedule=schedule_of(recent)))
+    return schedule_of(recent)

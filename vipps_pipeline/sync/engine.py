@@ -313,7 +313,7 @@ def _journal(
         return
     inv.wrote(settings.data_dir, "journal", targets)
     for d in targets:
-        lines, problems = booked[d]
+        lines, check = booked[d]
         currencies = [c for c in lines.column("currency").to_pylist() if c]
         yield JournalStored(
             work.ledger_id,
@@ -321,7 +321,7 @@ def _journal(
             lines.num_rows,
             int(pc.sum(lines.column("debit")).as_py() or 0),
             currencies[0] if currencies else None,
-            tuple(problems),
+            check,
         )
 
 

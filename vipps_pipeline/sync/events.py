@@ -13,6 +13,7 @@ from datetime import date
 
 import pyarrow.compute as pc
 
+from vipps_pipeline.books.journal import DayCheck
 from vipps_pipeline.store import objstore, state
 from vipps_pipeline.store.objstore import DataDir
 from vipps_pipeline.store.paths import day_path
@@ -50,7 +51,7 @@ class JournalStored:
     lines: int
     debit: int  # the day's total of debits (= credits) in minor units
     currency: str | None
-    problems: tuple[str, ...]  # empty when the day balances and ties to the reports
+    check: DayCheck  # its errors (none when it balances and ties) and suspense bookings
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,17 @@ def events_for_files(
             yield StatementStored(ledger_id, d, tuple(table.to_pylist()))
         elif kind == "journal":
             debit = int(pc.sum(table.column("debit")).as_py() or 0)
+            credit = int(pc.sum(table.column("credit")).as_py() or 0)
             currencies = [c for c in table.column("currency").to_pylist() if c]
+            # no reports or chart at hand here: what a file alone can show is its balance
+            unequal = () if debit == credit else (f"debits {debit} != credits {credit}",)
             yield JournalStored(
-                ledger_id, d, table.num_rows, debit, currencies[0] if currencies else None, ()
+                ledger_id,
+                d,
+                table.num_rows,
+                debit,
+                currencies[0] if currencies else None,
+                DayCheck(unequal),
             )
         else:
             yield FindingsStored(ledger_id, d, tuple(table.to_pylist()))

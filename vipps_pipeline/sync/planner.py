@@ -50,6 +50,7 @@ class LedgerPlan:
     stale_statements: tuple[date, ...]
     stale_findings: tuple[date, ...]
     stale_journal: tuple[date, ...] = ()
+    schedule: str | None = None  # how the ledger pays out, learned (None: not yet known)
 
     @property
     def final_through(self) -> date | None:
@@ -113,6 +114,7 @@ def plan_ledger(
         tuple(d for d in stale_statements if d >= start),
         tuple(d for d in stale_findings if d >= start),
         tuple(d for d in completeness.stale_journal(inv) if d >= start),
+        ledger_state.schedule,
     )
 
 
@@ -166,10 +168,26 @@ class Freshness:
     detail: str
 
 
+def _why_open(schedule: str | None, behind: int) -> str:
+    """Why a date is open, by the ledger's own payout schedule: a period's dates close together
+    at its payout, so a monthly ledger is open all month, a daily one only until tomorrow
+    (longer: its payout is held, as a negative balance does until a top-up clears it)."""
+    if schedule is None:
+        return "the payout schedule is not learned yet (dates close at their period's payout)"
+    period = {"daily": 1, "weekly": 7, "monthly": 31}[schedule]
+    if behind <= period + 1:
+        return f"normal for {schedule} settlement (dates close at the period's payout)"
+    return (
+        f"longer than {schedule} settlement explains: the payout is held (a negative balance "
+        "stays open until a top-up clears it)"
+    )
+
+
 def freshness(
     plan: LedgerPlan, *, today: date, stale_days: int, persistent_404_days: int
 ) -> Freshness:
-    """Open for a while is normal (monthly settlement, a negative balance); open for longer than
+    """Open for a while is normal (the ledger's settlement period, a negative balance), and the
+    text says which by the ledger's learned payout schedule; open for longer than
     ``stale_days`` deserves a look; a 404 that persists ``persistent_404_days`` after its date
     means the keys probably cannot read the ledger.
 
@@ -212,7 +230,7 @@ def freshness(
         )
     elif plan.open_since is not None:
         status = "open"
-        detail = f"open since {plan.open_since} ({behind} days): normal for monthly settlement"
+        detail = f"open since {plan.open_since} ({behind} days): {_why_open(plan.schedule, behind)}"
     else:
         status = "ok"
         detail = "final through " + (str(plan.final_through) if plan.final_through else "-")

@@ -9,6 +9,7 @@ import dagster as dg
 from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS
 from vipps_pipeline.defs.keys import JOURNAL_CHECK, JOURNAL_KEY, RECONCILIATION_KEY
 from vipps_pipeline.defs.partitions import Shard, partition_key
+from vipps_pipeline.defs.recording.metadata import journal_check_metadata
 from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
 from vipps_pipeline.domain import Status
 from vipps_pipeline.instance.events import CheckTarget, check_target, is_planned
@@ -39,6 +40,16 @@ def group_result(findings: list[dict], group: str) -> tuple[bool, str, list[dict
         return True, f"all {len(rows)} checks pass", bad
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     return Status.FAIL not in counts, f"{summary} of {len(rows)} checks", bad
+
+
+def journal_description(event: lr.JournalStored) -> str:
+    """The verdict in words: an error names what does not add up; a day that balances but
+    booked an entry type to suspense says so first, then what to map."""
+    check = event.check
+    if not check.balanced:
+        return "; ".join(check.problems)
+    tied = f"debits equal credits ({event.lines} lines) and tie to the reports"
+    return check.warning(event.currency) or tied
 
 
 class Evaluator:
@@ -74,18 +85,17 @@ class Evaluator:
             key = partition_key(event.ledger_id, event.ledger_date)
             if key in theirs:
                 continue
-            only_unmapped = all("suspense" in p for p in event.problems)
             yield dg.AssetCheckEvaluation(
                 asset_key=self.journal_key,
                 check_name=JOURNAL_CHECK,
-                passed=not event.problems,
-                severity=dg.AssetCheckSeverity.WARN
-                if only_unmapped
-                else dg.AssetCheckSeverity.ERROR,
+                passed=event.check.balanced and not event.check.unmapped,
+                severity=dg.AssetCheckSeverity.ERROR
+                if not event.check.balanced
+                else dg.AssetCheckSeverity.WARN,
                 partition=key,
                 target_materialization_data=targets.get(key),
-                description="; ".join(event.problems)
-                or f"debits equal credits ({event.lines} lines) and tie to the reports",
+                description=journal_description(event),
+                metadata=journal_check_metadata(event),
             )
 
     def _findings_evaluations(

@@ -123,10 +123,23 @@ def journal_metadata(event: lr.JournalStored, data_dir: Path) -> dict[str, objec
         "debits_and_credits": event.debit,
         "debits_and_credits_display": f"{minor_to_text(event.debit, event.currency)} "
         f"{event.currency or ''}".strip(),
-        "balanced": not event.problems,
+        "balanced": event.check.balanced,
+        "unmapped_entry_types": ", ".join(t for _, t, _ in event.check.unmapped) or "none",
         "path": dg.MetadataValue.path(str(path)),
         "csv": dg.MetadataValue.path(str(csv)),
     }
+
+
+def journal_check_metadata(event: lr.JournalStored) -> dict[str, object]:
+    """The entry types to map, each with the amount it moved its ledger (none: no table)."""
+    md: dict[str, object] = {"balanced": event.check.balanced}
+    if event.check.unmapped:
+        rows = [
+            {"topic": topic, "entry_type": entry_type, "amount": money(amount, event.currency)}
+            for topic, entry_type, amount in event.check.unmapped
+        ]
+        md["to_map"] = table(rows, ["topic", "entry_type", "amount"])
+    return md
 
 
 def findings_metadata(event: lr.FindingsStored, data_dir: Path) -> dict[str, object]:

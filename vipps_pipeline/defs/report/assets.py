@@ -7,6 +7,7 @@ import dagster as dg
 from vipps_pipeline.defs.keys import JOURNAL_KEY, RECONCILIATION_KEY, STATEMENTS_KEY
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.outputs import html_report as report
+from vipps_pipeline.sync.engine import chart_for
 
 CHARTS_IN_METADATA = 10
 """Ledgers whose charts are embedded in the UI; the HTML report has every ledger."""
@@ -27,15 +28,18 @@ def _image(png: bytes, alt: str) -> str:
 def ledger_report(
     context: dg.AssetExecutionContext, pipeline: PipelineResource
 ) -> dg.MaterializeResult:
-    index, pictures = report.write_report(pipeline.settings().data_dir)
+    settings = pipeline.settings()
+    index, pictures = report.write_report(settings.data_dir, chart=chart_for(settings))
     metadata: dict[str, object] = {
         "report": dg.MetadataValue.path(str(index.resolve())),
         "ledgers": len(pictures),
         "days_with_a_failed_check": sum(p.failed_days for p in pictures),
+        "days_with_a_warning": sum(p.warned_days for p in pictures),
     }
     for p in pictures[:CHARTS_IN_METADATA]:
         metadata[f"ledger_{p.ledger_id}"] = dg.MetadataValue.md(
-            f"**{p.days} days, {p.failed_days} with a failed check**\n\n"
+            f"**{p.days} days, {p.failed_days} with a failed check, {p.warned_days} with a "
+            "warning**\n\n"
             + "\n\n".join(_image(p.pngs[c], f"{c} {p.ledger_id}") for c in report.CHARTS)
         )
     if len(pictures) > CHARTS_IN_METADATA:
