@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -77,7 +80,7 @@ def test_the_views_are_documented_and_answer_in_major_units(data):
         "select amount, major(amount, currency) from entries "
         "where ledger_id = '100001' and entry_type = 'capture' limit 1"
     ).fetchall()
-    assert float(major) == minor / 100
+    assert major == Decimal(minor) / 100 and isinstance(major, Decimal)
     assert con.execute("select major(1234, 'JPY')").fetchall() == [(1234,)]
     docs = (Path(__file__).parents[1] / "docs" / "accounting.md").read_text()
     for view in VIEWS:
@@ -106,3 +109,56 @@ def test_the_query_command_prints_a_table_or_csv_and_names_a_bad_query(data, tmp
     bad = cli("query", "select nope from entries", "--data-dir", str(data), cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("error: Binder Error")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_payouts_per_month_prints_exact_money_with_the_currency_digits(data, tmp_path):
+    """Real rows only (no NaN currency, no 0 payouts), each amount the exact sum of the
+    stored minor units, shown with its currency's digits in the table and in CSV."""
+    con = connect(data)
+    assert con.execute("select typeof(major(1, 'NOK'))").fetchone() == ("DECIMAL(38,4)",)
+    assert con.execute("select major(-225011401, 'NOK'), major(7, 'JPY')").fetchone() == (
+        Decimal("-2250114.01"),
+        Decimal(7),
+    )
+    expected = con.execute(
+        "select ledger_id, sum(payout_amount), count(*) from statements "
+        "where topic = 'funds' and payout_amount is not null group by 1 order by 1"
+    ).fetchall()
+    args = ("query", "payouts per month", "--data-dir", str(data))
+    table = cli(*args, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "NaN" not in table.stdout and "e+" not in table.stdout
+    assert table.stdout.splitlines()[1].split() == [
+        "100001", "NOK", "2026-10-01", "1082390.10", "31"
+    ]  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(cli(*args, "--csv", cwd=tmp_path).stdout)))
+    assert [(r["ledger_id"], r["paid_out"], int(r["payouts"])) for r in rows] == [
+        (ledger_id, f"{Decimal(minor) / 100:.2f}", n) for ledger_id, minor, n in expected
+    ]
+    assert all(r["currency"] and int(r["payouts"]) > 0 for r in rows)
+
+
+def test_a_mistyped_question_is_named_with_the_known_ones(data, tmp_path):
+    bad = cli("query", "payouts per mnth", "--data-dir", str(data), cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stdout == ""
+    [line] = bad.stderr.strip().splitlines()
+    assert line.startswith("error: 'payouts per mnth' is neither SQL nor a known question")
+    assert "did you mean 'payouts per month'?" in line
+    assert all(repr(q) in line for q in QUESTIONS)
+
+
+def test_query_into_head_ends_quietly(data, tmp_path):
+    """``query ... | head``: the reader leaves early; no BrokenPipeError traceback."""
+    args = ["query", "select * from range(300000)", "--csv", "--data-dir", str(data)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vipps_pipeline.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"range\n"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == "", err
