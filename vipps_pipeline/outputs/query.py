@@ -173,7 +173,7 @@ def text_rows(table: pa.Table) -> list[list[str]]:
     return rows
 
 
-def write_table(table: pa.Table, rows: Sequence[Sequence[str]], out: TextIO) -> None:
+def print_table(table: pa.Table, rows: Sequence[Sequence[str]], out: TextIO) -> None:
     """Columns padded to their widest value, numbers right-aligned, the rest left."""
     names = table.column_names
     numeric = [
@@ -228,7 +228,7 @@ def run(data_dir: str | Path, sql: str, as_csv: bool = False, out: TextIO | None
         writer.writerow(table.column_names)
         writer.writerows(rows)
     else:
-        write_table(table, rows, out)
+        print_table(table, rows, out)
     return len(rows)
 
 
