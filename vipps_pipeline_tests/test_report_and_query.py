@@ -162,3 +162,27 @@ def test_query_into_head_ends_quietly(data, tmp_path):
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and err == "", err
+
+
+def test_empty_views_have_the_stored_types_and_the_query_path_loads_only_what_it_needs(tmp_path):
+    """The empty views are said in SQL (DuckDB imports pandas for any registered Arrow
+    table); their types are those DuckDB reads from a stored file. The query command loads
+    neither pandas nor pydantic nor Dagster: it answers in a fraction of the time."""
+    import duckdb
+
+    con = connect(tmp_path)
+    for name, (_, schema) in VIEWS.items():
+        seen = duckdb.connect()
+        seen.register("stored", schema.empty_table())
+        expected = seen.execute("describe stored").fetchall()
+        assert con.execute(f"describe {name}").fetchall() == expected, name
+    probe = (
+        "import sys; from vipps_pipeline.cli.main import main; "
+        f"main(['query', 'select 1', '--data-dir', {str(tmp_path)!r}]); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pandas', 'pydantic', 'dagster', 'matplotlib', 'requests'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout

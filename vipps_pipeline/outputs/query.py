@@ -102,6 +102,33 @@ VIEWS: dict[str, tuple[str, pa.Schema]] = {
 }
 
 
+def sql_type(t: pa.DataType) -> str:
+    """The DuckDB type of a stored column. Said in SQL rather than by registering an empty
+    Arrow table, because DuckDB imports pandas (half a second) to look at any Python object."""
+    if pa.types.is_list(t):
+        return f"{sql_type(t.value_type)}[]"
+    if pa.types.is_map(t):
+        return f"MAP({sql_type(t.key_type)}, {sql_type(t.item_type)})"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    simple = {
+        pa.string(): "VARCHAR",
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.bool_(): "BOOLEAN",
+        pa.date32(): "DATE",
+    }
+    if t not in simple:
+        raise TypeError(f"no DuckDB type for the stored type {t}")
+    return simple[t]
+
+
+def empty_select(schema: pa.Schema) -> str:
+    """A SELECT with ``schema``'s columns and no rows: the view of a dataset not stored yet."""
+    columns = ", ".join(f'cast(null as {sql_type(f.type)}) as "{f.name}"' for f in schema)
+    return f"select {columns} where false"
+
+
 def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per dataset under ``data_dir``."""
     data_dir = as_dir(data_dir)
@@ -122,8 +149,7 @@ def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
                 f"create view {name} as select * from read_parquet('{path}', union_by_name=true)"
             )
         else:
-            con.register(f"_{name}_empty", schema.empty_table())
-            con.execute(f"create view {name} as select * from _{name}_empty")
+            con.execute(f"create view {name} as {empty_select(schema)}")
     # major(amount, cur): minor units as an exact DECIMAL in the currency's major unit
     odd = " ".join(f"when '{c}' then {d}" for c, d in sorted(_odd_digits().items()))
     con.execute(f"create macro currency_digits(cur) as case cur {odd} else 2 end")
