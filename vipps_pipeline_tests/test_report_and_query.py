@@ -45,6 +45,18 @@ def test_the_report_draws_every_ledger_and_opens_without_a_server(data):
     page = index.read_text()
     assert page.count('src="data:image/png;base64,') == len(LEDGER_IDS) * len(report.CHARTS)
     assert "http" not in page.replace("https://", "").split("<body>")[0], "nothing to fetch"
+    paid = (
+        connect(data)
+        .execute(
+            "select ledger_id, sum(payout_amount) from statements where topic = 'funds' "
+            "group by 1 order by 1"
+        )
+        .fetchall()
+    )
+    for ledger_id, minor in paid:  # exact, with the currency's digits (NOK, DKK, EUR: 2)
+        row = page.split(f"<a href='#l{ledger_id}'>")[1].split("</tr>")[0]
+        assert row.endswith(f"<td>{Decimal(minor or 0) / 100:.2f}</td>"), row
+    assert "<td>1082390.10</td>" in page
     for ledger_id in LEDGER_IDS:
         for chart in report.CHARTS:
             png = data / "report" / ledger_id / f"{chart}.png"

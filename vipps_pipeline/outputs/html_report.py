@@ -46,6 +46,7 @@ class LedgerPictures:
     currency: str | None
     days: int
     failed_days: int
+    paid_out: str  # exact, in major units: e.g. "1082390.10"
     pngs: dict[str, bytes]  # chart name -> PNG bytes
 
 
@@ -159,8 +160,16 @@ def ledger_pictures(
         "calendar": _calendar_chart(fi),
     }
     worst = fi.groupby("ledger_date").status.agg(Status.worst)
+    # each stored int64 came back as a float64 (nullable column) but exactly, below 2**53:
+    # summed as Python ints and shown through integer arithmetic, never a float
+    paid = sum(int(v) for v in funds.payout_amount.dropna())
     return LedgerPictures(
-        ledger_id, currency, int(funds.shape[0]), int((worst == Status.FAIL).sum()), pngs
+        ledger_id,
+        currency,
+        int(funds.shape[0]),
+        int((worst == Status.FAIL).sum()),
+        minor_to_text(paid, currency),
+        pngs,
     )
 
 
@@ -201,11 +210,11 @@ def _html(pictures: list[LedgerPictures], statements: pd.DataFrame) -> str:
         f"<p>Ledger dates {first} to {last}; generated {datetime.now(UTC):%Y-%m-%d %H:%M} "
         "UTC. Amounts in major units of each ledger's currency.</p>",
         "<table><tr><th>ledger</th><th>currency</th><th>days</th><th>days with a failed "
-        "check</th></tr>",
+        "check</th><th>paid out</th></tr>",
     ]
     parts += [
         f"<tr><td><a href='#l{p.ledger_id}'>{p.ledger_id}</a></td><td>{p.currency or ''}</td>"
-        f"<td>{p.days}</td><td>{p.failed_days}</td></tr>"
+        f"<td>{p.days}</td><td>{p.failed_days}</td><td>{p.paid_out}</td></tr>"
         for p in pictures
     ]
     parts.append("</table>")
