@@ -198,3 +198,17 @@ def test_empty_views_have_the_stored_types_and_the_query_path_loads_only_what_it
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
     )
     assert done.stdout.splitlines()[-1] == "[]", done.stdout
+
+
+def test_metadata_amounts_are_exact_decimals_with_the_currency_digits():
+    """What the UI shows beside each amount in minor units: integer arithmetic, so even an
+    amount past a float's 2**53 keeps its last digit."""
+    from vipps_pipeline.defs.recording.metadata import money
+
+    assert money(-225011401, "NOK") == "-2250114.01 NOK"
+    assert money(2**62 + 1, "NOK") == "46116860184273879.05 NOK"
+    assert (money(1234, "JPY"), money(-5, "KWD"), money(None, "NOK")) == (
+        "1234 JPY",
+        "-0.005 KWD",
+        None,
+    )
