@@ -68,7 +68,7 @@ def test_the_feed_beside_dev_uses_its_simulator_and_instance(sim: Simulator, tmp
     assert f"data in {tmp_path / 'data'}" in result.stdout
     assert runs_in(tmp_path / "devhome") >= 1, "the run is in dev's instance, shown in its UI"
     answer = cli("query", "select count(*) as n from ledgers", "--csv", cwd=tmp_path)
-    assert answer.returncode == 0 and answer.stdout.splitlines() == ['"n"', "7"], answer.stderr
+    assert answer.returncode == 0 and answer.stdout.splitlines() == ["n", "7"], answer.stderr
 
 
 @pytest.mark.parametrize("why", ["an API is configured", "dev is gone"])

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -46,6 +49,18 @@ def test_the_report_draws_every_ledger_and_opens_without_a_server(data):
     page = index.read_text()
     assert page.count('src="data:image/png;base64,') == len(LEDGER_IDS) * len(report.CHARTS)
     assert "http" not in page.replace("https://", "").split("<body>")[0], "nothing to fetch"
+    paid = (
+        connect(data)
+        .execute(
+            "select ledger_id, sum(payout_amount) from statements where topic = 'funds' "
+            "group by 1 order by 1"
+        )
+        .fetchall()
+    )
+    for ledger_id, minor in paid:  # exact, with the currency's digits (NOK, DKK, EUR: 2)
+        row = page.split(f"<a href='#l{ledger_id}'>")[1].split("</tr>")[0]
+        assert row.endswith(f"<td>{Decimal(minor or 0) / 100:.2f}</td>"), row
+    assert "<td>1082377.26</td>" in page
     for ledger_id in LEDGER_IDS:
         for chart in report.CHARTS:
             png = data / "report" / ledger_id / f"{chart}.png"
@@ -81,7 +96,7 @@ def test_the_views_are_documented_and_answer_in_major_units(data):
         "select amount, major(amount, currency) from entries "
         "where ledger_id = '100001' and entry_type = 'capture' limit 1"
     ).fetchall()
-    assert float(major) == minor / 100
+    assert major == Decimal(minor) / 100 and isinstance(major, Decimal)
     assert con.execute("select major(1234, 'JPY')").fetchall() == [(1234,)]
     docs = (Path(__file__).parents[1] / "docs" / "accounting.md").read_text()
     for view in VIEWS:
@@ -136,4 +151,95 @@ def test_the_report_command_counts_failed_journals_and_warns_of_unmapped_types(t
         "days with a failed check: 1; days with a warning: 4",
     ]
     page = (root / "report" / "index.html").read_text()
-    assert "<td>NOK</td><td>31</td><td>1</td><td>4</td></tr>" in page
+    assert "<td>NOK</td><td>31</td><td>1</td><td>4</td><td>" in page
+
+
+def test_payouts_per_month_prints_exact_money_with_the_currency_digits(data, tmp_path):
+    """Real rows only (no NaN currency, no 0 payouts), each amount the exact sum of the
+    stored minor units, shown with its currency's digits in the table and in CSV."""
+    con = connect(data)
+    assert con.execute("select typeof(major(1, 'NOK'))").fetchone() == ("DECIMAL(38,4)",)
+    assert con.execute("select major(-225011401, 'NOK'), major(7, 'JPY')").fetchone() == (
+        Decimal("-2250114.01"),
+        Decimal(7),
+    )
+    expected = con.execute(
+        "select ledger_id, sum(payout_amount), count(*) from statements "
+        "where topic = 'funds' and payout_amount is not null group by 1 order by 1"
+    ).fetchall()
+    args = ("query", "payouts per month", "--data-dir", str(data))
+    table = cli(*args, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "NaN" not in table.stdout and "e+" not in table.stdout
+    assert table.stdout.splitlines()[1].split() == [
+        "100001", "NOK", "2026-10-01", "1082377.26", "31"
+    ]  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(cli(*args, "--csv", cwd=tmp_path).stdout)))
+    assert [(r["ledger_id"], r["paid_out"], int(r["payouts"])) for r in rows] == [
+        (ledger_id, f"{Decimal(minor) / 100:.2f}", n) for ledger_id, minor, n in expected
+    ]
+    assert all(r["currency"] and int(r["payouts"]) > 0 for r in rows)
+
+
+def test_a_mistyped_question_is_named_with_the_known_ones(data, tmp_path):
+    bad = cli("query", "payouts per mnth", "--data-dir", str(data), cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stdout == ""
+    [line] = bad.stderr.strip().splitlines()
+    assert line.startswith("error: 'payouts per mnth' is neither SQL nor a known question")
+    assert "did you mean 'payouts per month'?" in line
+    assert all(repr(q) in line for q in QUESTIONS)
+
+
+def test_query_into_head_ends_quietly(data, tmp_path):
+    """``query ... | head``: the reader leaves early; no BrokenPipeError traceback."""
+    args = ["query", "select * from range(300000)", "--csv", "--data-dir", str(data)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vipps_pipeline.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"range\n"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == "", err
+
+
+def test_empty_views_have_the_stored_types_and_the_query_path_loads_only_what_it_needs(tmp_path):
+    """The empty views are said in SQL (DuckDB imports pandas for any registered Arrow
+    table); their types are those DuckDB reads from a stored file. The query command loads
+    neither pandas nor pydantic nor Dagster: it answers in a fraction of the time."""
+    import duckdb
+
+    con = connect(tmp_path)
+    for name, (_, schema) in VIEWS.items():
+        seen = duckdb.connect()
+        seen.register("stored", schema.empty_table())
+        expected = seen.execute("describe stored").fetchall()
+        assert con.execute(f"describe {name}").fetchall() == expected, name
+    probe = (
+        "import sys; from vipps_pipeline.cli.main import main; "
+        f"main(['query', 'select 1', '--data-dir', {str(tmp_path)!r}]); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pandas', 'pydantic', 'dagster', 'matplotlib', 'requests'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
+
+
+def test_metadata_amounts_are_exact_decimals_with_the_currency_digits():
+    """What the UI shows beside each amount in minor units: integer arithmetic, so even an
+    amount past a float's 2**53 keeps its last digit."""
+    from vipps_pipeline.defs.recording.metadata import money
+
+    assert money(-225011401, "NOK") == "-2250114.01 NOK"
+    assert money(2**62 + 1, "NOK") == "46116860184273879.05 NOK"
+    assert (money(1234, "JPY"), money(-5, "KWD"), money(None, "NOK")) == (
+        "1234 JPY",
+        "-0.005 KWD",
+        None,
+    )

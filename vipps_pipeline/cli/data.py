@@ -11,12 +11,11 @@ from vipps_pipeline.cli.inputs import data_dir_arg
 def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
-    from vipps_pipeline.outputs.query import QUESTIONS, run
+    from vipps_pipeline.outputs.query import UnknownQuestion, resolve, run
 
-    sql = QUESTIONS.get(args.sql, args.sql)
     try:
-        run(data_dir_arg(args), sql, as_csv=args.csv)
-    except duckdb.Error as exc:
+        run(data_dir_arg(args), resolve(args.sql), as_csv=args.csv)
+    except (duckdb.Error, UnknownQuestion) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     return 0

@@ -11,11 +11,11 @@ import argparse
 from datetime import timedelta
 
 from vipps_pipeline.cli.inputs import api_settings, date_arg, ledger_args, writable_data_dir
-from vipps_pipeline.settings import SettingsError
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from vipps_pipeline.cli.runs import dagster_home, run_sync
+    from vipps_pipeline.settings import SettingsError
 
     ledgers = ledger_args(args.ledger)
     settings = writable_data_dir()
@@ -46,6 +46,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from vipps_pipeline.cli.runs import dagster_home, run_main_job
+    from vipps_pipeline.settings import SettingsError
 
     start, end = date_arg(args.start, "--start"), date_arg(args.end, "--end")
     ledgers = ledger_args(args.ledger)

@@ -11,12 +11,16 @@ import os
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vipps_pipeline.settings import ApiSettings, PipelineSettings, SettingsError
+if TYPE_CHECKING:  # pydantic's models take a third of a second to build: only when used
+    from vipps_pipeline.settings import ApiSettings, PipelineSettings
 
 
 def date_arg(raw: str, flag: str) -> date:
     """A ``--start``/``--end`` value, named in the error so the user knows which one is wrong."""
+    from vipps_pipeline.settings import SettingsError
+
     try:
         return date.fromisoformat(raw)
     except ValueError:
@@ -35,6 +39,7 @@ def writable_data_dir() -> PipelineSettings:
     (created when missing): otherwise every ledger's step fails with the same traceback."""
     import tempfile
 
+    from vipps_pipeline.settings import PipelineSettings, SettingsError
     from vipps_pipeline.store.objstore import is_remote
 
     settings = PipelineSettings.from_env(os.environ)
@@ -61,6 +66,8 @@ def writable_data_dir() -> PipelineSettings:
 def api_settings() -> ApiSettings:
     """The API settings, checked before the first run: a missing VIPPS_CLIENT_ID used to fail
     the ledger listing and the job as two failed runs in the UI, with exit status 1."""
+    from vipps_pipeline.settings import ApiSettings
+
     return ApiSettings.from_env(os.environ)
 
 
@@ -71,4 +78,6 @@ def data_dir_arg(args: argparse.Namespace) -> Path:
 
     if args.data_dir:
         return as_dir(args.data_dir)
+    from vipps_pipeline.settings import PipelineSettings
+
     return PipelineSettings.from_env(os.environ).data_dir

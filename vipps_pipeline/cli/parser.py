@@ -157,8 +157,8 @@ def add_query(sub: Subparsers) -> None:
         "ask the stored data in SQL (DuckDB views: entries, statements, findings, journal, "
         "ledgers)",
         description="Run SQL over DuckDB views of the stored Parquet: entries, statements, "
-        "findings, journal, ledgers; major(amount, currency) turns minor units into major "
-        "ones. SQL may also be the name of a ready-made question: "
+        "findings, journal, ledgers; major(amount, currency) turns minor units into exact "
+        "decimal major ones. SQL may also be the name of a ready-made question: "
         + "; ".join(f'"{q}"' for q in QUESTIONS),
     )
     query.add_argument("sql", help="a SELECT statement, or the name of a ready-made question")

@@ -49,6 +49,7 @@ class LedgerPictures:
     days: int
     failed_days: int  # days with a failed reconciliation finding or journal check
     warned_days: int  # days whose journal booked an entry type to suspense (balanced)
+    paid_out: str  # exact, in major units: e.g. "1082390.10"
     pngs: dict[str, bytes]  # chart name -> PNG bytes
 
 
@@ -172,7 +173,18 @@ def ledger_pictures(
         mine = journal[journal.ledger_id == ledger_id]
         failed |= set(mine.ledger_date[mine.failed])
         warned = set(mine.ledger_date[mine.warned & ~mine.failed]) - failed
-    return LedgerPictures(ledger_id, currency, int(funds.shape[0]), len(failed), len(warned), pngs)
+    # each stored int64 came back as a float64 (nullable column) but exactly, below 2**53:
+    # summed as Python ints and shown through integer arithmetic, never a float
+    paid = sum(int(v) for v in funds.payout_amount.dropna())
+    return LedgerPictures(
+        ledger_id,
+        currency,
+        int(funds.shape[0]),
+        len(failed),
+        len(warned),
+        minor_to_text(paid, currency),
+        pngs,
+    )
 
 
 def write_report(
@@ -223,11 +235,11 @@ def _html(pictures: list[LedgerPictures], statements: pd.DataFrame) -> str:
         "balance or tie to its reports; a warning is a balanced journal that booked an entry "
         "type without an account to suspense.</p>",
         "<table><tr><th>ledger</th><th>currency</th><th>days</th><th>days with a failed "
-        "check</th><th>days with a warning</th></tr>",
+        "check</th><th>days with a warning</th><th>paid out</th></tr>",
     ]
     parts += [
         f"<tr><td><a href='#l{p.ledger_id}'>{p.ledger_id}</a></td><td>{p.currency or ''}</td>"
-        f"<td>{p.days}</td><td>{p.failed_days}</td><td>{p.warned_days}</td></tr>"
+        f"<td>{p.days}</td><td>{p.failed_days}</td><td>{p.warned_days}</td><td>{p.paid_out}</td></tr>"
         for p in pictures
     ]
     parts.append("</table>")

@@ -8,17 +8,21 @@ the right columns, so questions never fail just because nothing is stored.
 
 from __future__ import annotations
 
+import csv
+import difflib
 import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import TextIO
 
 import duckdb
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from babel.numbers import get_currency_precision, list_currencies
 
 from vipps_pipeline.domain import Status
-from vipps_pipeline.settings import SettingsError
 from vipps_pipeline.store.objstore import as_dir, is_remote
 from vipps_pipeline.store.schemas import (
     FINDING_SCHEMA,
@@ -27,6 +31,62 @@ from vipps_pipeline.store.schemas import (
     REPORT_SCHEMA,
     STATEMENT_SCHEMA,
 )
+
+MAJOR_SCALE = 4
+"""The scale of ``major()``'s DECIMAL: the most digits any currency has (CLF, UYW), so every
+currency's amount is exact in one column type; tables and CSV then show each row with its own
+currency's digits."""
+TABLE_ROWS = 200
+"""Rows a printed table shows; ``--csv`` prints them all."""
+SQL_WORDS = frozenset(
+    [
+        "select",
+        "with",
+        "from",
+        "values",
+        "table",
+        "describe",
+        "show",
+        "summarize",
+        "pivot",
+        "unpivot",
+        "explain",
+        "pragma",
+        "set",
+        "reset",
+        "create",
+        "copy",
+        "call",
+        "install",
+        "load",
+        "attach",
+        "detach",
+        "export",
+        "import",
+        "drop",
+        "insert",
+        "update",
+        "delete",
+        "alter",
+        "comment",
+        "use",
+        "checkpoint",
+        "begin",
+        "commit",
+        "rollback",
+        "vacuum",
+        "analyze",
+        "prepare",
+        "execute",
+        "deallocate",
+    ]
+)
+"""Words an SQL statement starts with: anything else is taken for a question's name."""
+
+
+class UnknownQuestion(ValueError):
+    """Text that is neither SQL nor a ready-made question's name: a typo, said as one."""
+
 
 DAY_FILE = "[0-9][0-9][0-9][0-9]/[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].parquet"
 """``<yyyy>/<yyyy-mm-dd>.parquet``: only the layout's own files. A stray ``notes.parquet`` or
@@ -42,10 +102,39 @@ VIEWS: dict[str, tuple[str, pa.Schema]] = {
 }
 
 
+def sql_type(t: pa.DataType) -> str:
+    """The DuckDB type of a stored column. Said in SQL rather than by registering an empty
+    Arrow table, because DuckDB imports pandas (half a second) to look at any Python object."""
+    if pa.types.is_list(t):
+        return f"{sql_type(t.value_type)}[]"
+    if pa.types.is_map(t):
+        return f"MAP({sql_type(t.key_type)}, {sql_type(t.item_type)})"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    simple = {
+        pa.string(): "VARCHAR",
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.bool_(): "BOOLEAN",
+        pa.date32(): "DATE",
+    }
+    if t not in simple:
+        raise TypeError(f"no DuckDB type for the stored type {t}")
+    return simple[t]
+
+
+def empty_select(schema: pa.Schema) -> str:
+    """A SELECT with ``schema``'s columns and no rows: the view of a dataset not stored yet."""
+    columns = ", ".join(f'cast(null as {sql_type(f.type)}) as "{f.name}"' for f in schema)
+    return f"select {columns} where false"
+
+
 def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per dataset under ``data_dir``."""
     data_dir = as_dir(data_dir)
     if is_remote(data_dir):
+        from vipps_pipeline.settings import SettingsError
+
         # DuckDB reads S3 through its own httpfs extension and credentials, not fsspec's
         raise SettingsError(
             f"query reads a local data directory only, not {data_dir}: copy the data down "
@@ -60,15 +149,92 @@ def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
                 f"create view {name} as select * from read_parquet('{path}', union_by_name=true)"
             )
         else:
-            con.register(f"_{name}_empty", schema.empty_table())
-            con.execute(f"create view {name} as select * from _{name}_empty")
-    # major(amount, currency): minor units as a decimal in the currency's major unit
-    odd = {c: d for c in sorted(list_currencies()) if (d := get_currency_precision(c)) != 2}
-    cases = " ".join(f"when '{c}' then {d}" for c, d in odd.items())
+            con.execute(f"create view {name} as {empty_select(schema)}")
+    # major(amount, cur): minor units as an exact DECIMAL in the currency's major unit
+    odd = " ".join(f"when '{c}' then {d}" for c, d in sorted(_odd_digits().items()))
+    con.execute(f"create macro currency_digits(cur) as case cur {odd} else 2 end")
     con.execute(
-        f"create macro major(amount, cur) as amount / power(10, case cur {cases} else 2 end)"
+        f"create macro major(amount, cur) as cast(cast(amount as decimal(38, {MAJOR_SCALE})) "
+        "* case currency_digits(cur) when 0 then 1.0 when 1 then 0.1 when 2 then 0.01 "
+        f"when 3 then 0.001 else 0.0001 end as decimal(38, {MAJOR_SCALE}))"
     )
     return con
+
+
+@cache
+def _odd_digits() -> dict[str, int]:
+    """Currencies whose minor unit is not a hundredth (JPY 0, KWD 3, ...), from babel."""
+    return {c: d for c in list_currencies() if (d := get_currency_precision(c)) != 2}
+
+
+def currency_digits(currency: str | None) -> int:
+    """Digits after the point in ``currency`` (2 when unknown or absent)."""
+    return _odd_digits().get(currency or "", 2)
+
+
+def cell(value: object, digits: int | None) -> str:
+    """One value as printed: a DECIMAL with its row's currency digits (when that loses
+    nothing), dates in ISO form, NULL as nothing; never through floating point."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        if digits is not None and value == (shown := value.quantize(Decimal(1).scaleb(-digits))):
+            return f"{shown:f}"
+        return f"{value:f}"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def text_rows(table: pa.Table) -> list[list[str]]:
+    """Every row as text; a ``currency`` column sets the digits of that row's decimals."""
+    names = table.column_names
+    currency_at = names.index("currency") if "currency" in names else None
+    rows = []
+    for values in zip(*(c.to_pylist() for c in table.columns), strict=True):
+        digits = None
+        if currency_at is not None and isinstance(values[currency_at], str):
+            digits = currency_digits(values[currency_at])
+        rows.append([cell(v, digits) for v in values])
+    return rows
+
+
+def print_table(table: pa.Table, rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    """Columns padded to their widest value, numbers right-aligned, the rest left."""
+    names = table.column_names
+    numeric = [
+        pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_floating(t)
+        for t in table.schema.types
+    ]
+    shown = list(rows[:TABLE_ROWS])
+    widths = [max([len(n), *(len(r[i]) for r in shown)]) for i, n in enumerate(names)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    out.write("\n".join([line(names), *(line(r) for r in shown)]) + "\n")
+    if len(rows) > TABLE_ROWS:
+        out.write(f"... {len(rows) - TABLE_ROWS} more rows (--csv prints them all)\n")
+    out.write(f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n")
+
+
+def resolve(text: str) -> str:
+    """A question's SQL by its name, SQL as it is; a name nobody knows raises
+    :class:`UnknownQuestion` naming it and the known ones, not a DuckDB parser error."""
+    if text in QUESTIONS:
+        return QUESTIONS[text]
+    words = text.strip().lstrip("(").split(maxsplit=1)
+    if words and words[0].lower() in SQL_WORDS:
+        return text
+    close = difflib.get_close_matches(text, QUESTIONS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    known = ", ".join(repr(q) for q in QUESTIONS)
+    raise UnknownQuestion(
+        f"{text!r} is neither SQL nor a known question{hint}; known questions: {known}"
+    )
 
 
 def run(data_dir: str | Path, sql: str, as_csv: bool = False, out: TextIO | None = None) -> int:
@@ -76,29 +242,25 @@ def run(data_dir: str | Path, sql: str, as_csv: bool = False, out: TextIO | None
     the ``sys.stdout`` of the moment of the call (not of the import), which a caller may
     have redirected since."""
     out = out or sys.stdout
-    con = connect(data_dir)
-    relation = con.sql(sql)
+    relation = connect(data_dir).sql(sql)
     if relation is None:  # a statement without rows, e.g. "set ..."
         return 0
     table = relation.arrow()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
+    rows = text_rows(table)
     if as_csv:
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(table, sink)
-        out.write(sink.getvalue().to_pybytes().decode())
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(table.column_names)
+        writer.writerows(rows)
     else:
-        if table.num_rows == 0:
-            out.write("  ".join(table.column_names) + "\n")
-        else:
-            out.write(table.to_pandas().to_string(index=False, max_rows=200) + "\n")
-        out.write(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''})\n")
-    return table.num_rows
+        print_table(table, rows, out)
+    return len(rows)
 
 
 QUESTIONS: dict[str, str] = {
     "fees paid per month": (
-        "select ledger_id, currency, date_trunc('month', ledger_date) as month, "
+        "select ledger_id, currency, cast(date_trunc('month', ledger_date) as date) as month, "
         "-major(sum(amount), currency) as fees from entries "
         "where topic = 'fees' and entry_type in ('capture-fee', 'service-fee') "
         "group by 1, 2, 3 order by ledger_id, month"
@@ -114,10 +276,12 @@ QUESTIONS: dict[str, str] = {
         f"where status = '{Status.FAIL}' order by ledger_id, ledger_date"
     ),
     "payouts per month": (
-        "select ledger_id, currency, date_trunc('month', ledger_date) as month, "
-        "major(sum(payout_amount), currency) as paid_out, count(payout_amount) as payouts "
-        "from statements "
-        "where topic = 'funds' group by 1, 2, 3 order by ledger_id, month"
+        # only the days with a payout: a quiet day has no currency, and a ledger that paid
+        # nothing that month is no payout
+        "select ledger_id, currency, cast(date_trunc('month', ledger_date) as date) as month, "
+        "major(sum(payout_amount), currency) as paid_out, count(*) as payouts "
+        "from statements where topic = 'funds' and payout_amount is not null "
+        "group by 1, 2, 3 order by ledger_id, month"
     ),
     "journal balance per account": (
         "select account, account_name, currency, "
