@@ -174,7 +174,7 @@ def test_the_feed_over_days_with_crashes_keeps_every_entry_once(
 
 CHILD = """
 import os, sys
-from vipps_pipeline import feed
+from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings, PipelineSettings
 client = ReportClient(ApiSettings.from_env(os.environ))
