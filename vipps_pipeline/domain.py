@@ -1,4 +1,4 @@
-"""The words every layer shares: topics, a check's status, and the finding a check produces.
+"""The words every layer shares: topics, a check's status, the finding a check produces, money.
 
 Kept free of Dagster, pandas and Arrow so that any module can import it. Status values are the
 strings stored in the findings Parquet files, so the enum may gain members but its values never
@@ -10,8 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
+from functools import cache
 
-__all__ = ["STATUS_RANK", "TOPICS", "Status", "finding"]
+from babel.numbers import get_currency_precision
+
+__all__ = [
+    "STATUS_RANK",
+    "TOPICS",
+    "Status",
+    "currency_digits",
+    "finding",
+    "minor_to_text",
+]
 
 TOPICS = ("funds", "fees")
 """The report topics the API serves for every ledger."""
@@ -70,3 +80,21 @@ def finding(
         "actual": None if actual is None else int(actual),
         "detail": detail,
     }
+
+
+@cache
+def currency_digits(currency: str | None) -> int:
+    """Digits after the point in ``currency``'s major unit (NOK 2, JPY 0, KWD 3; 2 when the
+    currency is absent), from CLDR through babel."""
+    return get_currency_precision(currency) if currency else 2
+
+
+def minor_to_text(amount: int, currency: str | None) -> str:
+    """An amount in minor units as a plain decimal in major units ("1234.56"): integer
+    arithmetic only, so no amount is ever rounded through floating point."""
+    digits = currency_digits(currency)
+    if digits == 0:
+        return str(amount)
+    sign = "-" if amount < 0 else ""
+    whole, part = divmod(abs(int(amount)), 10**digits)
+    return f"{sign}{whole}.{part:0{digits}d}"

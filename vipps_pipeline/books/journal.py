@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from babel.numbers import get_currency_precision
 
-from vipps_pipeline.settings import TOPICS, SettingsError
+from vipps_pipeline.domain import TOPICS, minor_to_text
+from vipps_pipeline.settings import SettingsError
 from vipps_pipeline.store.schemas import JOURNAL_SCHEMA
 
 CSV_COLUMNS = ["date", "voucher", "account", "account_name", "text", "debit", "credit", "currency"]
@@ -86,16 +86,6 @@ def load_chart(path: str | Path | None = None) -> Chart:
     }
     unmapped = known("unmapped", "account", (raw.get("unmapped") or {}).get("account"))
     return Chart(accounts, ledgers, other_side, unmapped, source)
-
-
-def minor_to_text(amount: int, currency: str | None) -> str:
-    """An amount in minor units as a plain decimal in major units ("1234.56")."""
-    digits = get_currency_precision(currency) if currency else 2
-    if digits == 0:
-        return str(amount)
-    sign = "-" if amount < 0 else ""
-    whole, part = divmod(abs(int(amount)), 10**digits)
-    return f"{sign}{whole}.{part:0{digits}d}"
 
 
 def _booked_amounts(entries: pd.DataFrame, per_entry: bool) -> pd.DataFrame:

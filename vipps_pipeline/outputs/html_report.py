@@ -26,8 +26,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vipps_pipeline.books.journal import Chart, load_chart, minor_to_text, stored_verdicts
-from vipps_pipeline.domain import STATUS_RANK, Status
+from vipps_pipeline.books.journal import Chart, load_chart, stored_verdicts
+from vipps_pipeline.domain import STATUS_RANK, Status, currency_digits, minor_to_text
 from vipps_pipeline.store import objstore
 from vipps_pipeline.store.atomic import atomic_file, write_json
 from vipps_pipeline.store.objstore import as_dir
@@ -80,10 +80,7 @@ def _unit(currency: str | None) -> str:
 
 
 def _major(values: pd.Series, currency: str | None) -> pd.Series:
-    digits = len(minor_to_text(1, currency).split(".")[1]) if currency else 2
-    if "." not in minor_to_text(1, currency):
-        digits = 0
-    return values.astype("float64") / (10**digits)
+    return values.astype("float64") / (10 ** currency_digits(currency))  # plot positions only
 
 
 def _balance_chart(st: pd.DataFrame, ledger_id: str, currency: str | None) -> bytes:

@@ -20,9 +20,9 @@ from typing import TextIO
 
 import duckdb
 import pyarrow as pa
-from babel.numbers import get_currency_precision, list_currencies
+from babel.numbers import list_currencies
 
-from vipps_pipeline.domain import Status
+from vipps_pipeline.domain import Status, currency_digits
 from vipps_pipeline.store.objstore import as_dir, is_remote
 from vipps_pipeline.store.schemas import (
     FINDING_SCHEMA,
@@ -164,12 +164,7 @@ def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
 @cache
 def _odd_digits() -> dict[str, int]:
     """Currencies whose minor unit is not a hundredth (JPY 0, KWD 3, ...), from babel."""
-    return {c: d for c in list_currencies() if (d := get_currency_precision(c)) != 2}
-
-
-def currency_digits(currency: str | None) -> int:
-    """Digits after the point in ``currency`` (2 when unknown or absent)."""
-    return _odd_digits().get(currency or "", 2)
+    return {c: d for c in list_currencies() if (d := currency_digits(c)) != 2}
 
 
 def cell(value: object, digits: int | None) -> str:

@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from vipps_pipeline.books.journal import minor_to_text
 from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
-from vipps_pipeline.domain import Status
+from vipps_pipeline.domain import Status, minor_to_text
 from vipps_pipeline.store.paths import findings_path, journal_csv_path, journal_path
 from vipps_pipeline.sync import engine as lr
 from vipps_pipeline.sync.ingest import DaySummary
