@@ -16,9 +16,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import SecretStr, model_validator
 
 from vipps_pipeline import __version__
 from vipps_pipeline.domain import TOPICS
@@ -32,9 +31,12 @@ from vipps_pipeline.settings_types import (
     Boolean,
     FromEnv,
     HeaderText,
+    JournalDetail,
     KeyType,
     Now,
     OptionalDate,
+    ScheduleTime,
+    SerialNumber,
     SettingsError,
     Settlement,
     StartDate,
@@ -97,8 +99,8 @@ class ApiSettings(FromEnv):
     subscription_key: SecretStr | None = setting(
         None, "Ocp-Apim-Subscription-Key", shown="(required for merchant keys)", repr=False
     )
-    merchant_serial_number: str | None = setting(
-        None, "Merchant-Serial-Number, merchant keys only", shown="(none)", pattern=r"^\d{1,10}$"
+    merchant_serial_number: SerialNumber = setting(
+        None, "Merchant-Serial-Number, merchant keys only", shown="(none)"
     )
     include_gdpr: Boolean = setting(
         "false", "also fetch and store `name`, `maskedPhoneNo`, `message`"
@@ -160,17 +162,6 @@ class ApiSettings(FromEnv):
             )
             raise SettingsError(f"{bad} must not be set for partner keys (the API rejects it)")
         return self
-
-    @classmethod
-    def _one_line(cls, exc: ValidationError) -> str:
-        err = exc.errors(include_url=False)[0]
-        if err["loc"] == ("merchant_serial_number",) and err["type"] == "string_pattern_mismatch":
-            return f"VIPPS_MERCHANT_SERIAL_NUMBER must be digits, got {err['input']!r}"
-        return super()._one_line(exc)
-
-    @property
-    def timeout_seconds(self) -> int:
-        return self.http_timeout_seconds
 
     @property
     def subscription_key_value(self) -> str:
@@ -240,7 +231,7 @@ class PipelineSettings(FromEnv):
         "`vipps_pipeline/books/journal_accounts.toml`)",
         shown="(built in)",
     )
-    journal_detail: Annotated[str, Field(pattern="^(type|entry)$")] = setting(
+    journal_detail: JournalDetail = setting(
         "type", "journal lines per day and entry `type` (summed) or per `entry`"
     )
     now_override: Now = setting(
@@ -249,9 +240,7 @@ class PipelineSettings(FromEnv):
         shown="(the clock)",
         env="VIPPS_NOW",
     )
-    schedule_time: Annotated[str, Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")] = setting(
-        "06:15", "daily schedule time in VIPPS_TIMEZONE"
-    )
+    schedule_time: ScheduleTime = setting("06:15", "daily schedule time in VIPPS_TIMEZONE")
     ledger_refresh_seconds: int = setting(
         86400, "how often the sensor refreshes the ledger list", ge=60, le=30 * 86400
     )
@@ -307,15 +296,6 @@ class PipelineSettings(FromEnv):
         _ = self.data_dir  # a bad data directory or storage options fails here, at start-up
         return self
 
-    @classmethod
-    def _one_line(cls, exc: ValidationError) -> str:
-        err = exc.errors(include_url=False)[0]
-        if err["type"] == "string_pattern_mismatch" and err["loc"] == ("schedule_time",):
-            return f"VIPPS_SCHEDULE_TIME must be HH:MM, got {err['input']!r}"
-        if err["type"] == "string_pattern_mismatch" and err["loc"] == ("journal_detail",):
-            return f"VIPPS_JOURNAL_DETAIL must be one of type, entry, got {err['input']!r}"
-        return super()._one_line(exc)
-
     @cached_property
     def data_dir(self) -> DataDir:
         """VIPPS_DATA_DIR with VIPPS_STORAGE_OPTIONS: a local path or an object-store path."""
@@ -357,10 +337,6 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = tuple(
     for name, info in model.model_fields.items()
 )
 """(variable, default as shown, meaning) for every setting, in declaration order."""
-
-DEFAULTS: dict[str, str] = {
-    name: default for name, default, _ in SETTINGS_DOC if not default.startswith("(")
-}
 
 
 def settings_table() -> str:

@@ -120,6 +120,25 @@ def parse_header_text(raw: str, name: str) -> str:
     return raw
 
 
+def parse_serial_number(raw: str, name: str) -> str:
+    if not re.fullmatch(r"\d{1,10}", raw):
+        raise SettingsError(f"{name} must be digits, got {raw!r}")
+    return raw
+
+
+def parse_schedule_time(raw: str, name: str) -> str:
+    if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", raw):
+        raise SettingsError(f"{name} must be HH:MM, got {raw!r}")
+    return raw
+
+
+def parse_journal_detail(raw: str, name: str) -> str:
+    detail = raw.lower()
+    if detail not in {"type", "entry"}:
+        raise SettingsError(f"{name} must be one of type, entry, got {detail!r}")
+    return detail
+
+
 def validate_ledger_id(ledger_id: object, where: str = "ledger id") -> str:
     """Ledger ids end up in URLs and file paths: only a safe alphabet gets through."""
     if not isinstance(ledger_id, str) or not LEDGER_ID_RE.match(ledger_id):
@@ -163,6 +182,9 @@ StartDate = Annotated[date, _named(parse_start_date)]
 OptionalDate = Annotated[date | None, _named(parse_date)]
 Now = Annotated[datetime | None, _named(parse_now, "VIPPS_NOW")]
 Settlement = Annotated[dict[str, str], _named(parse_settlement)]
+SerialNumber = Annotated[str | None, _named(parse_serial_number)]
+ScheduleTime = Annotated[str, _named(parse_schedule_time)]
+JournalDetail = Annotated[str, _named(parse_journal_detail)]
 
 
 def setting(
@@ -251,8 +273,6 @@ class FromEnv(BaseModel):
         if kind in {"greater_than_equal", "less_than_equal"} and info is not None:
             lo, hi = _bounds(info)
             return f"{var} must be between {lo} and {hi}, got {got}"
-        if kind in {"bool_parsing", "bool_type"}:
-            return f"{var} must be true or false{shown.lower()}"
         return f"{var}: {err['msg']}"
 
 

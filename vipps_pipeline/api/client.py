@@ -181,7 +181,7 @@ class ReportClient:
         self._http.check_origin(response, what)
         try:
             read_body(
-                response, started + self.settings.timeout_seconds, self.settings.max_body_bytes
+                response, started + self.settings.http_timeout_seconds, self.settings.max_body_bytes
             )
         except BodyRefused as exc:
             raise _refused(what, report, str(exc)) from None

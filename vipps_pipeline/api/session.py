@@ -260,7 +260,7 @@ class Transport:
 
     def timeout(self) -> Timeout:
         """Connect and wait for the headers within the deadline (``total``), not per read."""
-        t = float(self.settings.timeout_seconds)
+        t = float(self.settings.http_timeout_seconds)
         return Timeout(connect=t, read=t, total=t)
 
     def count_request(self, what: str) -> None:

@@ -83,7 +83,7 @@ def fetch_token(http: Transport, redact: Callable[[str], str]) -> tuple[str, flo
             stream=True,
         )
         http.check_origin(response, "token request")
-        read_body(response, started + s.timeout_seconds, s.max_body_bytes)
+        read_body(response, started + s.http_timeout_seconds, s.max_body_bytes)
     except (requests.RequestException, ValueError, BodyRefused) as exc:
         # ValueError: http.client's invalid-header error, which quotes the value
         raise ApiError(redact(f"token request to {url} failed: {exc}")) from None

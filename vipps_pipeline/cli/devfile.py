@@ -17,6 +17,8 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
+from vipps_pipeline.store.atomic import pid_alive
+
 DEV_FILE = ".vipps-dev.json"
 
 API_VARIABLES = (
@@ -71,18 +73,6 @@ def remove_dev_file(path: Path) -> None:
         pass
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def use_dev_file(folder: Path, environ: MutableMapping[str, str]) -> bool:
     """Fill ``environ`` from a running ``dev``'s file in ``folder`` and say so in one line on
     stderr (stdout stays the command's own, e.g. CSV); False when there is nothing to use."""
@@ -93,7 +83,7 @@ def use_dev_file(folder: Path, environ: MutableMapping[str, str]) -> bool:
     except (OSError, ValueError):
         return False
     shared = body.get("env") if isinstance(body, dict) else None
-    if not isinstance(shared, dict) or not _alive(body.get("pid")):
+    if not isinstance(shared, dict) or not pid_alive(body.get("pid")):
         return False
     for name in SHARED_VARIABLES:
         value = shared.get(name)

@@ -157,7 +157,11 @@ def file_lock(path: DataDir) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: object) -> bool:
+    """Whether a process ``pid`` still runs (a pid that is not a positive int never does): a
+    killed writer's temporaries, or a dead ``dev``'s file, are then safe to ignore."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -173,7 +177,7 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     removed = []
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
         parts = tmp.name.rsplit(".", 3)  # .<name>.<pid>.<uuid>.tmp
-        if len(parts) == 4 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+        if len(parts) == 4 and parts[1].isdigit() and not pid_alive(int(parts[1])):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed

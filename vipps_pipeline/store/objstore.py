@@ -162,7 +162,7 @@ def dataset(paths: list[DataDir] | DataDir, **kwargs: Any):
     return ds.dataset(names, filesystem=first.fs, **kwargs)
 
 
-def _mtime_ns(info: Mapping[str, Any]) -> int:
+def info_mtime_ns(info: Mapping[str, Any]) -> int:
     """Modification time of a listing entry, whatever the backend calls it (S3 LastModified,
     Azure last_modified, GCS updated); 0 when it gives none."""
     for key in ("LastModified", "last_modified", "updated", "mtime", "created"):
@@ -185,7 +185,7 @@ def list_files(root: UPath) -> dict[str, int]:
     prefix = root.path.rstrip("/") + "/"
     found = root.fs.find(root.path, detail=True)
     return {
-        name[len(prefix) :]: _mtime_ns(info)
+        name[len(prefix) :]: info_mtime_ns(info)
         for name, info in found.items()
         if name.startswith(prefix) and info.get("type", "file") == "file"
     }

@@ -69,7 +69,7 @@ def mtime_ns(path: DataDir) -> int:
     """A stored file's modification time as :func:`scan` lists it (on an object store, the
     listing's time to the second, so that both compare alike)."""
     if objstore.is_remote(path):
-        return objstore._mtime_ns(path.fs.info(path.path))
+        return objstore.info_mtime_ns(path.fs.info(path.path))
     return os.stat(path).st_mtime_ns
 
 
