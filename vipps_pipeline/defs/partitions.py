@@ -159,3 +159,20 @@ def ledger_days(
         ledger = validate_ledger_id(dims["ledger"], "partition ledger")
         out.append(LedgerDayPartition(ledger, date.fromisoformat(dims["date"]), str(key)))
     return sorted(out)
+
+
+def chosen_ledgers(
+    instance: dg.DagsterInstance, partitions: dg.DynamicPartitionsDefinition, wanted: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The ledgers a sync or feed run works on (``wanted``, or every registered one) and every
+    registered ledger. A wanted ledger that is not registered fails the step at once: its files
+    would have no partition."""
+    registered = sorted(instance.get_dynamic_partitions(partitions.name))
+    unknown = sorted(set(wanted) - set(registered))
+    if unknown:
+        raise dg.Failure(
+            f"ledger(s) {', '.join(unknown)} not registered: materialize `ledgers` first "
+            f"(registered: {', '.join(registered) or 'none'})",
+            allow_retries=False,
+        )
+    return list(wanted) or registered, registered

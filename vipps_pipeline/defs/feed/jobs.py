@@ -16,7 +16,7 @@ from vipps_pipeline.api.errors import AuthError
 from vipps_pipeline.defs.feed.assets import FEED_ASSETS, FEED_RECONCILIATION, TODAY_KEY
 from vipps_pipeline.defs.feed.checks import feed_check_result
 from vipps_pipeline.defs.keys import API_POOL
-from vipps_pipeline.defs.partitions import ledger_partitions, partition_key
+from vipps_pipeline.defs.partitions import chosen_ledgers, ledger_partitions, partition_key
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
 from vipps_pipeline.feed import books as feed_books
@@ -197,14 +197,7 @@ def read_feed(
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
     settings = pipeline.settings()
     now = settings.now()
-    registered = sorted(context.instance.get_dynamic_partitions(ledger_partitions.name))
-    unknown = sorted(set(config.ledgers) - set(registered))
-    if unknown:
-        raise dg.Failure(
-            f"ledger(s) {', '.join(unknown)} not registered: materialize `ledgers` first",
-            allow_retries=False,
-        )
-    ids = config.ledgers or registered
+    ids, _ = chosen_ledgers(context.instance, ledger_partitions, config.ledgers)
     client = api.get_client()
     breaker = lr.Breaker(settings.max_consecutive_errors)
     failures: list[str] = []

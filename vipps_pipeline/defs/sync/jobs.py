@@ -26,6 +26,7 @@ from vipps_pipeline.defs.keys import (
 from vipps_pipeline.defs.partitions import (
     UNSHARDED,
     Shard,
+    chosen_ledgers,
     partition_key,
     shard_ledger_partitions,
 )
@@ -89,15 +90,7 @@ def sync_shard(
     ledgers_key = shard.key(LEDGERS_KEY)
     settings = pipeline.settings()
     today = settings.today()
-    registered = sorted(context.instance.get_dynamic_partitions(partitions.name))
-    unknown = sorted(set(config.ledgers) - set(registered))
-    if unknown:
-        raise dg.Failure(
-            f"ledger(s) {', '.join(unknown)} not registered: materialize `ledgers` first "
-            f"(registered: {', '.join(registered) or 'none'})",
-            allow_retries=False,
-        )
-    ids = config.ledgers or registered
+    ids, registered = chosen_ledgers(context.instance, partitions, config.ledgers)
     client = api.get_client() if config.fetch else None
     checks = [dg.AssetCheckKey(shard.key(RECONCILIATION_KEY), group) for group in CHECK_GROUPS]
     checks.append(dg.AssetCheckKey(shard.key(JOURNAL_KEY), JOURNAL_CHECK))
