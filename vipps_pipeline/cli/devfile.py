@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-from vipps_pipeline.store.atomic import pid_alive
+from vipps_pipeline.store.processes import pid_alive
 
 DEV_FILE = ".vipps-dev.json"
 

@@ -8,13 +8,14 @@ to :mod:`vipps_pipeline.cli.runs` and turns what it returns into the exit status
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import timedelta
 
 from vipps_pipeline.cli.inputs import api_settings, date_arg, ledger_args, writable_data_dir
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from vipps_pipeline.cli.runs import dagster_home, run_sync
+    from vipps_pipeline.cli.runs import run_sync
     from vipps_pipeline.settings import SettingsError
 
     ledgers = ledger_args(args.ledger)
@@ -25,21 +26,27 @@ def cmd_sync(args: argparse.Namespace) -> int:
             f"VIPPS_START_DATE {settings.start_date} is after yesterday ({yesterday} in "
             f"{settings.timezone}): no date can be final yet, so there is nothing to sync"
         )
-    dagster_home(args.dagster_home)
-    api_settings()
-    code, text = run_sync(ledgers, list_ledgers=not args.no_ledger_list)
-    print(text)
-    return code
+    return _ledger_pass(args, run_sync, ledgers)
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
-    from vipps_pipeline.cli.runs import dagster_home, run_feed
+    from vipps_pipeline.cli.runs import run_feed
 
     ledgers = ledger_args(args.ledger)
     writable_data_dir()
+    return _ledger_pass(args, run_feed, ledgers)
+
+
+def _ledger_pass(
+    args: argparse.Namespace, run: Callable[..., tuple[int, str]], ledgers: list[str]
+) -> int:
+    """The Dagster side of ``sync`` and ``feed``, once their own inputs are checked: the
+    instance and the API settings are refused here too, before any run is created."""
+    from vipps_pipeline.cli.runs import dagster_home
+
     dagster_home(args.dagster_home)
     api_settings()
-    code, text = run_feed(ledgers, list_ledgers=not args.no_ledger_list)
+    code, text = run(ledgers, list_ledgers=not args.no_ledger_list)
     print(text)
     return code
 

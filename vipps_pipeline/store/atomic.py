@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from vipps_pipeline.store import objstore
 from vipps_pipeline.store.objstore import DataDir
 from vipps_pipeline.store.paths import ledger_lock_path
+from vipps_pipeline.store.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -155,20 +156,6 @@ def file_lock(path: DataDir) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def pid_alive(pid: object) -> bool:
-    """Whether a process ``pid`` still runs (a pid that is not a positive int never does): a
-    killed writer's temporaries, or a dead ``dev``'s file, are then safe to ignore."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale_temporaries(path: Path) -> list[Path]:
