@@ -101,3 +101,18 @@ def test_no_name_is_defined_in_two_modules():
         n: where for n, where in homes.items() if len(where) > 1 and n not in {"log", "__all__"}
     }
     assert not twice, f"one name, two meanings: {twice}"
+
+
+def test_the_tests_mirror_the_package():
+    """A module's tests are found where the module is: ``vipps_pipeline/books/journal.py`` in
+    ``vipps_pipeline_tests/books/``; only project-wide rules stay at the top. Basenames are
+    unique, so a failing test's file name alone says where it is."""
+    tests = Path(__file__).parent
+    helpers = {"support", "fixtures", "spec", "artifacts", "__pycache__"}
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and p.name not in helpers}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert folders <= packages, f"test folders without a package folder: {folders - packages}"
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert len(names) == len(set(names)), "a test file name is used twice"
+    for folder in folders:
+        assert (tests / folder / "__init__.py").exists(), folder

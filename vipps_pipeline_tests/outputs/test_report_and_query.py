@@ -98,7 +98,7 @@ def test_the_views_are_documented_and_answer_in_major_units(data):
     ).fetchall()
     assert major == Decimal(minor) / 100 and isinstance(major, Decimal)
     assert con.execute("select major(1234, 'JPY')").fetchall() == [(1234,)]
-    docs = (Path(__file__).parents[1] / "docs" / "accounting.md").read_text()
+    docs = (Path(__file__).parents[2] / "docs" / "accounting.md").read_text()
     for view in VIEWS:
         assert f"`{view}`" in docs, view
 

@@ -21,7 +21,7 @@ from vipps_pipeline.simulator.wire import encode_cursor
 from vipps_pipeline.store.ledgers import write_ledgers
 from vipps_pipeline_tests.support.clock import CLOSED_DAY, LEDGER_IDS
 
-SPEC = yaml.safe_load((Path(__file__).parent / "spec" / "report-api-swagger.yaml").read_text())
+SPEC = yaml.safe_load((Path(__file__).parents[1] / "spec" / "report-api-swagger.yaml").read_text())
 SYSTEM_HEADERS = (
     "Vipps-System-Name",
     "Vipps-System-Version",

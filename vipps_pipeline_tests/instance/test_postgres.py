@@ -40,7 +40,7 @@ from vipps_pipeline_tests.support.dagster import (
     stored,
 )
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 ADMIN_DSN = os.environ.get("TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
 SECRET = "pg-password-never-printed-7f3a"
 """The URL's password when TEST_PG_DSN has none: trust authentication ignores it, so it only

@@ -24,7 +24,7 @@ pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import expect, sync_playwright
 
 from vipps_pipeline.books.reconcile import CHECK_GROUPS
-from vipps_pipeline_tests.browser import (
+from vipps_pipeline_tests.support.browser import (
     ARTIFACTS,
     ASSETS,
     CHROMIUM_ARGS,

@@ -23,7 +23,7 @@ from vipps_pipeline.store.ledgers import write_ledgers
 from vipps_pipeline.store.paths import report_path
 from vipps_pipeline.sync.ingest import fetch_day
 
-FIXTURES = Path(__file__).parent / "fixtures" / "vendor"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "vendor"
 LEDGER = "302321"
 DAY = date(2022, 10, 1)
 

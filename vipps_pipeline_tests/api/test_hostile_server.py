@@ -1,4 +1,4 @@
-"""Issue 19, the API-client rows: a hostile server on 127.0.0.1 (vipps_pipeline_tests/hostile.py)
+"""Issue 19, the API-client rows: a hostile server on 127.0.0.1 (support/hostile.py)
 answers with redirects, trickles, endless pages, huge bodies, duplicated keys, int64-sized
 amounts and entries of another ledger. Every answer must end as one clear failure of that
 ledger-day, with nothing stored and no secret anywhere. Test names carry the issue's row."""
@@ -22,7 +22,7 @@ from vipps_pipeline.feed import today as feed_today
 from vipps_pipeline.settings import ApiSettings, PipelineSettings, SettingsError
 from vipps_pipeline.store.paths import report_path
 from vipps_pipeline.sync.ingest import fetch_day
-from vipps_pipeline_tests.hostile import (
+from vipps_pipeline_tests.support.hostile import (
     CLIENT_ID,
     CLIENT_SECRET,
     DAY,

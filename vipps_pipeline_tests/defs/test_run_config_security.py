@@ -25,7 +25,7 @@ from vipps_pipeline.defs.ledger_days.assets import ledger_day_assets
 from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource, variable_for
 from vipps_pipeline.settings import ApiSettings, PipelineSettings
-from vipps_pipeline_tests.browser import free_port, stop_group, wait_until
+from vipps_pipeline_tests.support.browser import free_port, stop_group, wait_until
 from vipps_pipeline_tests.support.dagster import make_defs
 
 API_DEPLOYMENT = {

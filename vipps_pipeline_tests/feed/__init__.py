@@ -1,0 +1,1 @@
+"""Tests of the feed: today's entries before a date closes."""

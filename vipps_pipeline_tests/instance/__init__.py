@@ -1,0 +1,1 @@
+"""Tests of the Dagster instance plugins: the batching event log, PostgreSQL."""

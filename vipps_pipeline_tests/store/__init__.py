@@ -1,0 +1,1 @@
+"""Tests of storage: Parquet writes, object storage, healing damaged files."""
