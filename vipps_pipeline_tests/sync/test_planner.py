@@ -140,8 +140,20 @@ def _store(data, kind: str, ledger_date: date) -> None:
     from vipps_pipeline.store.atomic import atomic_file
     from vipps_pipeline.store.paths import day_path
 
-    with atomic_file(day_path(data, kind, "100001", ledger_date)) as tmp:
+    path = day_path(data, kind, "100001", ledger_date)
+    with atomic_file(path) as tmp:
         tmp.write_bytes(b"")
+    _now(path, path.parent)
+
+
+def _now(*paths) -> None:
+    """Stamp what a test just changed with the test's wall clock: the same instant the file
+    system gave it, unless the suite runs with its clock moved (``VIPPS_TEST_DAYS_AHEAD``)."""
+    import os
+
+    now = datetime.now(UTC).timestamp()
+    for path in paths:
+        os.utime(path, (now, now))
 
 
 def _age(data, seconds: int) -> None:
@@ -203,6 +215,7 @@ def test_a_state_file_change_or_a_new_year_folder_changes_the_fingerprint(tmp_pa
     before = completeness.fingerprint(data, "100001")
     assert before is not None
     write_json(state_path(data, "100001"), {"probes": {}})
+    _now(state_path(data, "100001"))
     assert completeness.fingerprint(data, "100001") is None, "changed just now: not trusted"
     _age(data, 60 - 1)
     with_state = completeness.fingerprint(data, "100001")
