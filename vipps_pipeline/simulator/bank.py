@@ -50,7 +50,7 @@ class SimBank:
 
 
 @cache
-def _holidays(country: str) -> holidays.HolidayBase:
+def _bank_holidays(country: str) -> holidays.HolidayBase:
     return holidays.country_holidays(country)
 
 
@@ -61,7 +61,7 @@ def country(spec: LedgerSpec) -> str:
 def next_banking_day(d: date, country_code: str, n: int = 1) -> date:
     while n:
         d += timedelta(days=1)
-        if d.weekday() < 5 and d not in _holidays(country_code):
+        if d.weekday() < 5 and d not in _bank_holidays(country_code):
             n -= 1
     return d
 

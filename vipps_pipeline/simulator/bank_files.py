@@ -31,7 +31,7 @@ def _periods(start: date, until: date) -> list[tuple[date, date]]:
     return out
 
 
-def _entry(line: SimBankLine, ref: str | None, v08: bool) -> str:
+def _camt_entry(line: SimBankLine, ref: str | None, v08: bool) -> str:
     amount = minor_to_text(abs(line.amount), line.currency)
     status = "<Sts><Cd>BOOK</Cd></Sts>" if v08 else "<Sts>BOOK</Sts>"
     debtor = escape(line.debtor)
@@ -57,7 +57,7 @@ def camt053(lines: list[SimBankLine], account: str, period: tuple[date, date], v
         f"<Othr><Id>{account}</Id><SchmeNm><Cd>BBAN</Cd></SchmeNm></Othr>"
     )  # fmt: skip
     currency = lines[0].currency if lines else "NOK"
-    body = "".join(_entry(ln, refs.get(id(ln)) if v08 else None, v08) for ln in lines)
+    body = "".join(_camt_entry(ln, refs.get(id(ln)) if v08 else None, v08) for ln in lines)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.{version}"><BkToCstmrStmt>'
@@ -78,7 +78,7 @@ def csv_text(lines: list[SimBankLine]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def write_statements(
+def write_bank_files(
     lines: list[SimBankLine], folder: Path, countries: dict[str, str], start: date, until: date
 ) -> list[Path]:
     """Every account's monthly statements into ``folder``; ``countries`` maps an account to

@@ -41,7 +41,7 @@ def _children(node: Element | None, name: str) -> list[Element]:
     return [] if node is None else [c for c in node if _local(c.tag) == name]
 
 
-def _text(node: Element | None, *path: str) -> str | None:
+def _text_at(node: Element | None, *path: str) -> str | None:
     found = _child(node, *path)
     text = (found.text or "").strip() if found is not None else ""
     return text or None
@@ -53,7 +53,7 @@ def _all_text(node: Element, name: str) -> list[str]:
 
 def _when(node: Element | None, where: str) -> date | None:
     """A ``Dt`` or ``DtTm`` child's date."""
-    text = _text(node, "Dt") or _text(node, "DtTm")
+    text = _text_at(node, "Dt") or _text_at(node, "DtTm")
     return parse_day(text, where) if text else None
 
 
@@ -64,12 +64,12 @@ def is_camt053(data: bytes) -> bool:
 
 def _account(stmt: Element) -> str | None:
     acct = _child(stmt, "Acct", "Id")
-    return _text(acct, "IBAN") or _text(acct, "Othr", "Id")
+    return _text_at(acct, "IBAN") or _text_at(acct, "Othr", "Id")
 
 
-def _entry(entry: Element, account: str | None, where: str) -> BankLine | None:
+def _bank_entry(entry: Element, account: str | None, where: str) -> BankLine | None:
     """One booked entry as a line; a pending or informational one is None."""
-    status = _text(entry, "Sts") or _text(entry, "Sts", "Cd")
+    status = _text_at(entry, "Sts") or _text_at(entry, "Sts", "Cd")
     if status and status != "BOOK":
         return None
     amt = _child(entry, "Amt")
@@ -77,7 +77,7 @@ def _entry(entry: Element, account: str | None, where: str) -> BankLine | None:
     if amt is None or not currency or not amt.text:
         raise BadStatement(f"{where}: an entry without Amt or its Ccy")
     amount = to_minor(amt.text, currency, where)
-    sign = _text(entry, "CdtDbtInd")
+    sign = _text_at(entry, "CdtDbtInd")
     if sign not in ("CRDT", "DBIT"):
         raise BadStatement(f"{where}: CdtDbtInd is {sign!r}, not CRDT or DBIT")
     booked = _when(_child(entry, "BookgDt"), where)
@@ -85,7 +85,7 @@ def _entry(entry: Element, account: str | None, where: str) -> BankLine | None:
         raise BadStatement(f"{where}: a booked entry without BookgDt")
     tx = _child(entry, "NtryDtls", "TxDtls")
     texts = _all_text(tx, "Ustrd") if tx is not None else []
-    text = " ".join(texts) or _text(tx, "AddtlTxInf") or _text(entry, "AddtlNtryInf")
+    text = " ".join(texts) or _text_at(tx, "AddtlTxInf") or _text_at(entry, "AddtlNtryInf")
     dbtr = _child(tx, "RltdPties", "Dbtr")
     return {
         "account": account,
@@ -94,8 +94,8 @@ def _entry(entry: Element, account: str | None, where: str) -> BankLine | None:
         "amount": amount if sign == "CRDT" else -amount,
         "currency": currency,
         "text": text,
-        "debtor_name": _text(dbtr, "Nm") or _text(dbtr, "Pty", "Nm"),
-        "bank_reference": _text(entry, "AcctSvcrRef"),
+        "debtor_name": _text_at(dbtr, "Nm") or _text_at(dbtr, "Pty", "Nm"),
+        "bank_reference": _text_at(entry, "AcctSvcrRef"),
     }
 
 
@@ -121,10 +121,10 @@ def parse_camt053(data: bytes, source: str) -> list[BankLine]:
         account = _account(stmt)
         lines = []
         for n, entry in enumerate(_children(stmt, "Ntry"), 1):
-            line = _entry(entry, account, f"{source}: statement {s} entry {n}")
+            line = _bank_entry(entry, account, f"{source}: statement {s} entry {n}")
             if line is not None:
                 lines.append(line)
-        to = _text(stmt, "FrToDt", "ToDtTm")
+        to = _text_at(stmt, "FrToDt", "ToDtTm")
         covered = (
             parse_day(to, source) if to else max((ln["booking_date"] for ln in lines), default=None)
         )

@@ -20,7 +20,7 @@ from vipps_pipeline.books.bank.lines import (
 )
 
 
-def _text(data: bytes) -> str:
+def _decoded(data: bytes) -> str:
     for encoding in ("utf-8-sig", "latin-1"):
         try:
             return data.decode(encoding)
@@ -34,7 +34,7 @@ def parse_csv(data: bytes, source: str, columns: dict[str, str]) -> list[BankLin
     the row and the problem; ``columns`` maps each field to the bank's column name."""
     if len(data) > MAX_STATEMENT_BYTES:
         raise BadStatement(f"{source}: larger than {MAX_STATEMENT_BYTES // 2**20} MiB")
-    text = _text(data)
+    text = _decoded(data)
     header = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=header.count)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)

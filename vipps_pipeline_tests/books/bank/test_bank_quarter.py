@@ -21,7 +21,7 @@ from vipps_pipeline.cli.main import main
 from vipps_pipeline.outputs.query import connect
 from vipps_pipeline.simulator import World
 from vipps_pipeline.simulator.bank import country, simulate_bank
-from vipps_pipeline.simulator.bank_files import write_statements
+from vipps_pipeline.simulator.bank_files import write_bank_files
 from vipps_pipeline.store.paths import payout_matches_path
 from vipps_pipeline_tests.support.books import store
 from vipps_pipeline_tests.support.clock import days
@@ -41,7 +41,7 @@ def quarter(tmp_path_factory: pytest.TempPathFactory):
         store(world, data, ledger_id, days(START, END))
     bank = simulate_bank(world, START, END, UNTIL)
     accounts = {s.bank_account[1]: country(s) for s in world.ledgers.values()}
-    files = write_statements(bank.lines, data.parent / "statements", accounts, START, UNTIL)
+    files = write_bank_files(bank.lines, data.parent / "statements", accounts, START, UNTIL)
     return world, data, bank, files
 
 
