@@ -8,6 +8,10 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from vipps_pipeline.defs.bank.assets import payout_matches
+from vipps_pipeline.defs.bank.checks import payouts_arrived
+from vipps_pipeline.defs.bank.jobs import bank_match_job
+from vipps_pipeline.defs.bank.sensors import bank_inbox_sensor
 from vipps_pipeline.defs.feed.assets import FEED_SPECS
 from vipps_pipeline.defs.feed.checks import feed_matches_report
 from vipps_pipeline.defs.feed.jobs import vipps_feed_job
@@ -38,17 +42,18 @@ def build_defs(resources: Mapping[str, object]) -> dg.Definitions:
     order, so a step process per run would only add a second interpreter start-up (seconds
     per run) and nothing in parallel."""
     return dg.Definitions(
-        assets=[ledgers, ledger_day_assets, ledger_report, *FEED_SPECS],
-        asset_checks=[ledger_freshness, feed_matches_report],
+        assets=[ledgers, ledger_day_assets, ledger_report, *FEED_SPECS, payout_matches],
+        asset_checks=[ledger_freshness, feed_matches_report, payouts_arrived],
         jobs=[
             daily_ledger_job,
             refresh_ledgers_job,
             vipps_sync_job,
             vipps_feed_job,
             ledger_report_job,
+            bank_match_job,
         ],
         schedules=[daily_ledger_schedule, ledger_report_schedule],
-        sensors=[ledger_refresh_sensor, vipps_sync_sensor, vipps_feed_sensor],
+        sensors=[ledger_refresh_sensor, vipps_sync_sensor, vipps_feed_sensor, bank_inbox_sensor],
         resources=dict(resources),
         executor=dg.in_process_executor,
     )

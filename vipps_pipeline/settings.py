@@ -27,6 +27,7 @@ from vipps_pipeline.settings_types import (
     LEDGER_ID_RE,
     PRODUCTION_BASE_URL,
     SETTLEMENT_TYPES,
+    BankCsvColumns,
     BaseUrl,
     Boolean,
     FromEnv,
@@ -271,6 +272,19 @@ class PipelineSettings(FromEnv):
     )
     feed_prune: Boolean = setting(
         "true", "delete a closed date's provisional feed rows once they match its by-date report"
+    )
+    payout_grace_days: int = setting(
+        3,
+        "banking days after its ledger date a payout may take to reach the bank before it is "
+        "`missing` ([bank.md](bank.md))",
+        ge=1,
+        le=30,
+    )
+    bank_csv_columns: BankCsvColumns = setting(
+        "",
+        "the bank CSV's column of each field, e.g. `booking_date=Dato,amount=Beløp,text=Tekst` "
+        "(fields: booking_date, amount, currency, text, account)",
+        shown="(the field names)",
     )
     shards: int = setting(
         1,

@@ -173,6 +173,25 @@ def check_header_secret(name: str, value: str | None) -> None:
         )
 
 
+BANK_CSV_FIELDS = ("booking_date", "amount", "currency", "text", "account")
+"""What a bank's CSV export must say about each line, whatever its own column names."""
+
+
+def parse_bank_csv_columns(raw: str, name: str = "VIPPS_BANK_CSV_COLUMNS") -> dict[str, str]:
+    """``field=Column,...``: the bank's column name of each of :data:`BANK_CSV_FIELDS`; a
+    field not named keeps its own name as the column's."""
+    out = {f: f for f in BANK_CSV_FIELDS}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        field, eq, column = part.partition("=")
+        if not eq or field.strip() not in BANK_CSV_FIELDS or not column.strip():
+            raise SettingsError(
+                f"{name} must list field=Column pairs separated by commas, the fields among "
+                f"{', '.join(BANK_CSV_FIELDS)}; got {part!r}"
+            )
+        out[field.strip()] = column.strip()
+    return out
+
+
 BaseUrl = Annotated[str, _named(parse_base_url)]
 KeyType = Annotated[str, _named(parse_key_type)]
 Boolean = Annotated[bool, _named(parse_boolean)]
@@ -185,6 +204,7 @@ Settlement = Annotated[dict[str, str], _named(parse_settlement)]
 SerialNumber = Annotated[str | None, _named(parse_serial_number)]
 ScheduleTime = Annotated[str, _named(parse_schedule_time)]
 JournalDetail = Annotated[str, _named(parse_journal_detail)]
+BankCsvColumns = Annotated[dict[str, str], _named(parse_bank_csv_columns)]
 
 
 def setting(

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vipps_pipeline.books import journal, reconcile, statements
+from vipps_pipeline.books import journal, opening, reconcile, statements
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.store import objstore, state
 from vipps_pipeline.store.atomic import write_csv, write_table
@@ -159,6 +159,8 @@ def write_journal(
     reports = _reports(data_dir, ledger_id, dates)
     entries = statements.to_frame(pa.concat_tables([reports["funds"][0], reports["fees"][0]]))
     lines = journal.journal(entries, ledger_id, chart, per_entry)
+    firsts = opening.first_dates(data_dir, ledger_id)
+    lines = opening.with_opening(lines, opening.opening_lines(entries, ledger_id, chart, firsts))
     moved = entries.groupby(["ledger_date", "topic"]).amount.sum().to_dict()
     out = {}
     for d in dates:

@@ -28,6 +28,11 @@ from vipps_pipeline.domain import TOPICS, minor_to_text
 from vipps_pipeline.settings import SettingsError
 from vipps_pipeline.store.schemas import JOURNAL_SCHEMA
 
+OPENING_TYPE = "opening balance"
+"""The entry type of the lines that book a ledger's balance before its first stored date (see
+:mod:`vipps_pipeline.books.opening`): a space, so no vendor entry type can be taken for it.
+They are not movements of the day, so the movement checks leave them out."""
+
 CSV_COLUMNS = ["date", "voucher", "account", "account_name", "text", "debit", "credit", "currency"]
 
 
@@ -223,7 +228,7 @@ def day_balance(lines: pa.Table, movements: dict[str, int], chart: Chart) -> Day
     unmapped = []
     for topic, moved in movements.items():
         number = chart.account(chart.ledgers[topic])[0]
-        mine = df[(df.topic == topic) & (df.account == number)]
+        mine = df[(df.topic == topic) & (df.account == number) & (df.entry_type != OPENING_TYPE)]
         net = int(mine.debit.sum()) - int(mine.credit.sum())
         if net != moved:
             problems.append(f"{topic} ledger account {number} moved {net}, the report {moved}")
@@ -248,7 +253,9 @@ def stored_verdicts(lines: pd.DataFrame, statements: pd.DataFrame, chart: Chart)
         debit=("debit", "sum"), credit=("credit", "sum"), warned=("unmapped", "any")
     )
     ledger_account = {t: chart.account(chart.ledgers[t])[0] for t in TOPICS}
-    mine = lines[lines.account == lines.topic.map(ledger_account)]
+    mine = lines[
+        (lines.account == lines.topic.map(ledger_account)) & (lines.entry_type != OPENING_TYPE)
+    ]
     net = (mine.debit - mine.credit).groupby([mine.ledger_id, mine.ledger_date, mine.topic]).sum()
     moved = statements.set_index([*day, "topic"]).sum_amount.astype("int64")
     booked = pd.MultiIndex.from_arrays(

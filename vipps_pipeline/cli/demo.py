@@ -51,6 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         results = headless.run_main_job(start, end)
     finally:
         sim.stop()
+    print(_bank_loop(sim.world, data_dir, start, end, today - timedelta(days=1)))
     index, _ = report.write_report(data_dir)
     dates = [start + timedelta(days=k) for k in range(args.days)]
     for ledger_id, errors in results.items():
@@ -63,6 +64,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Browse the runs: DAGSTER_HOME={home} {_venv_command('dagster')} dev")
     print(f"Or everything live against the simulator: {_venv_command('vipps-pipeline')} dev")
     return 0
+
+
+def _bank_loop(world, data_dir: Path, start: date, end: date, until: date) -> str:
+    """The simulated bank's statements of the demo's payouts, imported and matched: the
+    line the demo prints about them (docs/bank.md)."""
+    from vipps_pipeline.books.bank.run import match_stored
+    from vipps_pipeline.books.bank.store import import_files
+    from vipps_pipeline.books.journal import load_chart
+    from vipps_pipeline.settings_types import parse_bank_csv_columns
+    from vipps_pipeline.simulator.bank import country, simulate_bank
+    from vipps_pipeline.simulator.bank_files import write_bank_files
+
+    bank = simulate_bank(world, start, end, until)
+    accounts = {s.bank_account[1]: country(s) for s in world.ledgers.values()}
+    files = write_bank_files(bank.lines, data_dir / "bank" / "demo", accounts, start, until)
+    import_files(data_dir, files, parse_bank_csv_columns(""))
+    outcome = match_stored(data_dir, 3, load_chart())
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.payouts.items()))
+    return f"Bank statements ({len(files)} files in {data_dir / 'bank' / 'demo'}): {counts}"
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

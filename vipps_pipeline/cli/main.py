@@ -27,7 +27,7 @@ def _is_settings_error(exc: Exception) -> bool:
     return settings is not None and isinstance(exc, settings.SettingsError)
 
 
-BESIDE_DEV = frozenset({"sync", "feed", "run", "query", "report"})
+BESIDE_DEV = frozenset({"sync", "feed", "run", "query", "report", "bank"})
 """Commands that use a running ``dev``'s simulator, instance and data when nothing else is set."""
 
 

@@ -10,6 +10,7 @@ import argparse
 import os
 from typing import Any
 
+from vipps_pipeline.cli.bank import cmd_bank_import
 from vipps_pipeline.cli.data import cmd_query, cmd_report
 from vipps_pipeline.cli.demo import cmd_demo, cmd_simulate
 from vipps_pipeline.cli.dev import cmd_dev
@@ -155,9 +156,10 @@ def add_query(sub: Subparsers) -> None:
         sub,
         "query",
         "ask the stored data in SQL (DuckDB views: entries, statements, findings, journal, "
-        "ledgers)",
+        "ledgers, payouts, bank_lines)",
         description="Run SQL over DuckDB views of the stored Parquet: entries, statements, "
-        "findings, journal, ledgers; major(amount, currency) turns minor units into exact "
+        "findings, journal, ledgers, payouts, bank_lines; major(amount, currency) turns minor "
+        "units into exact "
         "decimal major ones. SQL may also be the name of a ready-made question: "
         + "; ".join(f'"{q}"' for q in QUESTIONS),
     )
@@ -173,7 +175,34 @@ def add_report(sub: Subparsers) -> None:
     rep.set_defaults(func=cmd_report)
 
 
-COMMANDS = (add_demo, add_dev, add_simulate, add_sync, add_feed, add_run, add_query, add_report)
+def add_bank(sub: Subparsers) -> None:
+    bank = _command(sub, "bank", "bank statements: import them and match every payout")
+    actions = bank.add_subparsers(dest="bank_command", required=True, metavar="ACTION")
+    imp = _command(
+        actions,
+        "import",
+        "store the lines of camt.053 or CSV statements once and match every stored payout",
+        description="Read each FILE (ISO 20022 camt.053, or a CSV with the columns of "
+        "VIPPS_BANK_CSV_COLUMNS), store lines not stored yet, then decide every payout again: "
+        "matched, amount_differs, in_transit, missing or aborted (docs/bank.md). Exit status "
+        "1 when a file was refused or a payout is missing or differs.",
+    )
+    imp.add_argument("files", nargs="+", metavar="FILE", help="bank statement files")
+    imp.add_argument("--data-dir", default=None, help="data folder (default: VIPPS_DATA_DIR)")
+    imp.set_defaults(func=cmd_bank_import)
+
+
+COMMANDS = (
+    add_demo,
+    add_dev,
+    add_simulate,
+    add_sync,
+    add_feed,
+    add_run,
+    add_query,
+    add_report,
+    add_bank,
+)
 """In the order ``--help`` lists them."""
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from vipps_pipeline.books.journal import Chart, load_chart, stored_verdicts
 from vipps_pipeline.domain import STATUS_RANK, Status, currency_digits, minor_to_text
+from vipps_pipeline.outputs.payouts_html import sections
 from vipps_pipeline.store import objstore
 from vipps_pipeline.store.atomic import atomic_file, write_json
 from vipps_pipeline.store.objstore import as_dir
@@ -208,7 +209,7 @@ def write_report(
         pictures.append(pics)
     index = out / "index.html"
     with atomic_file(index) as tmp:
-        tmp.write_text(_html(pictures, statements), encoding="utf-8")
+        tmp.write_text(_html(pictures, statements, sections(data_dir)), encoding="utf-8")
     write_json(out / "summary.json", [{**p.__dict__, "pngs": sorted(p.pngs)} for p in pictures])
     return index, pictures
 
@@ -218,7 +219,9 @@ def img_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _html(pictures: list[LedgerPictures], statements: pd.DataFrame) -> str:
+def _html(
+    pictures: list[LedgerPictures], statements: pd.DataFrame, arrivals: dict[str, str]
+) -> str:
     first = statements.ledger_date.min() if len(statements) else None
     last = statements.ledger_date.max() if len(statements) else None
     parts = [
@@ -243,5 +246,6 @@ def _html(pictures: list[LedgerPictures], statements: pd.DataFrame) -> str:
     for p in pictures:
         parts.append(f"<h2 id='l{p.ledger_id}'>Ledger {p.ledger_id}</h2>")
         parts += [img_tag(p.pngs[name], f"{name} of ledger {p.ledger_id}") for name in CHARTS]
+        parts.append(arrivals.get(p.ledger_id, ""))
     parts.append("</body></html>")
     return "\n".join(parts)

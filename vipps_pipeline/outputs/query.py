@@ -1,7 +1,8 @@
 """Ask the stored data in SQL: DuckDB views over the Parquet datasets.
 
 Views: ``entries`` (every report entry, both topics), ``statements``, ``findings``,
-``journal`` and ``ledgers``. Each is a plain ``read_parquet`` over its folder, so a question
+``journal`` (with the payouts posted to the bank), ``ledgers``, and from the bank statements
+``payouts`` and ``bank_lines``. Each is a plain ``read_parquet`` over its folder, so a question
 reads only the files and columns it needs; a dataset with no files yet is an empty view with
 the right columns, so questions never fail just because nothing is stored.
 """
@@ -25,9 +26,11 @@ from babel.numbers import list_currencies
 from vipps_pipeline.domain import Status, currency_digits
 from vipps_pipeline.store.objstore import as_dir, is_remote
 from vipps_pipeline.store.schemas import (
+    BANK_LINE_STATUS_SCHEMA,
     FINDING_SCHEMA,
     JOURNAL_SCHEMA,
     LEDGER_SCHEMA,
+    PAYOUT_MATCH_SCHEMA,
     REPORT_SCHEMA,
     STATEMENT_SCHEMA,
 )
@@ -93,12 +96,15 @@ DAY_FILE = "[0-9][0-9][0-9][0-9]/[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].parq
 a copy someone left beside the days would otherwise be read too (and break every question
 when its columns differ); DuckDB's and Python's globs both understand the classes."""
 
-VIEWS: dict[str, tuple[str, pa.Schema]] = {
+VIEWS: dict[str, tuple[str | tuple[str, ...], pa.Schema]] = {
     "entries": (f"reports/*/*/{DAY_FILE}", REPORT_SCHEMA),
     "statements": (f"statements/*/{DAY_FILE}", STATEMENT_SCHEMA),
     "findings": (f"reconciliation/*/{DAY_FILE}", FINDING_SCHEMA),
-    "journal": (f"journal/*/{DAY_FILE}", JOURNAL_SCHEMA),
+    # the ledger-days' bookings and the payouts posted to the bank (docs/bank.md)
+    "journal": ((f"journal/*/{DAY_FILE}", "bank/journal/*.parquet"), JOURNAL_SCHEMA),
     "ledgers": ("ledgers.parquet", LEDGER_SCHEMA),
+    "payouts": ("bank/matches/payouts.parquet", PAYOUT_MATCH_SCHEMA),
+    "bank_lines": ("bank/matches/lines.parquet", BANK_LINE_STATUS_SCHEMA),
 }
 
 
@@ -142,11 +148,14 @@ def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
         )
     root = Path(data_dir).resolve()
     con = duckdb.connect()
-    for name, (pattern, schema) in VIEWS.items():
-        if any(root.glob(pattern)):
-            path = str(root / pattern).replace("'", "''")
+    for name, (patterns, schema) in VIEWS.items():
+        found = [
+            p for p in ([patterns] if isinstance(patterns, str) else patterns) if any(root.glob(p))
+        ]
+        if found:
+            paths = ", ".join("'" + str(root / p).replace("'", "''") + "'" for p in found)
             con.execute(
-                f"create view {name} as select * from read_parquet('{path}', union_by_name=true)"
+                f"create view {name} as select * from read_parquet([{paths}], union_by_name=true)"
             )
         else:
             con.execute(f"create view {name} as {empty_select(schema)}")
@@ -277,6 +286,11 @@ QUESTIONS: dict[str, str] = {
         "major(sum(payout_amount), currency) as paid_out, count(*) as payouts "
         "from statements where topic = 'funds' and payout_amount is not null "
         "group by 1, 2, 3 order by ledger_id, month"
+    ),
+    "payouts not seen in the bank": (
+        "select ledger_id, ledger_date, psp_reference, major(amount, currency) as amount, "
+        "currency, status, due_date from payouts where status in "
+        "('missing', 'amount_differs', 'in_transit') order by ledger_id, ledger_date"
     ),
     "journal balance per account": (
         "select account, account_name, currency, "

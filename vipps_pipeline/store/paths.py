@@ -17,6 +17,11 @@
     <data>/state/feed/<ledger>/<topic>.json                  the feed's commit record
     <data>/state/feed/<ledger>/schedule.json                 the feed's polling interval
     <data>/state/feed/<ledger>/.lock                         the feed's lock
+    <data>/bank/lines.parquet                                imported bank statement lines
+    <data>/bank/inbox/                                       statements dropped for import
+    <data>/bank/matches/payouts.parquet                      every payout and its arrival
+    <data>/bank/matches/lines.parquet                        every bank line and its status
+    <data>/bank/journal/<ledger>.parquet                     payouts posted to the bank
 
 A per-day dataset is named by its *kind*, its folder under the data directory (``reports/funds``,
 ``statements``...): the inventory, the readers and the writers all key on it. Folders are plain
@@ -156,3 +161,36 @@ def feed_schedule_path(data_dir: DataDir, ledger_id: str) -> DataDir:
 
 def feed_lock_path(data_dir: DataDir, ledger_id: str) -> DataDir:
     return feed_state_dir(data_dir, ledger_id) / ".lock"
+
+
+BANK = "bank"
+
+
+def bank_dir(data_dir: DataDir) -> DataDir:
+    """The bank statements' folder: lines imported, the inbox, and what matching decided."""
+    return as_dir(data_dir) / BANK
+
+
+def bank_lines_path(data_dir: DataDir) -> DataDir:
+    return bank_dir(data_dir) / "lines.parquet"
+
+
+def bank_inbox(data_dir: DataDir) -> DataDir:
+    return bank_dir(data_dir) / "inbox"
+
+
+def bank_lock_path(data_dir: DataDir) -> DataDir:
+    return bank_dir(data_dir) / ".lock"
+
+
+def payout_matches_path(data_dir: DataDir) -> DataDir:
+    return bank_dir(data_dir) / "matches" / "payouts.parquet"
+
+
+def bank_line_status_path(data_dir: DataDir) -> DataDir:
+    return bank_dir(data_dir) / "matches" / "lines.parquet"
+
+
+def bank_journal_path(data_dir: DataDir, ledger_id: str) -> DataDir:
+    """One file per ledger: its payouts posted from in transit to the bank account."""
+    return bank_dir(data_dir) / "journal" / f"{validate_ledger_id(ledger_id)}.parquet"

@@ -172,3 +172,57 @@ TODAY_SCHEMA = pa.schema(
 """One row per ledger, topic and open date: provisional until the date's report is stored.
 ``running_balance`` is the balance after the newest entry; ``as_of`` when the feed was last
 caught up."""
+
+BANK_LINE_SCHEMA = pa.schema(
+    [
+        pa.field("line_id", pa.string(), nullable=False),
+        pa.field("account", pa.string()),
+        pa.field("booking_date", pa.date32(), nullable=False),
+        pa.field("value_date", pa.date32()),
+        pa.field("amount", pa.int64(), nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("text", pa.string()),
+        pa.field("debtor_name", pa.string()),
+        pa.field("bank_reference", pa.string()),
+        pa.field("statement_to", pa.date32(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+    ],
+    metadata={"vipps_pipeline.schema": "bank_line/1"},
+)
+"""One row per line of an imported bank statement, stored once whatever the number of files
+it appeared in: ``line_id`` is the bank's own reference for the entry when it gave one,
+otherwise a digest of the line. ``amount`` is signed (money in is positive), in minor units;
+``statement_to`` is the last date the statement it came from covers."""
+
+PAYOUT_MATCH_SCHEMA = pa.schema(
+    [
+        pa.field("ledger_id", pa.string(), nullable=False),
+        pa.field("ledger_date", pa.date32(), nullable=False),
+        pa.field("psp_reference", pa.string(), nullable=False),
+        pa.field("amount", pa.int64(), nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("bank_booking_date", pa.date32()),
+        pa.field("bank_amount", pa.int64()),
+        pa.field("bank_text", pa.string()),
+        pa.field("due_date", pa.date32(), nullable=False),
+        pa.field("matched_by", pa.string()),
+        pa.field("bank_line_id", pa.string()),
+    ],
+    metadata={"vipps_pipeline.schema": "payout_match/1"},
+)
+"""One row per payout: ``amount`` paid out (positive, minor units), its ``status`` (matched,
+amount_differs, in_transit, missing, aborted), the bank line it was matched to, ``due_date``
+(the last banking day it may arrive) and ``matched_by`` (``text`` or ``amount``)."""
+
+BANK_LINE_STATUS_SCHEMA = pa.schema(
+    [
+        *BANK_LINE_SCHEMA,
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("psp_reference", pa.string()),
+    ],
+    metadata={"vipps_pipeline.schema": "bank_line_status/1"},
+)
+"""Every imported bank line with its ``status``: ``matched`` (to the payout named by
+``psp_reference``), ``unexpected`` (looks like a payout from the vendor, matches none) or
+``other``."""
