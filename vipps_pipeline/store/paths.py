@@ -17,6 +17,7 @@
     <data>/state/feed/<ledger>/<topic>.json                  the feed's commit record
     <data>/state/feed/<ledger>/schedule.json                 the feed's polling interval
     <data>/state/feed/<ledger>/.lock                         the feed's lock
+    <data>/alerts/sent.json                                  the alerts already sent
 
 A per-day dataset is named by its *kind*, its folder under the data directory (``reports/funds``,
 ``statements``...): the inventory, the readers and the writers all key on it. Folders are plain
@@ -40,6 +41,7 @@ FEED = "feed"
 CHECKS_KIND = "feed_checks"
 TODAY = "today"
 STATE = "state"
+ALERTS = "alerts"
 
 
 def _check_topic(topic: str) -> str:
@@ -156,3 +158,12 @@ def feed_schedule_path(data_dir: DataDir, ledger_id: str) -> DataDir:
 
 def feed_lock_path(data_dir: DataDir, ledger_id: str) -> DataDir:
     return feed_state_dir(data_dir, ledger_id) / ".lock"
+
+
+def alerts_sent_path(data_dir: DataDir) -> DataDir:
+    """One file for every ledger: what the alerts already said, shared by all their drivers."""
+    return as_dir(data_dir) / ALERTS / "sent.json"
+
+
+def alerts_lock_path(data_dir: DataDir) -> DataDir:
+    return as_dir(data_dir) / ALERTS / ".lock"
