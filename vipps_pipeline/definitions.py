@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from vipps_pipeline.defs.alerts.sensors import vipps_alerts_sensor
 from vipps_pipeline.defs.feed.assets import FEED_SPECS
 from vipps_pipeline.defs.feed.checks import feed_matches_report
 from vipps_pipeline.defs.feed.jobs import vipps_feed_job
@@ -48,7 +49,7 @@ def build_defs(resources: Mapping[str, object]) -> dg.Definitions:
             ledger_report_job,
         ],
         schedules=[daily_ledger_schedule, ledger_report_schedule],
-        sensors=[ledger_refresh_sensor, vipps_sync_sensor, vipps_feed_sensor],
+        sensors=[ledger_refresh_sensor, vipps_sync_sensor, vipps_feed_sensor, vipps_alerts_sensor],
         resources=dict(resources),
         executor=dg.in_process_executor,
     )

@@ -42,8 +42,11 @@ class PassResult:
     delivered: dict[str, int] = field(default_factory=dict)  # dest -> items in its message
     failed: dict[str, str] = field(default_factory=dict)  # dest -> why
     waiting: list[str] = field(default_factory=list)  # destinations in back-off
+    off: bool = False  # no destination is set
 
     def line(self) -> str:
+        if self.off:
+            return "alerts are off: set VIPPS_ALERT_WEBHOOK_URL or VIPPS_ALERT_EMAIL_TO"
         if not (self.delivered or self.failed or self.waiting):
             return f"alerts: nothing new to tell ({self.new} new, {self.resolved} resolved)"
         parts = [f"{d}: sent {n} item(s)" for d, n in self.delivered.items()]
@@ -151,7 +154,7 @@ def alert_pass(
     ``secrets``: values no message may carry besides the alerts' own (the API keys).
     """
     senders = destinations(alerts) if senders is None else senders
-    result = PassResult()
+    result = PassResult(off=not senders)
     if not senders:
         return result
     started, at = time.monotonic(), pipeline.now()

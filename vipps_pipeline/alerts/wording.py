@@ -137,8 +137,10 @@ def freshness_problem(row: Freshness, info: LedgerInfo, ui_url: str | None) -> P
     return None
 
 
-AUTH_FAILED = "authentication failed"
-"""How the sync engine and the feed job begin the error of a run stopped by rejected keys."""
+AUTH_SIGNS = ("authentication failed", "token request was rejected")
+"""How a run's error says the keys were rejected: the sync engine and the feed job stop with
+"authentication failed", a token refusal anywhere (the ledger list too) says the second. The
+run's error reaches the drivers only as text, so the words are matched here."""
 
 
 def run_problem(outcome: RunOutcome, ui_url: str | None) -> Problem | None:
@@ -147,7 +149,7 @@ def run_problem(outcome: RunOutcome, ui_url: str | None) -> Problem | None:
     if outcome.ok:
         return None
     link = ui_link(ui_url, f"runs/{outcome.run_id}") if outcome.run_id else ""
-    if AUTH_FAILED in outcome.error:
+    if any(sign in outcome.error for sign in AUTH_SIGNS):
         return Problem(
             key="credentials",
             kind="credentials",
