@@ -11,10 +11,14 @@ any text of the library's exception (a ``requests`` error quotes the URL).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import smtplib
 import ssl
 import time
+from collections.abc import Iterator
 from email.message import EmailMessage
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -38,14 +42,51 @@ SMTP_TIMEOUT = 5.0
 SMTP_ATTEMPTS = 3
 
 
+URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+"""urllib3 logs the request path of every retry (WARNING) and request (DEBUG): for a webhook,
+the path is the secret."""
+
+
 class DeliveryFailed(Exception):
     """A destination did not take the message; the text names no secret."""
+
+
+class _Scrub(logging.Filter):
+    """Replaces the given values in every record of the loggers it is attached to."""
+
+    def __init__(self, hidden: tuple[str, ...]) -> None:
+        super().__init__()
+        self.hidden = hidden
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if any(h in text for h in self.hidden):
+            for h in self.hidden:
+                text = text.replace(h, "***")
+            record.msg, record.args = text, ()
+        return True
+
+
+@contextlib.contextmanager
+def _urllib3_quiet_about(url: str) -> Iterator[None]:
+    """While posting, urllib3's log records show the webhook's path as ``***``."""
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    scrub = _Scrub(tuple(h for h in (url, path) if len(h) > 1))
+    loggers = [logging.getLogger(name) for name in URLLIB3_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(scrub)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(scrub)
 
 
 def post_webhook(url: str, text: str) -> None:
     """One POST of ``{"text": text}``; redirects are refused, not followed (a redirect could
     send the message, and the URL's secret path, elsewhere)."""
-    with requests.Session() as session:
+    with requests.Session() as session, _urllib3_quiet_about(url):
         session.mount("http://", HTTPAdapter(max_retries=WEBHOOK_RETRY))
         session.mount("https://", HTTPAdapter(max_retries=WEBHOOK_RETRY))
         try:

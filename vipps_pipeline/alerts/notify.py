@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from vipps_pipeline.alerts import deliver, message, watch
@@ -161,8 +161,10 @@ def alert_pass(
     own = (alerts.alert_webhook_url, alerts.smtp_password)
     hidden = (*secrets, *(s.get_secret_value() for s in own if s is not None))
     with sent_record(pipeline.data_dir) as record:
-        for outcome in outcomes:
-            record.runs[outcome.job] = outcome
+        for outcome in outcomes:  # scrubbed before it is stored, not only when sent
+            record.runs[outcome.job] = replace(
+                outcome, error=without_secrets(outcome.error, hidden)
+            )
         now = _current(record, pipeline, ledger_ids, alerts.ui_url)
         result.new, result.resolved = _transitions(record, now, senders)
         for dest in list(record.untold_resolved):
