@@ -34,7 +34,7 @@ Sender = Callable[[str, str], None]
 
 
 @dataclass
-class PassResult:
+class AlertPassResult:
     """What one pass did, for the driver's one line (never a secret, never a URL)."""
 
     new: int = 0
@@ -114,7 +114,12 @@ def without_secrets(text: str, secrets: Iterable[str]) -> str:
 
 
 def _tell(
-    record: SentRecord, name: str, send: Sender, at: datetime, result: PassResult, hidden: tuple
+    record: SentRecord,
+    name: str,
+    send: Sender,
+    at: datetime,
+    result: AlertPassResult,
+    hidden: tuple,
 ) -> None:
     """One message to one destination with everything it has not been told yet."""
     untold = [o for o in record.opened.values() if name not in o.told]
@@ -145,7 +150,7 @@ def alert_pass(
     outcomes: Iterable[RunOutcome] = (),
     senders: dict[str, Sender] | None = None,
     secrets: Iterable[str] = (),
-) -> PassResult:
+) -> AlertPassResult:
     """Find what changed since the last pass and tell every configured destination once.
 
     ``outcomes``: how the runs the driver saw ended (a later outcome of a job replaces an
@@ -154,7 +159,7 @@ def alert_pass(
     ``secrets``: values no message may carry besides the alerts' own (the API keys).
     """
     senders = destinations(alerts) if senders is None else senders
-    result = PassResult(off=not senders)
+    result = AlertPassResult(off=not senders)
     if not senders:
         return result
     started, at = time.monotonic(), pipeline.now()

@@ -79,7 +79,9 @@ def check_problem(kind: str, row: dict, info: LedgerInfo, ui_url: str | None) ->
     lid, d, check, topic = row["ledger_id"], row["ledger_date"], row["check"], row["topic"]
     registered = REGISTRY.get(check)
     group = registered.group if registered else "feed"
-    label = registered.description if registered else "the feed equals the date's report"
+    label = (registered.description if registered else "the feed equals the date's report").rstrip(
+        "."
+    )
     exp_label, found_label, money = CHECK_TERMS.get(check, ("", "", False))
     expected = _amount(row.get("expected"), money, info.currency)
     actual = _amount(row.get("actual"), money, info.currency)
