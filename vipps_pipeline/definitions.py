@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from vipps_pipeline.defs.alerts.sensors import vipps_alerts_sensor
 from vipps_pipeline.defs.bank.assets import payout_matches
 from vipps_pipeline.defs.bank.checks import payouts_arrived
 from vipps_pipeline.defs.bank.jobs import bank_match_job
@@ -53,7 +54,13 @@ def build_defs(resources: Mapping[str, object]) -> dg.Definitions:
             bank_match_job,
         ],
         schedules=[daily_ledger_schedule, ledger_report_schedule],
-        sensors=[ledger_refresh_sensor, vipps_sync_sensor, vipps_feed_sensor, bank_inbox_sensor],
+        sensors=[
+            ledger_refresh_sensor,
+            vipps_sync_sensor,
+            vipps_feed_sensor,
+            bank_inbox_sensor,
+            vipps_alerts_sensor,
+        ],
         resources=dict(resources),
         executor=dg.in_process_executor,
     )

@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr, model_validator
 
@@ -64,6 +66,7 @@ __all__ = [
     "SETTINGS_DOC",
     "SETTLEMENT_TYPES",
     "TOPICS",
+    "AlertSettings",
     "ApiSettings",
     "PipelineSettings",
     "SettingsError",
@@ -345,9 +348,43 @@ class PipelineSettings(FromEnv):
         return self.now().date()
 
 
+class AlertSettings(FromEnv):
+    """Where alerts go (each destination optional) and how they link to the UI (docs/alerts.md)."""
+
+    alert_webhook_url: SecretStr | None = setting(
+        None,
+        'incoming webhook taking JSON `{"text": ...}` (Slack, Mattermost, Teams); a secret',
+        shown="(none)",
+        repr=False,
+    )
+    alert_email_to: str | None = setting(None, "e-mail alerts to (comma-separated)", shown="(none)")
+    smtp_host: str | None = setting(None, "SMTP server of the e-mail alerts", shown="(none)")
+    smtp_port: int = setting(587, "SMTP port (587 STARTTLS, 465 TLS)", ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = setting(
+        "starttls", "`starttls` (required of the server), `tls` (port 465) or `none` (local relay)"
+    )
+    smtp_user: str | None = setting(None, "SMTP login (none: no login)", shown="(none)")
+    smtp_password: SecretStr | None = setting(
+        None, "SMTP password; never logged or stored", shown="(none)", repr=False
+    )
+    smtp_from: str | None = setting(None, "sender of the e-mail alerts", shown="(VIPPS_SMTP_USER)")
+    ui_url: str | None = setting(None, "the Dagster UI's address, for links", shown="(no links)")
+
+    @model_validator(mode="after")
+    def _destinations_complete(self) -> AlertSettings:
+        url = self.alert_webhook_url
+        if url is not None and urlsplit(url.get_secret_value()).scheme not in ("http", "https"):
+            raise SettingsError("VIPPS_ALERT_WEBHOOK_URL must be an http(s) URL")
+        if self.alert_email_to and not self.smtp_host:
+            raise SettingsError("VIPPS_SMTP_HOST is not set (required for VIPPS_ALERT_EMAIL_TO)")
+        if self.smtp_password is not None and not self.smtp_user:
+            raise SettingsError("VIPPS_SMTP_USER is not set (required with VIPPS_SMTP_PASSWORD)")
+        return self
+
+
 SETTINGS_DOC: tuple[tuple[str, str, str], ...] = tuple(
     (env_name(name, info), shown_default(info), info.description or "")
-    for model in (ApiSettings, PipelineSettings)
+    for model in (ApiSettings, PipelineSettings, AlertSettings)
     for name, info in model.model_fields.items()
 )
 """(variable, default as shown, meaning) for every setting, in declaration order."""
@@ -366,7 +403,7 @@ def secret_settings() -> tuple[str, ...]:
     """Variables whose values never appear anywhere (errors, logs, files, run storage)."""
     return tuple(
         env_name(name, info)
-        for model in (ApiSettings, PipelineSettings)
+        for model in (ApiSettings, PipelineSettings, AlertSettings)
         for name, info in model.model_fields.items()
         if is_secret(info)
     )

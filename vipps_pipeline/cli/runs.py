@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from vipps_pipeline.cli.alerting import alert_after_run
+
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Step failures are summarised in one line each by :func:`run_main_job` instead."""
 
@@ -128,7 +130,8 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
 
     defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)
     if errors and not ids:
-        return 1, "listing ledgers failed: " + "; ".join(errors)
+        told = alert_after_run("vipps_sync", "", False, errors, ids)
+        return 1, "\n".join(["listing ledgers failed: " + "; ".join(errors), *told])
     os.environ["VIPPS_PROGRESS"] = "1" if sys.stderr.isatty() else ""
     result = defs.resolve_job_def("vipps_sync").execute_in_process(
         instance=instance,
@@ -165,6 +168,8 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
             f"{r.open_since or '-'!s:<12} {span:<11} {r.status}: {r.detail}"
         )
     lines += [f"error: {e}" for e in errors]
+    ok = result.success and not errors
+    lines += alert_after_run("vipps_sync", result.run_id, ok, errors, list(ledger_ids) or ids)
     bad = errors or any(r.status == "not_yours" for r in rows)
     return (1 if bad else 0), "\n".join(lines)
 
@@ -176,7 +181,8 @@ def run_feed(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
 
     defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)
     if errors and not ids:
-        return 1, "listing ledgers failed: " + "; ".join(errors)
+        told = alert_after_run("vipps_feed", "", False, errors, ids)
+        return 1, "\n".join(["listing ledgers failed: " + "; ".join(errors), *told])
     settings = PipelineSettings.from_env(os.environ)
     wanted = list(ledger_ids) or ids
     before = stored_counts(settings.data_dir, wanted)
@@ -195,6 +201,9 @@ def run_feed(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
         f"data in {settings.data_dir.resolve()}",
         *pass_report(settings.data_dir, wanted, before),
         *(f"error: {e}" for e in errors),
+        *alert_after_run(
+            "vipps_feed", result.run_id, result.success and not errors, errors, wanted
+        ),
     ]
     return (1 if errors else 0), "\n".join(lines)
 

@@ -22,6 +22,7 @@
     <data>/bank/matches/payouts.parquet                      every payout and its arrival
     <data>/bank/matches/lines.parquet                        every bank line and its status
     <data>/bank/journal/<ledger>.parquet                     payouts posted to the bank
+    <data>/alerts/sent.json                                  the alerts already sent
 
 A per-day dataset is named by its *kind*, its folder under the data directory (``reports/funds``,
 ``statements``...): the inventory, the readers and the writers all key on it. Folders are plain
@@ -45,6 +46,7 @@ FEED = "feed"
 CHECKS_KIND = "feed_checks"
 TODAY = "today"
 STATE = "state"
+ALERTS = "alerts"
 
 
 def _check_topic(topic: str) -> str:
@@ -194,3 +196,12 @@ def bank_line_status_path(data_dir: DataDir) -> DataDir:
 def bank_journal_path(data_dir: DataDir, ledger_id: str) -> DataDir:
     """One file per ledger: its payouts posted from in transit to the bank account."""
     return bank_dir(data_dir) / "journal" / f"{validate_ledger_id(ledger_id)}.parquet"
+
+
+def alerts_sent_path(data_dir: DataDir) -> DataDir:
+    """One file for every ledger: what the alerts already said, shared by all their drivers."""
+    return as_dir(data_dir) / ALERTS / "sent.json"
+
+
+def alerts_lock_path(data_dir: DataDir) -> DataDir:
+    return as_dir(data_dir) / ALERTS / ".lock"

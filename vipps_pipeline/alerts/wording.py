@@ -1,0 +1,175 @@
+"""Problems in plain words: which ledger, which date, what was expected, what was found, what
+to do, and where to look in the UI.
+
+The findings already say what broke in an accountant's terms (their ``detail``); here each
+check adds what its two numbers mean and what a person can do about it, so an alert reads
+without opening the UI. Amounts are shown in the ledger's currency with
+:func:`~vipps_pipeline.domain.minor_to_text`, never through a float.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from vipps_pipeline.alerts.problems import Problem, RunOutcome
+from vipps_pipeline.books.checks import REGISTRY
+from vipps_pipeline.domain import minor_to_text
+from vipps_pipeline.sync.planner import Freshness
+
+FEED_CHECK_KIND = "feed_checks"
+"""The feed's comparison with the report: findings of its own folder, shown on its own asset."""
+
+CHECK_TERMS: dict[str, tuple[str, str, bool]] = {
+    "row_arithmetic": ("balance before plus amount", "balance after", True),
+    "chain_within_day": ("the previous entry's balance after", "the next balance before", True),
+    "day_movement": ("closing minus opening balance", "the day's amounts add up to", True),
+    "chain_across_days": ("the previous date's closing balance", "this date's opening", True),
+    "fees_retained_mirror": ("fees retained, as the fees ledger says", "on the funds", True),
+    "fee_coverage": ("captures without a capture fee", "captures without a fee", False),
+    "fee_has_capture": ("capture fees without a capture", "fees without a capture", False),
+    "payout_last": ("at most the balance before the payout", "paid out", True),
+    "feed_matches_report": ("entries in the report", "entries in the feed", False),
+}
+"""Per check: what its ``expected`` and ``actual`` numbers are, and whether they are money."""
+
+TODO_BY_GROUP = {
+    "balance_continuity": "fetch the day again (`vipps-pipeline run --start {d} --end {d} "
+    "--ledger {lid}`); if the check still fails, the report itself does not add up: send "
+    "this message to Vipps MobilePay support and book the day only once they answer.",
+    "payouts_and_invoices": "compare the payout or invoice with the bank statement of the "
+    "ledger's payout account; if they differ, ask Vipps MobilePay support about ledger {lid}.",
+    "funds_vs_fees": "look up the captures and fees of {d} (`vipps-pipeline query`); a fee "
+    "that never came is charged late or not at all: ask Vipps MobilePay support if it stays.",
+    "feed": "nothing to book from the feed for {d}: the report is the final word. Read the "
+    "feed again (`vipps-pipeline feed`); if it stays, the provisional figures were wrong.",
+}
+
+
+@dataclass(frozen=True)
+class LedgerInfo:
+    """What an alert says about a ledger beyond its id (from ``ledgers.parquet``)."""
+
+    currency: str | None = None
+    sales_units: tuple[str, ...] = ()
+
+    def label(self, ledger_id: str) -> str:
+        names = ", ".join(self.sales_units)
+        return f"ledger {ledger_id}" + (f" ({names})" if names else "")
+
+
+def ui_link(ui_url: str | None, path: str, partition: str = "") -> str:
+    """A page of the Dagster UI ("" without VIPPS_UI_URL)."""
+    if not ui_url:
+        return ""
+    query = f"?view=partitions&partition={quote(partition, safe='')}" if partition else ""
+    return f"{ui_url.rstrip('/')}/{path}{query}"
+
+
+def _amount(value: object, money: bool, currency: str | None) -> str:
+    if value is None:
+        return ""
+    return (
+        f"{minor_to_text(int(value), currency)} {currency or ''}".strip() if money else str(value)
+    )
+
+
+def check_problem(kind: str, row: dict, info: LedgerInfo, ui_url: str | None) -> Problem:
+    """A failing finding of the reconciliation or of the feed's comparison."""
+    lid, d, check, topic = row["ledger_id"], row["ledger_date"], row["check"], row["topic"]
+    registered = REGISTRY.get(check)
+    group = registered.group if registered else "feed"
+    label = (registered.description if registered else "the feed equals the date's report").rstrip(
+        "."
+    )
+    exp_label, found_label, money = CHECK_TERMS.get(check, ("", "", False))
+    expected = _amount(row.get("expected"), money, info.currency)
+    actual = _amount(row.get("actual"), money, info.currency)
+    detail = str(row.get("detail") or "")
+    asset = "feed_reconciliation" if kind == FEED_CHECK_KIND else "reconciliation"
+    return Problem(
+        key=f"check:{kind}:{lid}:{d}:{topic}:{check}",
+        kind="check",
+        title=f"check {check} failed ({topic})",
+        ledger_id=lid,
+        ledger=info.label(lid),
+        when=f"ledger date {d}",
+        expected=f"{label}" + (f" ({exp_label}: {expected})" if expected else ""),
+        found=(f"{found_label}: {actual}; " if actual else "") + detail,
+        todo=TODO_BY_GROUP[group].format(d=d, lid=lid),
+        link=ui_link(ui_url, f"assets/{asset}", f"{d}|{lid}"),
+        source=f"{kind}/{lid}/{d}",
+    )
+
+
+def freshness_problem(row: Freshness, info: LedgerInfo, ui_url: str | None) -> Problem | None:
+    """A ledger whose dates stopped closing (``stale``) or that the keys cannot read
+    (``not_yours``); every other state is a normal quiet period and says nothing."""
+    lid = row.ledger_id
+    link = ui_link(ui_url, "assets/ledgers?view=checks")
+    if row.status == "stale":
+        return Problem(
+            key=f"stale:{lid}",
+            kind="stale",
+            title=f"no new final ledger date for {row.days_behind} days",
+            ledger_id=lid,
+            ledger=info.label(lid),
+            when=f"final through {row.final_through or '-'}",
+            expected="dates to close within the ledger's settlement period",
+            found=row.detail,
+            todo="check the ledger in the Vipps MobilePay portal: a payout held for weeks (a "
+            "negative balance not topped up) or a stopped agreement keeps dates open; if "
+            "sales go on as usual, ask Vipps MobilePay support why the date does not close.",
+            link=link,
+        )
+    if row.status == "not_yours":
+        return Problem(
+            key=f"not_yours:{lid}",
+            kind="not_yours",
+            title="these API keys may not be able to read the ledger",
+            ledger_id=lid,
+            ledger=info.label(lid),
+            when=f"final through {row.final_through or '-'}",
+            expected="the closed date's report",
+            found=row.detail,
+            todo="ask the merchant to grant your keys access to this ledger in the Vipps "
+            "MobilePay portal (partner keys), or check that it belongs to this merchant.",
+            link=link,
+        )
+    return None
+
+
+AUTH_SIGNS = ("authentication failed", "token request was rejected")
+"""How a run's error says the keys were rejected: the sync engine and the feed job stop with
+"authentication failed", a token refusal anywhere (the ledger list too) says the second. The
+run's error reaches the drivers only as text, so the words are matched here."""
+
+
+def run_problem(outcome: RunOutcome, ui_url: str | None) -> Problem | None:
+    """A failed run: rejected credentials are their own problem (nothing works until someone
+    fixes them), any other failure is an outage of that job."""
+    if outcome.ok:
+        return None
+    link = ui_link(ui_url, f"runs/{outcome.run_id}") if outcome.run_id else ""
+    if any(sign in outcome.error for sign in AUTH_SIGNS):
+        return Problem(
+            key="credentials",
+            kind="credentials",
+            title="the Report API rejected the API keys",
+            expected="an access token for the configured keys",
+            found=outcome.error,
+            todo="check VIPPS_CLIENT_ID, VIPPS_CLIENT_SECRET, VIPPS_SUBSCRIPTION_KEY (merchant "
+            "keys) and VIPPS_KEY_TYPE; create new keys in the portal if they were revoked. "
+            "Nothing is fetched until they work.",
+            link=link,
+        )
+    return Problem(
+        key=f"run:{outcome.job}",
+        kind="run",
+        title=f"the {outcome.job} run failed",
+        expected="the run to finish without errors",
+        found=outcome.error or "(no error text)",
+        todo="nothing, if the Report API is down: the next run retries by itself and a "
+        "resolved message follows. If it keeps failing, open the run for its errors.",
+        link=link,
+    )

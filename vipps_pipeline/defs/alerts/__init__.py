@@ -1,0 +1,1 @@
+"""The alerts in Dagster: the sensor that tells a person when the books need one."""
