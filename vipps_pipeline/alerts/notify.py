@@ -82,6 +82,7 @@ def _current(
         info = infos.get(ledger_id, LedgerInfo())
         now |= watch.finding_problems(pipeline, ledger_id, scan, known, info, ui_url)
     now |= watch.freshness_problems(pipeline, ledger_ids, infos, ui_url)
+    now |= watch.payout_problems(pipeline, ledger_ids, infos, ui_url)
     for outcome in record.runs.values():
         if (p := run_problem(outcome, ui_url)) is not None:
             now[p.key] = p

@@ -15,7 +15,7 @@ class Problem:
     """One thing a person should look at, already in plain words."""
 
     key: str  # e.g. "check:reconciliation:100001:2026-11-20:funds:chain_across_days"
-    kind: str  # "check", "stale", "not_yours", "credentials" or "run"
+    kind: str  # "check", "stale", "not_yours", "payout", "credentials" or "run"
     title: str  # what went wrong, one line
     ledger_id: str = ""  # empty for problems of a whole run
     ledger: str = ""  # "ledger 100001 (ACME Fitness)"

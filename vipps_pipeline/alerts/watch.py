@@ -19,12 +19,18 @@ from vipps_pipeline.alerts.wording import (
     LedgerInfo,
     check_problem,
     freshness_problem,
+    payout_problem,
 )
 from vipps_pipeline.domain import Status
 from vipps_pipeline.settings import PipelineSettings
 from vipps_pipeline.store import objstore
-from vipps_pipeline.store.paths import RECONCILIATION, kind_path, ledgers_path
-from vipps_pipeline.store.schemas import LEDGER_SCHEMA
+from vipps_pipeline.store.paths import (
+    RECONCILIATION,
+    kind_path,
+    ledgers_path,
+    payout_matches_path,
+)
+from vipps_pipeline.store.schemas import LEDGER_SCHEMA, PAYOUT_MATCH_SCHEMA
 from vipps_pipeline.sync import completeness, planner
 
 FINDING_KINDS = (RECONCILIATION, FEED_CHECK_KIND)
@@ -119,6 +125,28 @@ def freshness_problems(
             persistent_404_days=settings.persistent_404_days,
         )
         p = freshness_problem(row, infos.get(ledger_id, LedgerInfo()), ui_url)
+        if p is not None:
+            out[p.key] = p
+    return out
+
+
+def payout_problems(
+    settings: PipelineSettings,
+    ledger_ids: Iterable[str],
+    infos: Mapping[str, LedgerInfo],
+    ui_url: str | None,
+) -> dict[str, Problem]:
+    """Payouts the bank matching (``bank/matches/payouts.parquet``) says are ``missing`` or
+    ``amount_differs``; without imported statements there is nothing to say."""
+    path = payout_matches_path(settings.data_dir)
+    if not path.exists():
+        return {}
+    scope = set(ledger_ids)
+    out = {}
+    for row in objstore.read_table(path, schema=PAYOUT_MATCH_SCHEMA).to_pylist():
+        if row["ledger_id"] not in scope:
+            continue
+        p = payout_problem(row, infos.get(row["ledger_id"], LedgerInfo()), ui_url)
         if p is not None:
             out[p.key] = p
     return out

@@ -139,6 +139,39 @@ def freshness_problem(row: Freshness, info: LedgerInfo, ui_url: str | None) -> P
     return None
 
 
+def payout_problem(row: dict, info: LedgerInfo, ui_url: str | None) -> Problem | None:
+    """A payout due in the bank and not there (``missing``), or there with another amount
+    (``amount_differs``); ``in_transit``, ``matched`` and ``aborted`` are quiet."""
+    status, lid, ref = row["status"], row["ledger_id"], row["psp_reference"]
+    if status not in ("missing", "amount_differs"):
+        return None
+    currency = row["currency"]
+    paid = f"{minor_to_text(int(row['amount']), currency)} {currency}"
+    if status == "missing":
+        found = f"no bank line with that amount or settlement number by {row['due_date']}"
+        todo = (
+            "look for the payout on the bank account (it may carry no text); if it is not "
+            "there, ask Vipps MobilePay support about settlement " + ref
+        )
+    else:
+        bank = f"{minor_to_text(int(row['bank_amount'] or 0), currency)} {currency}"
+        found = f"{bank} booked {row['bank_booking_date']}: {row['bank_text'] or ''}".strip()
+        todo = "compare the settlement report with the bank line; ask support if they differ"
+    return Problem(
+        key=f"payout:{lid}:{ref}",
+        kind="payout",
+        title=f"payout {ref} {'did not arrive' if status == 'missing' else 'arrived short'}",
+        ledger_id=lid,
+        ledger=info.label(lid),
+        when=f"ledger date {row['ledger_date']}",
+        expected=f"{paid} in the bank by {row['due_date']}",
+        found=found,
+        todo=todo,
+        link=ui_link(ui_url, "assets/payout_matches"),
+        source=f"bank/{lid}/{ref}",
+    )
+
+
 AUTH_SIGNS = ("authentication failed", "token request was rejected")
 """How a run's error says the keys were rejected: the sync engine and the feed job stop with
 "authentication failed", a token refusal anywhere (the ledger list too) says the second. The
