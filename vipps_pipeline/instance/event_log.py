@@ -6,10 +6,13 @@ costs three to five commits (a disk flush each) across the run's database and th
 ledger-day is five materializations and four check evaluations, so on the embedded default
 those commits were most of what Dagster added to a backfill.
 
-This class stores a batch with Dagster's own ``store_event``, event by event, the same rows in
-the same order, but every connection it opens during the batch is kept open in one
-transaction, committed when the batch ends: two commits per batch instead of three to five
-per event. If anything fails the batch rolls back and Dagster stores its events one by one.
+This class stores a batch in one transaction per database, committed when the batch ends: two
+commits per batch instead of three to five per event. A batch of one asset's materializations
+(what the recorder sends, one batch per asset and chunk) is stored as PostgreSQL's storage
+stores it: one multi-row insert into the run's table and one into the index, the partition tags
+in one statement, and the asset's latest record from the batch's last event. Any other batch is
+stored with Dagster's own ``store_event``, event by event, the same rows in the same order. If
+anything fails the batch rolls back and Dagster stores its events one by one.
 
 The embedded default's ``dagster.yaml`` (written by ``vipps-pipeline``, see
 ``headless.dagster_home``) selects it; the layout on disk is Dagster's default, so a home
@@ -24,6 +27,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
@@ -52,10 +56,30 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         with ExitStack() as stack:
             self._batch.stack, self._batch.connections = stack, {}
             try:
-                for event in events:
-                    self.store_event(event)
+                if _one_asset_materializations(events):
+                    self._store_materializations(events)
+                else:
+                    for event in events:
+                        self.store_event(event)
             finally:
                 self._batch.stack = self._batch.connections = None
+
+    def _store_materializations(self, events: Sequence[dg.EventLogEntry]) -> None:
+        """The rows ``store_event`` writes for each, in one statement per table: the events
+        serialised once, SQLAlchemy compiling three statements instead of three per event."""
+        rows = [self._event_to_row(event) for event in events]
+        with self.run_connection(events[0].run_id) as conn:
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
+        with self.index_transaction() as conn:
+            inserted = conn.execute(
+                SqlEventLogStorageTable.insert()
+                .values(rows)
+                .returning(SqlEventLogStorageTable.c.id)
+            )
+            # SQLite assigns the rowids of one insert in the order of its values
+            ids = sorted(int(row[0]) for row in inserted.fetchall())
+            self._store_asset_event_tags(conn, events, ids)
+            self._store_asset_event(conn, events[-1], ids[-1])
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -85,6 +109,21 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                 yield conn
         finally:
             engine.dispose()
+
+
+def _one_asset_materializations(events: Sequence[dg.EventLogEntry]) -> bool:
+    """Whether ``events`` are materializations of one asset in one run (the asset's latest
+    record is taken from the last, as PostgreSQL's batch write does)."""
+    if not events:
+        return False
+    first = events[0].dagster_event
+    return all(
+        e.dagster_event is not None
+        and e.dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        and e.dagster_event.asset_key == first.asset_key  # type: ignore[union-attr]
+        and e.run_id == events[0].run_id
+        for e in events
+    )
 
 
 def dagster_yaml(home: str) -> str:
