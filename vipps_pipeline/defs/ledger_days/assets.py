@@ -28,6 +28,7 @@ from vipps_pipeline.defs.partitions import (
     shard_partitions,
 )
 from vipps_pipeline.defs.recording import Recorded, Recorder
+from vipps_pipeline.defs.recording.ownership import coverage_tags, is_backfill, outcome_tags
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.sync import engine as lr
@@ -148,10 +149,13 @@ def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
         settings = pipeline.settings()
         selected = context.selected_asset_keys
         topics = tuple(t for t in TOPICS if shard.key(REPORT_ASSETS[t]) in selected)
+        tags = context.run.tags
         keys = run_partition_keys(
-            context.run.tags, context.partition_keys, context.instance, partitions_def
+            tags, lambda: context.partition_keys, context.instance, partitions_def
         )
         days = ledger_days(keys, partitions_def)
+        if covers := coverage_tags(tags, days):  # the runs list names what this run covers
+            context.instance.add_run_tags(context.run.run_id, covers)
         by_ledger: dict[str, list] = {}
         for day in days:
             by_ledger.setdefault(day.ledger_id, []).append(day.ledger_date)
@@ -173,10 +177,15 @@ def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
                 findings=reconciliation in selected,
                 journal=journal in selected,
                 sync=config.sync,
+                neighbours=not is_backfill(tags),
             )
             for ledger_id, dates in by_ledger.items()
         )
         yield from recorder.run(works, client, settings)
+        if topics and recorder.outage is None and not recorder.summary.failures:
+            # what a backfill page counts as this run's: stored, or not ready
+            outcome = outcome_tags(days, recorder.summary.first_open)
+            context.instance.add_run_tags(context.run.run_id, outcome)
         recorder.finish(planned=len(keys))
 
     return ledger_day_assets
