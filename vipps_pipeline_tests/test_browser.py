@@ -344,7 +344,8 @@ def test_ui_backfills_leave_partition_status_equal_to_files(chromium: str, tmp_p
                 ).to_be_visible(),
             )
             doc_shot(page, "jobs-backfill-run-tags")
-            page.keyboard.press("Escape")
+            page.get_by_role("dialog").get_by_role("button", name="OK").click()
+            page.get_by_role("dialog").wait_for(state="detached")
 
             # 3. the asset graph: the ledger-day assets (groups reports + reconciliation)
             page.get_by_role("link", name=re.compile(r"(^|\s)Lineage$")).click()
