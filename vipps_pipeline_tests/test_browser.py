@@ -410,15 +410,18 @@ def test_ui_backfills_leave_partition_status_equal_to_files(chromium: str, tmp_p
 
             # 4b. a day that is not ready: missing, with the API's answer on the partition
             if not_ready:
-                day, ledger_id = not_ready[-1].split("|")
+                # the earliest: the day the API was asked about (later ones are not asked)
+                day, ledger_id = not_ready[0].split("|")
                 page.goto(f"{stack.url}/assets/funds_report")
                 page.get_by_role("tab", name="Partitions").first.click()
                 pick_partition(page, day, ledger_id)
+                # the panel reads materializations only: the reason is an observation
+                button(page, "View all historical events").click()
                 soft(
                     problems,
                     f"not-ready day {day}|{ledger_id} shows its reason",
                     lambda: expect(
-                        visible(page.get_by_text("not_ready_reason")).first
+                        visible(page.get_by_role("dialog").get_by_text("not_ready_reason")).first
                     ).to_be_visible(),
                 )
                 doc_shot(page, "not-ready-partition")
@@ -430,7 +433,7 @@ def test_ui_backfills_leave_partition_status_equal_to_files(chromium: str, tmp_p
             assert run.status.value == "SUCCESS", run_failure_messages(stack.instance, run)
             page.goto(f"{stack.url}/assets/reconciliation")
             page.get_by_role("tab", name="Lineage").click()
-            expect(visible(page.get_by_text("funds_report")).first).to_be_visible()
+            expect(visible(page.get_by_text("daily_statements")).first).to_be_visible()
             page.wait_for_timeout(3000)  # the graph's status badges load after the nodes
             soft(
                 problems,
