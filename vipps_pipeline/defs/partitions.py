@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -132,7 +132,7 @@ def partition_key(ledger_id: str, ledger_date: date) -> str:
 
 def run_partition_keys(
     tags: Mapping[str, str],
-    fallback: Sequence[str],
+    fallback: Callable[[], Sequence[str]],
     instance: dg.DagsterInstance,
     partitions_def: dg.MultiPartitionsDefinition = ledger_day_partitions,
 ) -> list[str]:
@@ -141,10 +141,12 @@ def run_partition_keys(
     A backfill from the Jobs page gives each ranged run the range tags AND the per-dimension
     tags of the backfill's first partition; Dagster's ``context.partition_keys`` then reads the
     per-dimension tags and sees one ledger-day. The range is what the run was launched for.
+    ``fallback`` (``context.partition_keys``) is read only for runs without a range: a run
+    rewrites its dimension tags to what it covers, which a re-execution inherits.
     """
     start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
     if not (start and end):
-        return [str(k) for k in fallback]
+        return [str(k) for k in fallback()]
     with dg.partition_loading_context(dynamic_partitions_store=instance):
         return list(partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(start, end)))
 

@@ -83,6 +83,10 @@ class Work:
     findings: bool = True
     journal: bool = True
     sync: bool = False
+    neighbours: bool = True
+    """False (a backfill's run): findings of these dates only; the neighbours they make stale
+    are left to the sync sensor's next derive run (within a minute), so that an asset-graph
+    backfill counts only the days it was asked for."""
     inventory: completeness.Inventory | None = field(default=None, compare=False, repr=False)
     """Sync mode: what is stored, as the planner listed it. The engine skips and derives from
     it and records every file it writes into it, so the caller holds the ledger's current
@@ -266,7 +270,12 @@ def _findings(
     # handles them anyway
     lo = chunk[0] - timedelta(days=window - 1)
     hi = chunk[-1] + timedelta(days=max(window - 1, CHAIN_LOOKBACK_DAYS))
-    targets |= {d for d in stale_findings if lo <= d <= hi and d not in in_chunk | later}
+    mine = None if work.neighbours else set(work.dates)  # a backfill's run: its own days only
+    targets |= {
+        d
+        for d in stale_findings
+        if lo <= d <= hi and d not in in_chunk | later and (mine is None or d in mine)
+    }
     # only days whose statement is stored: another run may have written a day's reports
     # a moment ago and not yet its statement (it will reconcile that day itself)
     targets = {d for d in targets if d >= settings.start_date and inv.has("statements", d)}

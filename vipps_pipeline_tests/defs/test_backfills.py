@@ -19,6 +19,8 @@ from dagster._core.test_utils import create_test_daemon_workspace_context
 from dagster._time import get_current_timestamp
 
 from vipps_pipeline.defs.partitions import ledger_day_partitions
+from vipps_pipeline.settings import PipelineSettings
+from vipps_pipeline.sync import completeness
 from vipps_pipeline_tests.support.backfills import (
     IN_PROCESS_RUNS,
     LOCATION,
@@ -37,6 +39,7 @@ from vipps_pipeline_tests.support.instances import embedded_instance
 
 LOG = logging.getLogger("test_backfills")
 DAILY = [lid for lid in LEDGER_IDS if lid not in ("100004", "100007")]
+WINDOW = PipelineSettings.model_fields["fee_window_days"].default
 
 
 @pytest.fixture
@@ -85,15 +88,41 @@ def test_a_jobs_page_backfill_stores_and_marks_every_requested_ledger_day(daemon
     assert wanted <= stored(data, "reconciliation")
     # the monthly ledger's November is open: nothing stored, nothing marked, nothing failed
     assert not any(p.endswith("|100004") for p in stored(data, "reports/funds"))
+    # each run is tagged with what it covers (Dagster gave every run the first partition's
+    # dimension tags) and says how many of its ledger-days were stored and not ready: 4 dates
+    # x 7 ledgers make one run per date (the dimension with fewer keys)
+    covered = {r.tags["dagster/partition/date"]: r.tags for r in runs}
+    assert sorted(covered) == [d.isoformat() for d in days(first, last)], covered
+    for day, tags in covered.items():
+        assert tags["dagster/partition/ledger"] == "100001...100007", tags
+        assert tags["dagster/asset_partition_range_start"] == f"{day}|100001", tags
+        assert tags["vipps/not_ready"] == f"1 (100004 {day})", tags
+        assert tags["vipps/stored"] == "6 of 7 ledger-days", tags
     print(f"\njobs-page backfill: {len(runs)} runs, materialized {counts}")
 
 
 def test_an_asset_graph_backfill_stores_and_reconciles_every_day(daemon, tmp_path):
     instance, context = daemon
     graph = context.create_request_context().asset_graph
+    # the day after the range is stored first: the backfill's runs recompute its findings
+    after = [key(date(2026, 11, 5), lid) for lid in DAILY]
+    asset_backfill(instance, context, "the-day-after", after)
     first, last = date(2026, 11, 2), date(2026, 11, 4)
     names = [key(d, lid) for d in days(first, last) for lid in LEDGER_IDS]
     done = asset_backfill(instance, context, "lineage", names)
+    # the backfill counts only what it was asked for: its runs reconcile their own days and
+    # leave the day after, whose findings the range made stale, to the sync sensor
+    counted = done.get_asset_backfill_data(graph).materialized_subset
+    recon = dg.AssetKey("reconciliation")
+    assert set(counted.get_partitions_subset(recon).get_partition_keys()) <= set(names)
+    for lid in DAILY:
+        [latest] = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=recon, asset_partitions=[key(date(2026, 11, 5), lid)]),
+            limit=1,
+        ).records
+        assert instance.get_run_by_id(latest.run_id).tags["dagster/backfill"] == "the-day-after"
+        inventory = completeness.scan(tmp_path / "data", lid)
+        assert date(2026, 11, 5) in completeness.stale_days(inventory, WINDOW)[1], lid
     runs = instance.get_runs()
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     data = tmp_path / "data"

@@ -22,12 +22,14 @@ from vipps_pipeline.defs.keys import (
 from vipps_pipeline.defs.partitions import (
     BACKFILL_POLICY,
     UNSHARDED,
+    LedgerDayPartition,
     Shard,
     ledger_days,
     run_partition_keys,
     shard_partitions,
 )
 from vipps_pipeline.defs.recording import Recorded, Recorder
+from vipps_pipeline.defs.recording.ownership import coverage_tags, is_backfill, outcome_tags
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.sync import engine as lr
@@ -125,6 +127,29 @@ def ledger_day_check_specs(shard: Shard = UNSHARDED) -> list[dg.AssetCheckSpec]:
     ]
 
 
+def _run_days(
+    context: dg.AssetExecutionContext, partitions_def: dg.MultiPartitionsDefinition
+) -> tuple[list[str], list[LedgerDayPartition]]:
+    """The run's partition keys and ledger-days; its dimension tags are rewritten to what it
+    covers, so the runs list names the right days."""
+    tags = context.run.tags
+    keys = run_partition_keys(
+        tags, lambda: context.partition_keys, context.instance, partitions_def
+    )
+    days = ledger_days(keys, partitions_def)
+    if covers := coverage_tags(tags, days):
+        context.instance.add_run_tags(context.run.run_id, covers)
+    return keys, days
+
+
+def _tag_outcome(context: dg.AssetExecutionContext, recorder: Recorder, days: list) -> None:
+    """What a backfill page counts as this run's: stored, or not ready (only when nothing
+    failed: a failed run's days are neither)."""
+    if recorder.outage is None and not recorder.summary.failures:
+        outcome = outcome_tags(days, recorder.summary.first_open)
+        context.instance.add_run_tags(context.run.run_id, outcome)
+
+
 def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
     """The ledger-day multi-asset of one shard (the unsharded default keeps the plain keys)."""
     partitions_def = shard_partitions(shard)
@@ -148,10 +173,7 @@ def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
         settings = pipeline.settings()
         selected = context.selected_asset_keys
         topics = tuple(t for t in TOPICS if shard.key(REPORT_ASSETS[t]) in selected)
-        keys = run_partition_keys(
-            context.run.tags, context.partition_keys, context.instance, partitions_def
-        )
-        days = ledger_days(keys, partitions_def)
+        keys, days = _run_days(context, partitions_def)
         by_ledger: dict[str, list] = {}
         for day in days:
             by_ledger.setdefault(day.ledger_id, []).append(day.ledger_date)
@@ -173,10 +195,13 @@ def build_ledger_day_assets(shard: Shard = UNSHARDED) -> dg.AssetsDefinition:
                 findings=reconciliation in selected,
                 journal=journal in selected,
                 sync=config.sync,
+                neighbours=not is_backfill(context.run.tags),
             )
             for ledger_id, dates in by_ledger.items()
         )
         yield from recorder.run(works, client, settings)
+        if topics:
+            _tag_outcome(context, recorder, days)
         recorder.finish(planned=len(keys))
 
     return ledger_day_assets

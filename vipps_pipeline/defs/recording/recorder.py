@@ -46,6 +46,7 @@ class Summary:
     failures: list[str] = field(default_factory=list)
     failed_ledgers: set[str] = field(default_factory=set)  # the freshness check's "failed"
     skipped: list[str] = field(default_factory=list)
+    first_open: dict[str, date] = field(default_factory=dict)  # ledger -> first not-ready date
 
     def ledger_line(self, ledger_id: str) -> str:
         stored = self.stored.get(ledger_id, {})
@@ -166,6 +167,8 @@ class Recorder:
 
     def _not_ready_found(self, event: lr.NotReadyFound) -> Iterable[dg.AssetObservation]:
         p = event.probe
+        first = self.summary.first_open.get(event.ledger_id, p.ledger_date)
+        self.summary.first_open[event.ledger_id] = min(first, p.ledger_date)
         self.summary.open.setdefault(event.ledger_id, []).append(
             f"{p.topic} {p.ledger_date} ({API_SAID[p.reason]})"
         )
