@@ -24,6 +24,12 @@ pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import expect, sync_playwright
 
 from vipps_pipeline.books.reconcile import CHECK_GROUPS
+from vipps_pipeline_tests.support.backfill_pages import (
+    backfill_counts,
+    doc_shot,
+    not_ready_count,
+    stored_count,
+)
 from vipps_pipeline_tests.support.browser import (
     ARTIFACTS,
     ASSETS,
@@ -50,12 +56,6 @@ from vipps_pipeline_tests.support.browser import (
     stored,
     toast_text,
     visible,
-)
-from vipps_pipeline_tests.support.backfill_pages import (
-    backfill_counts,
-    doc_shot,
-    not_ready_count,
-    stored_count,
 )
 
 LEDGER_IDS = ["100001", "100002", "100003", "100004", "100005", "100006", "100007"]
