@@ -14,24 +14,12 @@ from urllib.parse import quote
 
 from vipps_pipeline.alerts.problems import Problem, RunOutcome
 from vipps_pipeline.books.checks import REGISTRY
+from vipps_pipeline.books.checks.terms import CHECK_TERMS, said
 from vipps_pipeline.domain import minor_to_text
 from vipps_pipeline.sync.planner import Freshness
 
 FEED_CHECK_KIND = "feed_checks"
 """The feed's comparison with the report: findings of its own folder, shown on its own asset."""
-
-CHECK_TERMS: dict[str, tuple[str, str, bool]] = {
-    "row_arithmetic": ("balance before plus amount", "balance after", True),
-    "chain_within_day": ("the previous entry's balance after", "the next balance before", True),
-    "day_movement": ("closing minus opening balance", "the day's amounts add up to", True),
-    "chain_across_days": ("the previous date's closing balance", "this date's opening", True),
-    "fees_retained_mirror": ("fees retained, as the fees ledger says", "on the funds", True),
-    "fee_coverage": ("captures without a capture fee", "captures without a fee", False),
-    "fee_has_capture": ("capture fees without a capture", "fees without a capture", False),
-    "payout_last": ("at most the balance before the payout", "paid out", True),
-    "feed_matches_report": ("entries in the report", "entries in the feed", False),
-}
-"""Per check: what its ``expected`` and ``actual`` numbers are, and whether they are money."""
 
 TODO_BY_GROUP = {
     "balance_continuity": "fetch the day again (`vipps-pipeline run --start {d} --end {d} "
@@ -66,14 +54,6 @@ def ui_link(ui_url: str | None, path: str, partition: str = "") -> str:
     return f"{ui_url.rstrip('/')}/{path}{query}"
 
 
-def _amount(value: object, money: bool, currency: str | None) -> str:
-    if value is None:
-        return ""
-    return (
-        f"{minor_to_text(int(value), currency)} {currency or ''}".strip() if money else str(value)
-    )
-
-
 def check_problem(kind: str, row: dict, info: LedgerInfo, ui_url: str | None) -> Problem:
     """A failing finding of the reconciliation or of the feed's comparison."""
     lid, d, check, topic = row["ledger_id"], row["ledger_date"], row["check"], row["topic"]
@@ -83,8 +63,8 @@ def check_problem(kind: str, row: dict, info: LedgerInfo, ui_url: str | None) ->
         "."
     )
     exp_label, found_label, money = CHECK_TERMS.get(check, ("", "", False))
-    expected = _amount(row.get("expected"), money, info.currency)
-    actual = _amount(row.get("actual"), money, info.currency)
+    expected = said(row.get("expected"), money, info.currency)
+    actual = said(row.get("actual"), money, info.currency)
     detail = str(row.get("detail") or "")
     asset = "feed_reconciliation" if kind == FEED_CHECK_KIND else "reconciliation"
     return Problem(

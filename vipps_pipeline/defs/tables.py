@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import dagster as dg
 
+from vipps_pipeline.books.checks.terms import finding_in_words
+
 FINDING_COLUMNS = ["check", "topic", "status", "expected", "actual", "detail"]
 
 _Cell = str | int | float | bool | None
@@ -50,3 +52,18 @@ def table(
         ]
     )
     return dg.MetadataValue.table(records=[dg.TableRecord(d) for d in data], schema=schema)
+
+
+def findings_table(
+    rows: Iterable[Mapping[str, object]], currency: str | None
+) -> dg.TableMetadataValue:
+    """Findings as a table whose ``expected`` and ``actual`` say what they are and in which
+    unit ("the previous date's closing balance: 1234.56 NOK"), not bare minor units."""
+    return table(
+        [finding_in_words(r, currency) for r in rows],
+        FINDING_COLUMNS,
+        {
+            "expected": "what the check expected, with its meaning and unit",
+            "actual": "what the stored report holds, with its meaning and unit",
+        },
+    )

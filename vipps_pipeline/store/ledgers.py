@@ -6,8 +6,10 @@ history; payout accounts are masked to their last four digits before anything is
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,8 +18,8 @@ from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.api.errors import ApiError
 from vipps_pipeline.settings import SettingsError, validate_ledger_id
 from vipps_pipeline.store.atomic import write_table
-from vipps_pipeline.store.objstore import read_table
-from vipps_pipeline.store.paths import ledgers_path
+from vipps_pipeline.store.objstore import DataDir, is_remote, read_table
+from vipps_pipeline.store.paths import ledgers_path, statement_path
 from vipps_pipeline.store.schemas import LEDGER_SCHEMA
 
 
@@ -101,3 +103,37 @@ def write_ledgers(
     write_table(path, table)
     listed = sorted(k for k, r in rows.items() if r["listed"])
     return LedgersResult(listed, path, table)
+
+
+def ledger_currency(data_dir: DataDir, ledger_id: str, ledger_date: date) -> str | None:
+    """The ledger's currency from the ledger list, else from that day's statement (a ledger
+    fetched before the list was stored); None when neither is there."""
+    known = ledger_currencies(data_dir).get(ledger_id)
+    if known:
+        return known
+    try:
+        table = read_table(statement_path(data_dir, ledger_id, ledger_date), columns=["currency"])
+    except (FileNotFoundError, OSError):
+        return None
+    return next((c for c in table.column("currency").to_pylist() if c), None)
+
+
+def ledger_currencies(data_dir: DataDir) -> dict[str, str]:
+    """Each registered ledger's currency (empty before the list is stored): what the UI needs
+    to show a finding's amounts with the currency's digits. Read once per version of the file."""
+    path = ledgers_path(data_dir)
+    try:
+        stamp = None if is_remote(path) else os.stat(path).st_mtime_ns
+        return dict(_currencies(path, stamp) if stamp is not None else _read_currencies(path))
+    except FileNotFoundError:
+        return {}
+
+
+@functools.lru_cache(maxsize=8)
+def _currencies(path: DataDir, stamp: int) -> tuple[tuple[str, str], ...]:
+    return _read_currencies(path)
+
+
+def _read_currencies(path: DataDir) -> tuple[tuple[str, str], ...]:
+    table = read_table(path, schema=LEDGER_SCHEMA, columns=["ledger_id", "currency"])
+    return tuple((r["ledger_id"], r["currency"]) for r in table.to_pylist() if r["currency"])

@@ -6,6 +6,7 @@ partition materialized if and only if its file is on disk, whatever started the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -232,7 +233,11 @@ def test_the_checks_tab_shows_passed_and_failed_per_partition(sim, instance, tmp
     evaluation = record.event.dagster_event.event_specific_data
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert "is not the last entry" in table_text(evaluation.metadata["findings"].value)
-    assert "| check | topic | status |" in table_text(evaluation.metadata["findings"].value)
+    shown = table_text(evaluation.metadata["findings"].value)
+    assert "| check | topic | status |" in shown
+    # each number says what it is and in which unit, exact with the currency's digits
+    assert re.search(r"at most the balance before the payout: -?\d+\.\d\d NOK", shown), shown
+    assert re.search(r"paid out: -?\d+\.\d\d NOK", shown), shown
 
 
 def test_pending_and_unknown_do_not_show_as_failed(sim, instance, tmp_path):

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 from vipps_pipeline.defs.feed.assets import FEED_RECONCILIATION
 from vipps_pipeline.defs.partitions import ledger_day_partitions
 from vipps_pipeline.defs.resources import PipelineResource
-from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
+from vipps_pipeline.defs.tables import findings_table
 from vipps_pipeline.domain import Status
 from vipps_pipeline.feed import books as feed_books
 from vipps_pipeline.store.paths import checks_path
@@ -46,5 +46,5 @@ def feed_check_result(rows: list[dict]) -> dg.AssetCheckResult:
         if Status.FAIL in statuses
         else dg.AssetCheckSeverity.WARN,
         description=", ".join(f"{r['topic']} {r['status']}" for r in rows) or "not compared yet",
-        metadata={"findings": table(rows, FINDING_COLUMNS)},
+        metadata={"findings": findings_table(rows, None)},
     )

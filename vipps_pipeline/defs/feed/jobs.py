@@ -18,7 +18,7 @@ from vipps_pipeline.defs.feed.checks import feed_check_result
 from vipps_pipeline.defs.keys import API_POOL
 from vipps_pipeline.defs.partitions import chosen_ledgers, ledger_partitions, partition_key
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
-from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
+from vipps_pipeline.defs.tables import findings_table, table
 from vipps_pipeline.feed import books as feed_books
 from vipps_pipeline.feed import stream as feed
 from vipps_pipeline.instance.events import check_target
@@ -115,7 +115,7 @@ def _comparison_events(
             partition=partition_key(c.ledger_id, c.ledger_date),
             metadata={
                 **{r["topic"]: r["status"] for r in c.rows},
-                "findings": table(list(c.rows), FINDING_COLUMNS),
+                "findings": findings_table(list(c.rows), None),
                 "pruned": dg.MetadataValue.json(list(c.pruned)),
                 "path": dg.MetadataValue.path(str(path.resolve())),
             },

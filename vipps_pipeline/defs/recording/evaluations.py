@@ -2,6 +2,8 @@
 judges, and left out where another run in flight will evaluate the same partition.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator
 
 import dagster as dg
@@ -10,9 +12,11 @@ from vipps_pipeline.books.reconcile import CHECK_GROUPS, CHECKS
 from vipps_pipeline.defs.keys import JOURNAL_CHECK, JOURNAL_KEY, RECONCILIATION_KEY
 from vipps_pipeline.defs.partitions import Shard, partition_key
 from vipps_pipeline.defs.recording.metadata import journal_check_metadata
-from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
+from vipps_pipeline.defs.tables import findings_table
 from vipps_pipeline.domain import Status
 from vipps_pipeline.instance.events import CheckTarget, check_target, is_planned
+from vipps_pipeline.store.ledgers import ledger_currency
+from vipps_pipeline.store.objstore import DataDir
 from vipps_pipeline.sync import engine as lr
 
 UNFINISHED = [
@@ -57,13 +61,24 @@ class Evaluator:
     evaluates, ``journal`` whether it evaluates the journal check."""
 
     def __init__(
-        self, context: dg.OpExecutionContext, shard: Shard, groups: set[str], journal: bool
+        self,
+        context: dg.OpExecutionContext,
+        shard: Shard,
+        groups: set[str],
+        journal: bool,
+        data_dir: DataDir | None = None,
     ) -> None:
         self.context = context
+        self.data_dir = data_dir
         self.groups = [g for g in CHECK_GROUPS if g in groups]
         self.journal = journal
         self.journal_key = shard.key(JOURNAL_KEY)
         self.reconciliation_key = shard.key(RECONCILIATION_KEY)
+
+    def _currency(self, event: lr.FindingsStored) -> str | None:
+        if self.data_dir is None:
+            return None
+        return ledger_currency(self.data_dir, event.ledger_id, event.ledger_date)
 
     def evaluations(
         self, pending: list[lr.FindingsStored | lr.JournalStored]
@@ -121,7 +136,7 @@ class Evaluator:
                     target_materialization_data=target,
                     description=description,
                     metadata={
-                        "findings": table(bad, FINDING_COLUMNS),
+                        "findings": findings_table(bad, self._currency(event)),
                         "checks": dg.MetadataValue.md(
                             "\n".join(f"- `{c}`: {CHECKS[c]}" for c in CHECK_GROUPS[group])
                         ),

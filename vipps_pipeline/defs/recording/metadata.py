@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from vipps_pipeline.defs.tables import FINDING_COLUMNS, table
+from vipps_pipeline.defs.tables import findings_table, table
 from vipps_pipeline.domain import Status, minor_to_text
+from vipps_pipeline.store.ledgers import ledger_currency
 from vipps_pipeline.store.paths import findings_path, journal_csv_path, journal_path
 from vipps_pipeline.sync import engine as lr
 from vipps_pipeline.sync.ingest import DaySummary
@@ -150,7 +151,10 @@ def findings_metadata(event: lr.FindingsStored, data_dir: Path) -> dict[str, obj
     path = findings_path(data_dir, event.ledger_id, event.ledger_date).resolve()
     return {
         **counts,
-        "findings": table([f for f in findings if f["status"] != Status.PASS], FINDING_COLUMNS),
+        "findings": findings_table(
+            [f for f in findings if f["status"] != Status.PASS],
+            ledger_currency(data_dir, event.ledger_id, event.ledger_date),
+        ),
         "path": dg.MetadataValue.path(str(path)),
     }
 

@@ -89,6 +89,7 @@ class Recorder:
             shard,
             groups={k.name for k in checks if k.asset_key == shard.key(RECONCILIATION_KEY)},
             journal=dg.AssetCheckKey(shard.key(JOURNAL_KEY), JOURNAL_CHECK) in checks,
+            data_dir=data_dir,
         )
         self._report_keys = {shard.key(k) for k in REPORT_ASSETS.values()}
         self.summary = Summary()
