@@ -272,6 +272,13 @@ class PipelineSettings(FromEnv):
     feed_prune: Boolean = setting(
         "true", "delete a closed date's provisional feed rows once they match its by-date report"
     )
+    table_retention_days: int = setting(
+        30,
+        "days of history the tables keep for `query --as-of` after compaction "
+        "([tables.md](tables.md))",
+        ge=1,
+        le=3650,
+    )
     shards: int = setting(
         1,
         "split the ledgers over this many code locations, one per shard "

@@ -1,9 +1,10 @@
-"""Ask the stored data in SQL: DuckDB views over the Parquet datasets.
+"""Ask the stored data in SQL: DuckDB views over the Delta tables.
 
 Views: ``entries`` (every report entry, both topics), ``statements``, ``findings``,
-``journal`` and ``ledgers``. Each is a plain ``read_parquet`` over its folder, so a question
-reads only the files and columns it needs; a dataset with no files yet is an empty view with
-the right columns, so questions never fail just because nothing is stored.
+``journal`` and ``ledgers``. Each is the Arrow dataset of its table (:mod:`vipps_pipeline.lake`),
+a few files per ledger however many days are stored, so a question reads only the files and
+columns it needs; a table not written yet is an empty view with the right columns, so questions
+never fail just because nothing is stored.
 """
 
 from __future__ import annotations
@@ -23,14 +24,7 @@ import pyarrow as pa
 from babel.numbers import list_currencies
 
 from vipps_pipeline.domain import Status, currency_digits
-from vipps_pipeline.store.objstore import as_dir, is_remote
-from vipps_pipeline.store.schemas import (
-    FINDING_SCHEMA,
-    JOURNAL_SCHEMA,
-    LEDGER_SCHEMA,
-    REPORT_SCHEMA,
-    STATEMENT_SCHEMA,
-)
+from vipps_pipeline.lake.tables import ALL_TABLES, open_table
 
 MAJOR_SCALE = 4
 """The scale of ``major()``'s DECIMAL: the most digits any currency has (CLF, UYW), so every
@@ -88,18 +82,8 @@ class UnknownQuestion(ValueError):
     """Text that is neither SQL nor a ready-made question's name: a typo, said as one."""
 
 
-DAY_FILE = "[0-9][0-9][0-9][0-9]/[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].parquet"
-"""``<yyyy>/<yyyy-mm-dd>.parquet``: only the layout's own files. A stray ``notes.parquet`` or
-a copy someone left beside the days would otherwise be read too (and break every question
-when its columns differ); DuckDB's and Python's globs both understand the classes."""
-
-VIEWS: dict[str, tuple[str, pa.Schema]] = {
-    "entries": (f"reports/*/*/{DAY_FILE}", REPORT_SCHEMA),
-    "statements": (f"statements/*/{DAY_FILE}", STATEMENT_SCHEMA),
-    "findings": (f"reconciliation/*/{DAY_FILE}", FINDING_SCHEMA),
-    "journal": (f"journal/*/{DAY_FILE}", JOURNAL_SCHEMA),
-    "ledgers": ("ledgers.parquet", LEDGER_SCHEMA),
-}
+VIEWS: dict[str, tuple[str, pa.Schema]] = {t.name: (t.name, t.schema) for t in ALL_TABLES}
+"""View name -> (its table under ``<data>/tables/``, its columns)."""
 
 
 def sql_type(t: pa.DataType) -> str:
@@ -129,27 +113,20 @@ def empty_select(schema: pa.Schema) -> str:
     return f"select {columns} where false"
 
 
-def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per dataset under ``data_dir``."""
-    data_dir = as_dir(data_dir)
-    if is_remote(data_dir):
-        from vipps_pipeline.settings import SettingsError
-
-        # DuckDB reads S3 through its own httpfs extension and credentials, not fsspec's
-        raise SettingsError(
-            f"query reads a local data directory only, not {data_dir}: copy the data down "
-            "first (e.g. `aws s3 sync`) and pass --data-dir"
-        )
-    root = Path(data_dir).resolve()
+def connect(data_dir: str | Path, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with one view per table under ``data_dir`` (local or on an object
+    store, read with the pipeline's storage options); ``as_of``: every table as it stood then,
+    for reproducing an earlier close. DuckDB reads each table's Arrow dataset (no extension),
+    so filters and projections reach the table's files."""
     con = duckdb.connect()
-    for name, (pattern, schema) in VIEWS.items():
-        if any(root.glob(pattern)):
-            path = str(root / pattern).replace("'", "''")
-            con.execute(
-                f"create view {name} as select * from read_parquet('{path}', union_by_name=true)"
-            )
-        else:
+    for name, (table_name, schema) in VIEWS.items():
+        table = open_table(data_dir, table_name, as_of)
+        if table is None:  # not written yet (or not yet at as_of): empty, with its columns
             con.execute(f"create view {name} as {empty_select(schema)}")
+            continue
+        con.register(f"delta_{name}", table.to_pyarrow_dataset())
+        columns = ", ".join(f'"{c}"' for c in schema.names)
+        con.execute(f"create view {name} as select {columns} from delta_{name}")
     # major(amount, cur): minor units as an exact DECIMAL in the currency's major unit
     odd = " ".join(f"when '{c}' then {d}" for c, d in sorted(_odd_digits().items()))
     con.execute(f"create macro currency_digits(cur) as case cur {odd} else 2 end")
@@ -232,12 +209,18 @@ def resolve(text: str) -> str:
     )
 
 
-def run(data_dir: str | Path, sql: str, as_csv: bool = False, out: TextIO | None = None) -> int:
+def run(
+    data_dir: str | Path,
+    sql: str,
+    as_csv: bool = False,
+    out: TextIO | None = None,
+    as_of: datetime | None = None,
+) -> int:
     """Print the answer as a table (or CSV); returns the number of rows. ``out`` defaults to
     the ``sys.stdout`` of the moment of the call (not of the import), which a caller may
-    have redirected since."""
+    have redirected since; ``as_of``: from the tables as they stood then."""
     out = out or sys.stdout
-    relation = connect(data_dir).sql(sql)
+    relation = connect(data_dir, as_of).sql(sql)
     if relation is None:  # a statement without rows, e.g. "set ..."
         return 0
     table = relation.arrow()
