@@ -32,7 +32,7 @@ def compact_table(data_dir: DataDir, name: str, retention_days: int) -> Upkeep |
     table = open_table(data_dir, name)
     if table is None:
         return None
-    before = len(table.files())
+    before = len(table.file_uris())
 
     def compact() -> None:
         fresh = open_table(data_dir, name)
@@ -47,7 +47,7 @@ def compact_table(data_dir: DataDir, name: str, retention_days: int) -> Upkeep |
     )
     table.create_checkpoint()
     table.cleanup_metadata()
-    return Upkeep(name, before, len(table.files()), len(removed), table.version())
+    return Upkeep(name, before, len(table.file_uris()), len(removed), table.version())
 
 
 def compact_all(data_dir: DataDir, retention_days: int) -> list[Upkeep]:
