@@ -73,7 +73,7 @@ def due_days(files: dict[str, dict[date, int]], done: Committed, spec: TableSpec
     return sorted(due)
 
 
-def catch_up(
+def commit_ledger(
     data_dir: DataDir, ledger_id: str, files: dict[str, dict[date, int]]
 ) -> dict[str, int]:
     """Commit every day of the ledger whose landing files changed since the last commit.
@@ -138,12 +138,12 @@ def replace_days(data_dir: DataDir, spec: TableSpec, ledger_id: str, days: Seque
 def catch_up_all(
     data_dir: DataDir, inventories: Mapping[str, dict[str, dict[date, int]]]
 ) -> dict[str, dict[str, int]]:
-    """:func:`catch_up` for each ledger (under its lock) and the ledger list: the repair a
+    """:func:`commit_ledger` for each ledger (under its lock) and the ledger list: the repair a
     sync ends with, for ledgers it had no work for. Returns what was committed per ledger."""
     out = {}
     for ledger_id, files in inventories.items():
         with ledger_lock(data_dir, ledger_id):
-            if counts := catch_up(data_dir, ledger_id, files):
+            if counts := commit_ledger(data_dir, ledger_id, files):
                 out[ledger_id] = counts
     if catch_up_ledger_list(data_dir):
         out[LEDGERS_TABLE.name] = {LEDGERS_TABLE.name: 1}
@@ -154,7 +154,7 @@ def catch_up_ledger_list(data_dir: DataDir) -> bool:
     """Commit ``ledgers.parquet`` when the table does not hold its current version yet."""
     path, record = ledgers_path(data_dir), as_dir(data_dir) / TABLES_FOLDER / LIST_RECORD
     try:
-        stamp = mtime_ns(path)
+        stamp = stamp_of(path)
     except FileNotFoundError:
         return False
     if read_json(record, heal=True).get("mtime_ns") == stamp:
@@ -169,12 +169,12 @@ def commit_ledgers(data_dir: DataDir, table: pa.Table, stamp: int | None = None)
     from deltalake import write_deltalake
 
     uri, options = table_uri(data_dir, LEDGERS_TABLE.name), storage_options(data_dir)
-    stamp = stamp if stamp is not None else mtime_ns(ledgers_path(data_dir))
+    stamp = stamp if stamp is not None else stamp_of(ledgers_path(data_dir))
     with_retries(lambda: write_deltalake(uri, table, mode="overwrite", storage_options=options))
     write_json(as_dir(data_dir) / TABLES_FOLDER / LIST_RECORD, {"mtime_ns": stamp})
 
 
-def mtime_ns(path: DataDir) -> int:
+def stamp_of(path: DataDir) -> int:
     """A file's modification time as the inventory lists it."""
     if is_remote(path):
         return info_mtime_ns(path.fs.info(path.path))

@@ -129,7 +129,7 @@ def spec(name: str) -> TableSpec:
     raise ValueError(f"no table named {name!r}; tables: {[t.name for t in ALL_TABLES]}")
 
 
-def read_table(data_dir: DataDir, name: str, as_of: datetime | int | None = None) -> pa.Table:
+def table_rows(data_dir: DataDir, name: str, as_of: datetime | int | None = None) -> pa.Table:
     """A whole table with its landing files' schema (empty when it does not exist)."""
     schema = spec(name).schema
     table = open_table(data_dir, name, as_of)

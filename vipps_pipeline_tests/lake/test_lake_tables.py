@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from vipps_pipeline.lake import commit as lake
-from vipps_pipeline.lake.tables import DAY_TABLES, open_table, read_table
+from vipps_pipeline.lake.tables import DAY_TABLES, open_table, table_rows
 from vipps_pipeline.lake.upkeep import compact_all
 from vipps_pipeline.outputs.query import QUESTIONS, connect
 from vipps_pipeline.settings import PipelineSettings
@@ -75,16 +75,16 @@ def test_a_day_whose_file_changed_or_went_is_replaced_in_the_table(tmp_path):
     world = World(seed=0)
     stored = store(world, tmp_path, "100001", OCTOBER)
     inv = completeness.scan(tmp_path, "100001")
-    assert lake.catch_up(tmp_path, "100001", inv.files) == {"entries": len(stored)}
-    assert lake.catch_up(tmp_path, "100001", inv.files) == {}, "nothing due: nothing opened"
-    before = read_table(tmp_path, "entries")
+    assert lake.commit_ledger(tmp_path, "100001", inv.files) == {"entries": len(stored)}
+    assert lake.commit_ledger(tmp_path, "100001", inv.files) == {}, "nothing due: nothing opened"
+    before = table_rows(tmp_path, "entries")
     one = report_path(tmp_path, "funds", "100001", date(2026, 10, 5))
     write_table(one, REPORT_SCHEMA.empty_table())  # the day now has no entries
     report_path(tmp_path, "fees", "100001", date(2026, 10, 6)).unlink()
     inv = completeness.scan(tmp_path, "100001")
-    assert lake.catch_up(tmp_path, "100001", inv.files) == {"entries": 2}
+    assert lake.commit_ledger(tmp_path, "100001", inv.files) == {"entries": 2}
     assert_tables_equal_landing(tmp_path)
-    after = read_table(tmp_path, "entries")
+    after = table_rows(tmp_path, "entries")
     assert 0 < after.num_rows < before.num_rows
 
 
@@ -161,7 +161,7 @@ from vipps_pipeline.sync import completeness
 commit.COMMIT_DAYS = 1  # a commit per day: as many races as possible
 data, ledger = Path(sys.argv[1]), sys.argv[2]
 files = completeness.scan(data, ledger).files
-print(json.dumps(commit.catch_up(data, ledger, files)))
+print(json.dumps(commit.commit_ledger(data, ledger, files)))
 """
 
 
@@ -185,7 +185,7 @@ def test_two_ledgers_committing_to_one_table_at_once_lose_nothing(tmp_path):
     assert all(json.loads(o.splitlines()[-1]) == {"entries": 20} for o in outs)
     assert_tables_equal_landing(tmp_path)
     writes = [h for h in open_table(tmp_path, "entries").history() if h["operation"] == "WRITE"]
-    entries = read_table(tmp_path, "entries")
+    entries = table_rows(tmp_path, "entries")
     with_rows = set(
         zip(entries["ledger_id"].to_pylist(), entries["ledger_date"].to_pylist(), strict=True)
     )
@@ -200,7 +200,7 @@ def test_compaction_bounds_the_files_and_time_travel_answers_as_it_stood(tmp_pat
         monkey_days = lake.COMMIT_DAYS
         lake.COMMIT_DAYS = 3  # many small commits, as a month of hourly syncs leaves
         try:
-            lake.catch_up(tmp_path, ledger_id, completeness.scan(tmp_path, ledger_id).files)
+            lake.commit_ledger(tmp_path, ledger_id, completeness.scan(tmp_path, ledger_id).files)
         finally:
             lake.COMMIT_DAYS = monkey_days
     question = QUESTIONS["fees paid per month"]
@@ -215,7 +215,7 @@ def test_compaction_bounds_the_files_and_time_travel_answers_as_it_stood(tmp_pat
     fees = pq.read_table(day, schema=REPORT_SCHEMA)
     assert fees.num_rows > 1
     write_table(day, fees.slice(0, 1))
-    lake.catch_up(tmp_path, "100001", completeness.scan(tmp_path, "100001").files)
+    lake.commit_ledger(tmp_path, "100001", completeness.scan(tmp_path, "100001").files)
     assert connect(tmp_path).execute(question).fetchall() != answer
     assert connect(tmp_path, as_of=closed_at).execute(question).fetchall() == answer
 

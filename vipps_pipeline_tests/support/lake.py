@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vipps_pipeline.lake.tables import DAY_TABLES, read_table
+from vipps_pipeline.lake.tables import DAY_TABLES, table_rows
 
 
 def landing_rows(data_dir: Path, kinds: tuple[str, ...], schema: pa.Schema) -> pa.Table:
@@ -32,7 +32,7 @@ def assert_tables_equal_landing(data_dir: Path) -> dict[str, int]:
     counts = {}
     for spec in DAY_TABLES:
         want = rows(landing_rows(data_dir, spec.kinds, spec.schema))
-        got = rows(read_table(data_dir, spec.name))
+        got = rows(table_rows(data_dir, spec.name))
         assert got == want, f"{spec.name}: {len(got)} rows in the table, {len(want)} landed"
         counts[spec.name] = len(got)
     return counts
