@@ -62,8 +62,8 @@ def _write_base(data: Path, n_base: int, dates: list[date]) -> list[str]:
 
 
 def _clone(data: Path, base: list[str], n_ledgers: int, dates: list[date]) -> list[str]:
-    """More ledgers: each a copy of a base ledger's files with its own ledger id."""
-    from vipps_pipeline.store.atomic import write_table
+    """More ledgers: each a copy of a base ledger's files with its own ledger id (written
+    plainly: the atomic writer's temporaries and clean-up are not what is measured)."""
     from vipps_pipeline.store.paths import DAY_KINDS, day_path
 
     ids = [str(400001 + i) for i in range(n_ledgers - len(base))]
@@ -77,7 +77,9 @@ def _clone(data: Path, base: list[str], n_ledgers: int, dates: list[date]) -> li
                 )
                 at = table.schema.get_field_index("ledger_id")
                 table = table.set_column(at, table.schema.field("ledger_id"), column)
-                write_table(day_path(data, kind, ledger_id, d), table)
+                path = day_path(data, kind, ledger_id, d)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(table, path)
     return base + ids
 
 
