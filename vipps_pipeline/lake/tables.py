@@ -11,7 +11,7 @@ over all ledgers read one file per ledger (docs/tables.md has the measurements).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -106,6 +106,8 @@ def open_table(
     from deltalake.exceptions import TableNotFoundError
 
     uri, options = table_uri(data_dir, name), storage_options(data_dir)
+    if isinstance(as_of, datetime) and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)  # the log's times are UTC
     try:
         if isinstance(as_of, int):
             return DeltaTable(uri, version=as_of, storage_options=options)
@@ -119,7 +121,14 @@ def open_table(
             if "version" not in str(exc).lower():
                 raise
             return None
+        if table.version() == 0 and _first_commit(table) > as_of:
+            return None  # delta-rs loads the first version for any earlier time
     return table
+
+
+def _first_commit(table: DeltaTable) -> datetime:
+    first = min(table.history(), key=lambda h: h["version"])
+    return datetime.fromtimestamp(first["timestamp"] / 1000, UTC)
 
 
 def spec(name: str) -> TableSpec:

@@ -225,3 +225,18 @@ def test_compaction_bounds_the_files_and_time_travel_answers_as_it_stood(tmp_pat
     assert_tables_equal_landing(tmp_path)
     # readers see the same rows after compaction, and the close is still reproducible
     assert connect(tmp_path, as_of=closed_at).execute(question).fetchall() == answer
+
+
+def test_query_as_of_answers_from_the_tables_as_they_stood(tmp_path, capsys):
+    from vipps_pipeline.cli.main import main
+
+    store(World(seed=0), tmp_path, "100001", OCTOBER[:5])
+    lake.commit_ledger(tmp_path, "100001", completeness.scan(tmp_path, "100001").files)
+    sql = "select count(*) as n from entries"
+    capsys.readouterr()
+    for as_of, expected in (("2020-01-01", "0"), ("2100-01-01T00:00+01:00", None)):
+        assert main(["query", sql, "--data-dir", str(tmp_path), "--as-of", as_of]) == 0
+        count = capsys.readouterr().out.splitlines()[1].strip()
+        assert count == (expected or str(table_rows(tmp_path, "entries").num_rows)), as_of
+    assert main(["query", sql, "--data-dir", str(tmp_path), "--as-of", "last week"]) == 2
+    assert "--as-of must be an ISO 8601 time" in capsys.readouterr().err
