@@ -349,12 +349,13 @@ def main(argv: list[str] | None = None) -> int:
 
         rows += b5(730, sim_env, start_simulator)
     if "B6" in only:
-        from benchmarks.lake import b6
+        from benchmarks.lake import b6, sync_overhead
 
         sizes = ["3x20"] if q else args.lake_sizes.split(",")
         for size in sizes:
             n_ledgers, n_days = (int(x) for x in size.split("x"))
             rows += b6(n_ledgers, n_days)
+        rows.append(sync_overhead(1, 20, 1) if q else sync_overhead(3, 365, 2))
     table = ["| benchmark | measured | compared with |", "|---|---|---|"]
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     text = "\n".join(
