@@ -85,7 +85,8 @@ def _clone(data: Path, base: list[str], n_ledgers: int, dates: list[date]) -> li
 
 def populate(data: Path, n_ledgers: int, n_days: int, n_base: int = 3) -> dict[str, float]:
     """The landing files, then the tables committed a month at a time; returns timings."""
-        from vipps_pipeline.sync import completeness
+    from vipps_pipeline.lake import commit
+    from vipps_pipeline.sync import completeness
 
     end = TODAY - timedelta(days=10)
     dates = [end - timedelta(days=k) for k in range(n_days)][::-1]
