@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import duckdb
 import pyarrow as pa
@@ -25,6 +25,10 @@ from babel.numbers import list_currencies
 
 from vipps_pipeline.domain import Status, currency_digits
 from vipps_pipeline.lake.tables import ALL_TABLES, open_table
+from vipps_pipeline.store.objstore import as_dir, is_remote
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 MAJOR_SCALE = 4
 """The scale of ``major()``'s DECIMAL: the most digits any currency has (CLF, UYW), so every
@@ -116,17 +120,20 @@ def empty_select(schema: pa.Schema) -> str:
 def connect(data_dir: str | Path, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per table under ``data_dir`` (local or on an object
     store, read with the pipeline's storage options); ``as_of``: every table as it stood then,
-    for reproducing an earlier close. DuckDB reads each table's Arrow dataset (no extension),
-    so filters and projections reach the table's files."""
+    for reproducing an earlier close."""
     con = duckdb.connect()
+    remote = is_remote(as_dir(data_dir))
     for name, (table_name, schema) in VIEWS.items():
         table = open_table(data_dir, table_name, as_of)
-        if table is None:  # not written yet (or not yet at as_of): empty, with its columns
-            con.execute(f"create view {name} as {empty_select(schema)}")
-            continue
-        con.register(f"delta_{name}", table.to_pyarrow_dataset())
         columns = ", ".join(f'"{c}"' for c in schema.names)
-        con.execute(f"create view {name} as select {columns} from delta_{name}")
+        files = table.file_uris() if table is not None and not remote else []
+        if table is None or not (remote or files):  # not written (then): empty, its columns
+            con.execute(f"create view {name} as {empty_select(schema)}")
+        elif remote:  # through the table's Arrow dataset: no DuckDB extension needed
+            con.register(f"delta_{name}", table.to_pyarrow_dataset())
+            con.execute(f"create view {name} as select {columns} from delta_{name}")
+        else:
+            con.execute(f"create view {name} as select {columns} from {_scan(table, files)}")
     # major(amount, cur): minor units as an exact DECIMAL in the currency's major unit
     odd = " ".join(f"when '{c}' then {d}" for c, d in sorted(_odd_digits().items()))
     con.execute(f"create macro currency_digits(cur) as case cur {odd} else 2 end")
@@ -136,6 +143,17 @@ def connect(data_dir: str | Path, as_of: datetime | None = None) -> duckdb.DuckD
         f"when 3 then 0.001 else 0.0001 end as decimal(38, {MAJOR_SCALE}))"
     )
     return con
+
+
+def _scan(table: DeltaTable, files: list[str]) -> str:
+    """The snapshot's data files read by DuckDB itself (its own Parquet reader, without
+    loading pyarrow's datasets and pandas into a `query`); Delta keeps partition values in the
+    folder names (``ledger_id=100001/``), read back as text."""
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    partitions = table.metadata().partition_columns
+    hive = ", ".join(f"'{c}': 'VARCHAR'" for c in partitions)
+    options = f", hive_partitioning = true, hive_types = {{{hive}}}" if partitions else ""
+    return f"read_parquet([{listed}]{options})"
 
 
 @cache
