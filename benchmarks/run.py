@@ -359,7 +359,12 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
-    parser.add_argument("--only", default="B1,B2,B3,B4,B5,B7", help="comma-separated benchmarks")
+    parser.add_argument("--only", default="B1,B2,B3,B4,B5,B6,B7", help="comma-separated benchmarks")
+    parser.add_argument(
+        "--lake-sizes",
+        default="100x365",
+        help="B6's sizes, ledgers x days, comma-separated (e.g. 100x365,1000x1095)",
+    )
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "RESULTS.md"))
     args = parser.parse_args(argv)
     only = set(args.only.upper().split(","))
@@ -392,6 +397,14 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.completeness import b5
 
         rows += b5(730, sim_env, start_simulator)
+    if "B6" in only:
+        from benchmarks.lake import b6, sync_overhead
+
+        sizes = ["3x20"] if q else args.lake_sizes.split(",")
+        for size in sizes:
+            n_ledgers, n_days = (int(x) for x in size.split("x"))
+            rows += b6(n_ledgers, n_days)
+        rows.append(sync_overhead(1, 20, 1) if q else sync_overhead(3, 365, 2))
     if "B7" in only:
         from benchmarks.first_sync import b7
 
@@ -421,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _save(path: Path, text: str, only: set[str]) -> None:
     """Write the results; a partial run (``--only``) replaces just its own rows."""
-    if only >= {"B1", "B2", "B3", "B4", "B5", "B7"} or not path.exists():
+    if only >= {"B1", "B2", "B3", "B4", "B5", "B6", "B7"} or not path.exists():
         path.write_text(text)
         return
     new_rows = [line for line in text.splitlines() if line.startswith("| B")]

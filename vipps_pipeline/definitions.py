@@ -17,6 +17,8 @@ from vipps_pipeline.defs.feed.assets import FEED_SPECS
 from vipps_pipeline.defs.feed.checks import feed_matches_report
 from vipps_pipeline.defs.feed.jobs import vipps_feed_job
 from vipps_pipeline.defs.feed.sensors import vipps_feed_sensor
+from vipps_pipeline.defs.lake.jobs import tables_upkeep_job
+from vipps_pipeline.defs.lake.schedules import tables_upkeep_schedule
 from vipps_pipeline.defs.ledger_days.assets import build_ledger_day_assets, ledger_day_assets
 from vipps_pipeline.defs.ledger_days.jobs import build_daily_ledger_job, daily_ledger_job
 from vipps_pipeline.defs.ledger_days.schedules import (
@@ -52,8 +54,9 @@ def build_defs(resources: Mapping[str, object]) -> dg.Definitions:
             vipps_feed_job,
             ledger_report_job,
             bank_match_job,
+            tables_upkeep_job,
         ],
-        schedules=[daily_ledger_schedule, ledger_report_schedule],
+        schedules=[daily_ledger_schedule, ledger_report_schedule, tables_upkeep_schedule],
         sensors=[
             ledger_refresh_sensor,
             vipps_sync_sensor,

@@ -289,6 +289,13 @@ class PipelineSettings(FromEnv):
         "(fields: booking_date, amount, currency, text, account)",
         shown="(the field names)",
     )
+    table_retention_days: int = setting(
+        30,
+        "days of history the tables keep for `query --as-of` after compaction "
+        "([tables.md](tables.md))",
+        ge=1,
+        le=3650,
+    )
     shards: int = setting(
         1,
         "split the ledgers over this many code locations, one per shard "

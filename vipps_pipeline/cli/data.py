@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 
 from vipps_pipeline.cli.inputs import data_dir_arg
 
@@ -14,11 +15,21 @@ def cmd_query(args: argparse.Namespace) -> int:
     from vipps_pipeline.outputs.query import UnknownQuestion, resolve, run
 
     try:
-        run(data_dir_arg(args), resolve(args.sql), as_csv=args.csv)
-    except (duckdb.Error, UnknownQuestion) as exc:
+        as_of = parse_as_of(args.as_of) if args.as_of else None
+        run(data_dir_arg(args), resolve(args.sql), as_csv=args.csv, as_of=as_of)
+    except (duckdb.Error, UnknownQuestion, ValueError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     return 0
+
+
+def parse_as_of(text: str) -> datetime:
+    """An ISO 8601 time; without an offset it is UTC (what the tables' log records)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--as-of must be an ISO 8601 time, got {text!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

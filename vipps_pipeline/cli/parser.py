@@ -15,6 +15,7 @@ from vipps_pipeline.cli.data import cmd_query, cmd_report
 from vipps_pipeline.cli.demo import cmd_demo, cmd_simulate
 from vipps_pipeline.cli.dev import cmd_dev
 from vipps_pipeline.cli.fetch import cmd_feed, cmd_run, cmd_sync
+from vipps_pipeline.cli.tables import cmd_tables
 
 Subparsers = argparse._SubParsersAction
 """What ``add_subparsers`` returns (argparse names it only privately)."""
@@ -166,6 +167,13 @@ def add_query(sub: Subparsers) -> None:
     query.add_argument("sql", help="a SELECT statement, or the name of a ready-made question")
     query.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     query.add_argument("--data-dir", default=None, help="data folder (default: VIPPS_DATA_DIR)")
+    query.add_argument(
+        "--as-of",
+        default=None,
+        metavar="TIMESTAMP",
+        help="answer from the tables as they stood then (ISO 8601, e.g. 2026-12-01T08:00+01:00; "
+        "no offset: UTC), back to VIPPS_TABLE_RETENTION_DAYS",
+    )
     query.set_defaults(func=cmd_query)
 
 
@@ -192,6 +200,17 @@ def add_bank(sub: Subparsers) -> None:
     imp.set_defaults(func=cmd_bank_import)
 
 
+def add_tables(sub: Subparsers) -> None:
+    tables = _command(
+        sub,
+        "tables",
+        "keep the Delta tables: compact and vacuum them, or build them from the landing files",
+    )
+    tables.add_argument("action", choices=["compact", "build"], help="what to do")
+    tables.add_argument("--data-dir", default=None, help="data folder (default: VIPPS_DATA_DIR)")
+    tables.set_defaults(func=cmd_tables)
+
+
 COMMANDS = (
     add_demo,
     add_dev,
@@ -202,6 +221,7 @@ COMMANDS = (
     add_query,
     add_report,
     add_bank,
+    add_tables,
 )
 """In the order ``--help`` lists them."""
 

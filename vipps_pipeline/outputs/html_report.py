@@ -2,7 +2,7 @@
 
 Per ledger: the funds and fees balances over time, the daily payouts, the fee rate (fees
 charged over captures), and a reconciliation calendar (date x check: pass, fail, pending,
-unknown). Everything is read from the stored statements, findings and journal (a day counts as
+unknown). Everything is read from the statements, findings and journal tables (a day counts as
 failed when any check failed: a reconciliation finding or the journal's balance check, so the
 count agrees with the checks the UI shows); the charts are PNG files
 under ``<data>/report/<ledger>/`` and are embedded in ``<data>/report/index.html`` so the page
@@ -28,11 +28,10 @@ import pandas as pd
 
 from vipps_pipeline.books.journal import Chart, load_chart, stored_verdicts
 from vipps_pipeline.domain import STATUS_RANK, Status, currency_digits, minor_to_text
+from vipps_pipeline.lake.tables import table_rows
 from vipps_pipeline.outputs.payouts_html import sections
-from vipps_pipeline.store import objstore
 from vipps_pipeline.store.atomic import atomic_file, write_json
-from vipps_pipeline.store.objstore import as_dir
-from vipps_pipeline.store.schemas import FINDING_SCHEMA, JOURNAL_SCHEMA, STATEMENT_SCHEMA
+from vipps_pipeline.store.objstore import DataDir, as_dir
 
 STATUS_COLORS = {
     Status.PASS: "#2e7d32",
@@ -54,10 +53,9 @@ class LedgerPictures:
     pngs: dict[str, bytes]  # chart name -> PNG bytes
 
 
-def _read(root: Path, schema) -> pd.DataFrame:
-    if not root.exists() or not any(root.rglob("*.parquet")):
-        return schema.empty_table().to_pandas()
-    return objstore.dataset(root, format="parquet", schema=schema).to_table().to_pandas()
+def _read(data_dir: DataDir, name: str) -> pd.DataFrame:
+    """A whole table: one dataset scan, a few files per ledger however many days."""
+    return table_rows(data_dir, name).to_pandas()
 
 
 def _png(fig) -> bytes:
@@ -194,9 +192,9 @@ def write_report(
     the journal check needs it to know which account carries each ledger.
     """
     data_dir = as_dir(data_dir)
-    statements = _read(data_dir / "statements", STATEMENT_SCHEMA)
-    findings = _read(data_dir / "reconciliation", FINDING_SCHEMA)
-    lines = _read(data_dir / "journal", JOURNAL_SCHEMA)
+    statements = _read(data_dir, "statements")
+    findings = _read(data_dir, "findings")
+    lines = _read(data_dir, "journal")
     journal = stored_verdicts(lines, statements, chart or load_chart())
     ids = ledger_ids or sorted(set(statements.ledger_id))
     out = data_dir / "report"

@@ -1,10 +1,11 @@
-"""Ask the stored data in SQL: DuckDB views over the Parquet datasets.
+"""Ask the stored data in SQL: DuckDB views over the Delta tables.
 
 Views: ``entries`` (every report entry, both topics), ``statements``, ``findings``,
-``journal`` (with the payouts posted to the bank), ``ledgers``, and from the bank statements
-``payouts`` and ``bank_lines``. Each is a plain ``read_parquet`` over its folder, so a question
-reads only the files and columns it needs; a dataset with no files yet is an empty view with
-the right columns, so questions never fail just because nothing is stored.
+``journal`` (with the payouts posted to the bank) and ``ledgers``, each the files of its Delta
+table (:mod:`vipps_pipeline.lake`), a few per ledger however many days are stored; and from the
+bank statements ``payouts`` and ``bank_lines`` (one small file each, docs/bank.md). A question
+reads only the files and columns it needs; a table not written yet is an empty view with the
+right columns, so questions never fail just because nothing is stored.
 """
 
 from __future__ import annotations
@@ -17,23 +18,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import duckdb
 import pyarrow as pa
 from babel.numbers import list_currencies
 
 from vipps_pipeline.domain import Status, currency_digits
+from vipps_pipeline.lake.tables import ALL_TABLES, open_table
+from vipps_pipeline.store import objstore
 from vipps_pipeline.store.objstore import as_dir, is_remote
-from vipps_pipeline.store.schemas import (
-    BANK_LINE_STATUS_SCHEMA,
-    FINDING_SCHEMA,
-    JOURNAL_SCHEMA,
-    LEDGER_SCHEMA,
-    PAYOUT_MATCH_SCHEMA,
-    REPORT_SCHEMA,
-    STATEMENT_SCHEMA,
-)
+from vipps_pipeline.store.schemas import BANK_LINE_STATUS_SCHEMA, PAYOUT_MATCH_SCHEMA
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 MAJOR_SCALE = 4
 """The scale of ``major()``'s DECIMAL: the most digits any currency has (CLF, UYW), so every
@@ -91,21 +89,16 @@ class UnknownQuestion(ValueError):
     """Text that is neither SQL nor a ready-made question's name: a typo, said as one."""
 
 
-DAY_FILE = "[0-9][0-9][0-9][0-9]/[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].parquet"
-"""``<yyyy>/<yyyy-mm-dd>.parquet``: only the layout's own files. A stray ``notes.parquet`` or
-a copy someone left beside the days would otherwise be read too (and break every question
-when its columns differ); DuckDB's and Python's globs both understand the classes."""
+VIEWS: dict[str, tuple[str, pa.Schema]] = {t.name: (t.name, t.schema) for t in ALL_TABLES}
+"""View name -> (its table under ``<data>/tables/``, its columns)."""
 
-VIEWS: dict[str, tuple[str | tuple[str, ...], pa.Schema]] = {
-    "entries": (f"reports/*/*/{DAY_FILE}", REPORT_SCHEMA),
-    "statements": (f"statements/*/{DAY_FILE}", STATEMENT_SCHEMA),
-    "findings": (f"reconciliation/*/{DAY_FILE}", FINDING_SCHEMA),
-    # the ledger-days' bookings and the payouts posted to the bank (docs/bank.md)
-    "journal": ((f"journal/*/{DAY_FILE}", "bank/journal/*.parquet"), JOURNAL_SCHEMA),
-    "ledgers": ("ledgers.parquet", LEDGER_SCHEMA),
+BANK_VIEWS: dict[str, tuple[str, pa.Schema]] = {
     "payouts": ("bank/matches/payouts.parquet", PAYOUT_MATCH_SCHEMA),
     "bank_lines": ("bank/matches/lines.parquet", BANK_LINE_STATUS_SCHEMA),
 }
+"""View name -> (its file under ``<data>/``, its columns): what bank matching decided."""
+BANK_JOURNAL = "bank/journal"
+"""The payouts posted to the bank, one file per ledger, shown in the ``journal`` view too."""
 
 
 def sql_type(t: pa.DataType) -> str:
@@ -135,30 +128,24 @@ def empty_select(schema: pa.Schema) -> str:
     return f"select {columns} where false"
 
 
-def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per dataset under ``data_dir``."""
-    data_dir = as_dir(data_dir)
-    if is_remote(data_dir):
-        from vipps_pipeline.settings import SettingsError
-
-        # DuckDB reads S3 through its own httpfs extension and credentials, not fsspec's
-        raise SettingsError(
-            f"query reads a local data directory only, not {data_dir}: copy the data down "
-            "first (e.g. `aws s3 sync`) and pass --data-dir"
-        )
-    root = Path(data_dir).resolve()
+def connect(data_dir: str | Path, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with one view per table under ``data_dir`` (local or on an object
+    store, read with the pipeline's storage options); ``as_of``: every table as it stood then,
+    for reproducing an earlier close."""
     con = duckdb.connect()
-    for name, (patterns, schema) in VIEWS.items():
-        found = [
-            p for p in ([patterns] if isinstance(patterns, str) else patterns) if any(root.glob(p))
-        ]
-        if found:
-            paths = ", ".join("'" + str(root / p).replace("'", "''") + "'" for p in found)
-            con.execute(
-                f"create view {name} as select * from read_parquet([{paths}], union_by_name=true)"
-            )
-        else:
+    remote = is_remote(as_dir(data_dir))
+    for name, (table_name, schema) in VIEWS.items():
+        table = open_table(data_dir, table_name, as_of)
+        columns = ", ".join(f'"{c}"' for c in schema.names)
+        files = table.file_uris() if table is not None and not remote else []
+        if table is None or not (remote or files):  # not written (then): empty, its columns
             con.execute(f"create view {name} as {empty_select(schema)}")
+        elif remote:  # through the table's Arrow dataset: no DuckDB extension needed
+            con.register(f"delta_{name}", table.to_pyarrow_dataset())
+            con.execute(f"create view {name} as select {columns} from delta_{name}")
+        else:
+            con.execute(f"create view {name} as select {columns} from {_scan(table, files)}")
+    _bank_views(con, as_dir(data_dir))
     # major(amount, cur): minor units as an exact DECIMAL in the currency's major unit
     odd = " ".join(f"when '{c}' then {d}" for c, d in sorted(_odd_digits().items()))
     con.execute(f"create macro currency_digits(cur) as case cur {odd} else 2 end")
@@ -168,6 +155,44 @@ def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
         f"when 3 then 0.001 else 0.0001 end as decimal(38, {MAJOR_SCALE}))"
     )
     return con
+
+
+def _scan(table: DeltaTable, files: list[str]) -> str:
+    """The snapshot's data files read by DuckDB itself (its own Parquet reader, without
+    loading pyarrow's datasets and pandas into a `query`); Delta keeps partition values in the
+    folder names (``ledger_id=100001/``), read back as text."""
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    partitions = table.metadata().partition_columns
+    hive = ", ".join(f"'{c}': 'VARCHAR'" for c in partitions)
+    options = f", hive_partitioning = true, hive_types = {{{hive}}}" if partitions else ""
+    return f"read_parquet([{listed}]{options})"
+
+
+def _bank_views(con: duckdb.DuckDBPyConnection, root) -> None:
+    """The bank matching's two files as views, and the journal view widened by the payouts
+    posted to the bank. Small files: on an object store they are read whole."""
+    for name, (rel, schema) in BANK_VIEWS.items():
+        path = root / rel
+        if not path.exists():
+            con.execute(f"create view {name} as {empty_select(schema)}")
+        elif is_remote(root):
+            con.register(f"bank_{name}", objstore.read_table(path, schema=schema))
+            con.execute(f"create view {name} as select * from bank_{name}")
+        else:
+            con.execute(f"create view {name} as select * from read_parquet({_quoted(path)})")
+    posted = sorted((root / BANK_JOURNAL).glob("*.parquet")) if not is_remote(root) else []
+    if posted:
+        columns = ", ".join(f'"{c}"' for c in VIEWS["journal"][1].names)
+        listed = ", ".join(_quoted(p) for p in posted)
+        con.execute("alter view journal rename to journal_ledger_days")
+        con.execute(
+            f"create view journal as select {columns} from journal_ledger_days union all "
+            f"select {columns} from read_parquet([{listed}])"
+        )
+
+
+def _quoted(path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 @cache
@@ -241,12 +266,18 @@ def resolve(text: str) -> str:
     )
 
 
-def run(data_dir: str | Path, sql: str, as_csv: bool = False, out: TextIO | None = None) -> int:
+def run(
+    data_dir: str | Path,
+    sql: str,
+    as_csv: bool = False,
+    out: TextIO | None = None,
+    as_of: datetime | None = None,
+) -> int:
     """Print the answer as a table (or CSV); returns the number of rows. ``out`` defaults to
     the ``sys.stdout`` of the moment of the call (not of the import), which a caller may
-    have redirected since."""
+    have redirected since; ``as_of``: from the tables as they stood then."""
     out = out or sys.stdout
-    relation = connect(data_dir).sql(sql)
+    relation = connect(data_dir, as_of).sql(sql)
     if relation is None:  # a statement without rows, e.g. "set ..."
         return 0
     table = relation.arrow()

@@ -101,6 +101,9 @@ def write_ledgers(
                 rows[old["ledger_id"]] = {**old, "listed": False}
     table = pa.Table.from_pylist([rows[k] for k in sorted(rows)], schema=LEDGER_SCHEMA)
     write_table(path, table)
+    from vipps_pipeline.lake.commit import commit_ledgers  # the lake reads the store: late
+
+    commit_ledgers(data_dir, table)
     listed = sorted(k for k, r in rows.items() if r["listed"])
     return LedgersResult(listed, path, table)
 

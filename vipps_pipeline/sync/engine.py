@@ -31,6 +31,7 @@ from vipps_pipeline.api.errors import ApiError, AuthError, BadReport, LedgerForb
 from vipps_pipeline.books import derive as books
 from vipps_pipeline.books import journal
 from vipps_pipeline.books.reconcile import CHAIN_LOOKBACK_DAYS
+from vipps_pipeline.lake import commit as lake
 from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.store import state
 from vipps_pipeline.store.atomic import ledger_lock
@@ -189,7 +190,7 @@ def run_ledger(
         if work.statements or work.findings or work.journal:
             later = {d for c in chunks[number + 1 :] for d in c}
             yield from _derived(work, chunk, later, inv, settings)
-        yield ChunkDone(ledger_id)
+        yield from _chunk_end(work, chunk[0], inv, settings)
     if any(stored.values()):
         state.clear_probes(data_dir, ledger_id, stored)
 
@@ -332,6 +333,22 @@ def _journal(
             currencies[0] if currencies else None,
             check,
         )
+
+
+def _chunk_end(
+    work: Work, first: date, inv: completeness.Inventory | None, settings: PipelineSettings
+) -> Iterator[Event]:
+    """Commit the chunk's days, and any earlier day a killed run stored but did not commit,
+    into the tables (one commit per table, see :mod:`vipps_pipeline.lake.commit`); then say
+    the chunk is done."""
+    try:
+        with ledger_lock(settings.data_dir, work.ledger_id):
+            if inv is None or not work.sync:
+                inv = completeness.scan(settings.data_dir, work.ledger_id, verify=True)
+            lake.commit_ledger(settings.data_dir, work.ledger_id, inv.files)
+    except (OSError, lake.TableError) as exc:
+        yield DayFailed(work.ledger_id, "tables", first, f"tables not updated: {exc}")
+    yield ChunkDone(work.ledger_id)
 
 
 def chart_for(settings: PipelineSettings) -> journal.Chart:

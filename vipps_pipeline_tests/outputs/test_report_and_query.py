@@ -23,7 +23,7 @@ from vipps_pipeline.simulator import Faults, World
 from vipps_pipeline.store.atomic import write_table
 from vipps_pipeline.store.paths import journal_path
 from vipps_pipeline.store.schemas import JOURNAL_SCHEMA
-from vipps_pipeline_tests.support.books import store
+from vipps_pipeline_tests.support.books import commit_tables, store
 from vipps_pipeline_tests.support.cli import cli
 from vipps_pipeline_tests.support.clock import LEDGER_IDS, days
 
@@ -40,6 +40,7 @@ def data(tmp_path_factory) -> Path:
         books.write_statements(root, ledger_id, stored)
         books.write_findings(root, ledger_id, stored, first_date=MONTH[0], window=3)
         books.write_journal(root, ledger_id, stored, chart)
+    commit_tables(root)
     return root
 
 
@@ -142,6 +143,7 @@ def test_the_report_command_counts_failed_journals_and_warns_of_unmapped_types(t
     lines = booked[broken][0].to_pandas()
     lines.loc[lines.debit.idxmax(), "debit"] += 1
     write_table(journal_path(root, "100001", broken), pa.Table.from_pandas(lines, JOURNAL_SCHEMA))
+    commit_tables(root)
     assert not (books.read_findings(root).status == "fail").any(), "no finding fails"
 
     result = cli("report", "--data-dir", str(root), cwd=tmp_path)

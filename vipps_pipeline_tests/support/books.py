@@ -34,3 +34,11 @@ def store_report(data_dir: Path, ledger_id: str, topic: str, d: date, entries: l
         entries, ledger_id=ledger_id, topic=topic, ledger_date=d, seq_start=0, include_gdpr=False
     )
     write_batches(report_path(data_dir, topic, ledger_id, d), REPORT_SCHEMA, [batch])
+
+
+def commit_tables(data_dir: Path) -> dict[str, dict[str, int]]:
+    """Commit files a test wrote straight through the writers into the tables, as the sync
+    does at each chunk's end (the readers of history read the tables)."""
+    from vipps_pipeline.sync.tables import catch_up_stored
+
+    return catch_up_stored(data_dir)

@@ -34,6 +34,7 @@ from vipps_pipeline.defs.recording import Recorded, Recorder
 from vipps_pipeline.defs.resources import PipelineResource, ReportApiResource
 from vipps_pipeline.defs.sync.checks import freshness_evaluation, latest_ledgers_record
 from vipps_pipeline.defs.sync.plans import freshness_rows, plan
+from vipps_pipeline.lake import commit as lake
 from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.sync import completeness, planner
 from vipps_pipeline.sync import engine as lr
@@ -103,6 +104,10 @@ def sync_shard(
         yield from recorder.run(works, client, settings)
     if recorder.outage is None:
         yield from record_unrecorded(context, settings, ids, recorder, shard, inventories)
+        files = {ledger_id: inv.files for ledger_id, inv in inventories.items()}
+        repaired = lake.catch_up_all(settings.data_dir, files)
+        if repaired:
+            context.log.warning(f"tables brought in line with the landing files: {repaired}")
     rows = freshness_rows(settings, registered, today, inventories)
     broken = set(ids) if recorder.outage else recorder.summary.failed_ledgers
     rows = [

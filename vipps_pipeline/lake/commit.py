@@ -1,0 +1,203 @@
+"""Keep each table equal to its landing files: one commit per ledger, table and month chunk.
+
+What a table holds of a ledger is written down after each commit, in
+``<data>/tables/_committed/<ledger>.json``: per landing kind, every ledger-day's file
+modification time as committed. A commit is due for every day whose landing file is new,
+changed or gone since; its rows are read from the landing files and replace the day's rows in
+one atomic Delta commit (a predicate overwrite), so re-fetching a day never doubles it.
+
+The record is written only after the commit, so a process killed between writing a day's files
+and committing them (or during a commit) leaves the day recorded as not committed, and the next
+call commits it again: the result is the same whether the earlier commit landed or not.
+Commits of different ledgers to one table at the same moment are retried when Delta's
+optimistic concurrency rejects one, so none is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+
+import pyarrow as pa
+from deltalake.exceptions import DeltaError as TableError
+
+from vipps_pipeline.lake.tables import (
+    DAY_TABLES,
+    LEDGERS_TABLE,
+    TABLES_FOLDER,
+    TableSpec,
+    open_table,
+    storage_options,
+    table_uri,
+)
+from vipps_pipeline.settings import validate_ledger_id
+from vipps_pipeline.store.atomic import ledger_lock, read_json, write_json
+from vipps_pipeline.store.days import read_days
+from vipps_pipeline.store.objstore import DataDir, as_dir, info_mtime_ns, is_remote, read_table
+from vipps_pipeline.store.paths import ledgers_path
+
+COMMITTED = "_committed"
+LIST_RECORD = "_ledgers_committed.json"
+"""The ledger list's record, beside the ledgers' folder (a ledger id may be any name)."""
+COMMIT_DAYS = 64
+"""Most ledger-days per commit: a chunk's month and the neighbours it made stale go in one
+commit; a ledger's first catch-up over years of stored days goes in two-month commits."""
+RETRIES = 12
+"""Attempts at a commit that loses a race with another writer (each with a fresh read)."""
+
+Committed = dict[str, dict[str, int]]
+"""Landing kind -> ISO date -> the file's modification time (ns) as committed."""
+
+
+def committed_path(data_dir: DataDir, ledger_id: str) -> DataDir:
+    return as_dir(data_dir) / TABLES_FOLDER / COMMITTED / f"{validate_ledger_id(ledger_id)}.json"
+
+
+def committed(data_dir: DataDir, ledger_id: str) -> Committed:
+    """What the tables hold of a ledger (empty when nothing was committed: all is due)."""
+    raw = read_json(committed_path(data_dir, ledger_id), heal=True)
+    return {k: v for k, v in raw.items() if isinstance(v, dict)}
+
+
+def due_days(files: dict[str, dict[date, int]], done: Committed, spec: TableSpec) -> list[date]:
+    """The days of ``spec``'s table whose landing files differ from what it holds."""
+    due: set[date] = set()
+    for kind in spec.kinds:
+        now = {d.isoformat(): m for d, m in files.get(kind, {}).items()}
+        before = done.get(kind, {})
+        changed = {d for d in now.keys() | before.keys() if now.get(d) != before.get(d)}
+        due |= {date.fromisoformat(d) for d in changed}
+    return sorted(due)
+
+
+def commit_ledger(
+    data_dir: DataDir, ledger_id: str, files: dict[str, dict[date, int]]
+) -> dict[str, int]:
+    """Commit every day of the ledger whose landing files changed since the last commit.
+
+    ``files`` is the ledger's inventory (kind -> date -> mtime); a kind missing from it was
+    not listed and is left alone. Call with the ledger's lock held. Returns the number of days
+    committed per table (nothing when the tables are current: no table is even opened).
+    """
+    done = committed(data_dir, ledger_id)
+    counts: dict[str, int] = {}
+    for spec in DAY_TABLES:
+        if not all(kind in files for kind in spec.kinds):
+            continue
+        days = due_days(files, done, spec)
+        if not days:
+            continue
+        for start in range(0, len(days), COMMIT_DAYS):
+            replace_days(data_dir, spec, ledger_id, days[start : start + COMMIT_DAYS])
+        for kind in spec.kinds:
+            done[kind] = {d.isoformat(): m for d, m in files[kind].items()}
+        write_json(committed_path(data_dir, ledger_id), done)
+        counts[spec.name] = len(days)
+    return counts
+
+
+def day_predicate(ledger_id: str, days: Iterable[date]) -> str:
+    """The rows of ``days`` of one ledger (the id is validated, dates are ISO: no quoting)."""
+    listed = ", ".join(f"'{d.isoformat()}'" for d in days)
+    return f"ledger_id = '{validate_ledger_id(ledger_id)}' AND ledger_date IN ({listed})"
+
+
+def day_rows(data_dir: DataDir, spec: TableSpec, ledger_id: str, days: Sequence[date]) -> pa.Table:
+    """The landing files' rows of ``days``, every kind of the table (topics in order)."""
+    parts = [read_days(data_dir, kind, ledger_id, days, spec.schema)[0] for kind in spec.kinds]
+    return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+
+def replace_days(data_dir: DataDir, spec: TableSpec, ledger_id: str, days: Sequence[date]) -> None:
+    """Replace the table's rows of ``days`` with the landing files' rows, in one commit."""
+    from deltalake import write_deltalake
+
+    rows = day_rows(data_dir, spec, ledger_id, days)
+    predicate = day_predicate(ledger_id, days)
+    uri, options = table_uri(data_dir, spec.name), storage_options(data_dir)
+
+    def commit() -> None:
+        if rows.num_rows:
+            write_deltalake(
+                uri,
+                rows,
+                mode="overwrite",
+                predicate=predicate,
+                partition_by=list(spec.partition_by),
+                storage_options=options,
+            )
+        elif (table := open_table(data_dir, spec.name)) is not None:
+            table.delete(predicate)
+
+    with_retries(commit)
+
+
+def catch_up_all(
+    data_dir: DataDir, inventories: Mapping[str, dict[str, dict[date, int]]]
+) -> dict[str, dict[str, int]]:
+    """:func:`commit_ledger` for each ledger (under its lock) and the ledger list: the repair a
+    sync ends with, for ledgers it had no work for. Returns what was committed per ledger."""
+    out = {}
+    for ledger_id, files in inventories.items():
+        with ledger_lock(data_dir, ledger_id):
+            if counts := commit_ledger(data_dir, ledger_id, files):
+                out[ledger_id] = counts
+    if catch_up_ledger_list(data_dir):
+        out[LEDGERS_TABLE.name] = {LEDGERS_TABLE.name: 1}
+    return out
+
+
+def catch_up_ledger_list(data_dir: DataDir) -> bool:
+    """Commit ``ledgers.parquet`` when the table does not hold its current version yet."""
+    path, record = ledgers_path(data_dir), as_dir(data_dir) / TABLES_FOLDER / LIST_RECORD
+    try:
+        stamp = stamp_of(path)
+    except FileNotFoundError:
+        return False
+    if read_json(record, heal=True).get("mtime_ns") == stamp:
+        return False
+    commit_ledgers(data_dir, read_table(path, schema=LEDGERS_TABLE.schema), stamp)
+    return True
+
+
+def commit_ledgers(data_dir: DataDir, table: pa.Table, stamp: int | None = None) -> None:
+    """The ledger list's table replaced whole by the list just written (``stamp``: the
+    file's modification time, recorded once committed; None: read it)."""
+    from deltalake import write_deltalake
+
+    uri, options = table_uri(data_dir, LEDGERS_TABLE.name), storage_options(data_dir)
+    stamp = stamp if stamp is not None else stamp_of(ledgers_path(data_dir))
+    with_retries(lambda: write_deltalake(uri, table, mode="overwrite", storage_options=options))
+    write_json(as_dir(data_dir) / TABLES_FOLDER / LIST_RECORD, {"mtime_ns": stamp})
+
+
+def stamp_of(path: DataDir) -> int:
+    """A file's modification time as the inventory lists it."""
+    if is_remote(path):
+        return info_mtime_ns(path.fs.info(path.path))
+    return os.stat(path).st_mtime_ns
+
+
+def with_retries(commit) -> None:
+    """Run ``commit`` again when another writer's commit won the race (a conflict in Delta's
+    optimistic concurrency, or two first commits creating the table at once)."""
+    for attempt in range(RETRIES):
+        try:
+            commit()
+            return
+        except TableError as exc:
+            if attempt == RETRIES - 1 or not _lost_race(exc):
+                raise
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+
+
+def _lost_race(exc: Exception) -> bool:
+    from deltalake.exceptions import CommitFailedError
+
+    text = str(exc).lower()
+    return isinstance(exc, CommitFailedError) or any(
+        word in text for word in ("conflict", "already exists", "version")
+    )
