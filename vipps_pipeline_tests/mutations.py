@@ -126,7 +126,7 @@ MUTATIONS = [
     ),
     (
         "ledger id not validated",
-        "vipps_pipeline/settings_types.py",
+        "vipps_pipeline/settings/types.py",
         "if not isinstance(ledger_id, str) or not LEDGER_ID_RE.match(ledger_id):",
         "if not isinstance(ledger_id, str):",
         "api/test_client.py::test_ledger_id_is_validated_before_any_request defs/test_dagster.py::test_bad_ledger_id_in_the_list_is_refused_and_nothing_is_stored",

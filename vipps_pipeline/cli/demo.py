@@ -72,7 +72,7 @@ def _bank_loop(world, data_dir: Path, start: date, end: date, until: date) -> st
     from vipps_pipeline.books.bank.run import match_stored
     from vipps_pipeline.books.bank.store import import_files
     from vipps_pipeline.books.journal import load_chart
-    from vipps_pipeline.settings_types import parse_bank_csv_columns
+    from vipps_pipeline.settings.types import parse_bank_csv_columns
     from vipps_pipeline.simulator.bank import country, simulate_bank
     from vipps_pipeline.simulator.bank_files import write_bank_files
 

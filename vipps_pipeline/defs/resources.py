@@ -23,7 +23,7 @@ from pydantic import PrivateAttr
 
 from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings, PipelineSettings, SettingsError
-from vipps_pipeline.settings_types import FromEnv
+from vipps_pipeline.settings.types import FromEnv
 
 
 def settings_failure(exc: SettingsError) -> dg.Failure:

@@ -12,7 +12,7 @@ from vipps_pipeline.books.bank.camt import parse_camt053
 from vipps_pipeline.books.bank.csvfile import parse_csv
 from vipps_pipeline.books.bank.lines import BadStatement, to_minor
 from vipps_pipeline.books.bank.store import import_files, read_lines
-from vipps_pipeline.settings_types import SettingsError, parse_bank_csv_columns
+from vipps_pipeline.settings.types import SettingsError, parse_bank_csv_columns
 from vipps_pipeline.simulator.bank import SimBankLine
 from vipps_pipeline.simulator.bank_files import camt053, csv_text
 
