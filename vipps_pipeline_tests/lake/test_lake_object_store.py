@@ -4,10 +4,8 @@ pipeline's own storage options, queried in place, and committed to by two writer
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -23,6 +21,7 @@ from vipps_pipeline.sync.tables import catch_up_stored
 from vipps_pipeline_tests.support.books import store
 from vipps_pipeline_tests.support.clock import days
 from vipps_pipeline_tests.support.lake import rows
+from vipps_pipeline_tests.support.s3 import moto_endpoint
 
 s3fs = pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
@@ -33,28 +32,8 @@ OCTOBER = days(date(2026, 10, 1), date(2026, 10, 31))
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto's S3 server did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with moto_endpoint() as url:
+        yield url
 
 
 @pytest.fixture

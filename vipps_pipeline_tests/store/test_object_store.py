@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +30,7 @@ from vipps_pipeline.sync import completeness
 from vipps_pipeline_tests.support.clock import LEDGER_IDS, NOW
 from vipps_pipeline_tests.support.dagster import api_resource
 from vipps_pipeline_tests.support.entries import DAY, ENTRY, parse
+from vipps_pipeline_tests.support.s3 import moto_endpoint
 
 s3fs = pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
@@ -45,31 +42,8 @@ LEDGERS = ["100001", "100004", "100007"]
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    """moto's S3 server in a process of its own (in this one it would contend for the GIL with
-    the pipeline), on a free loopback port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto's S3 server did not start") from None
-                time.sleep(0.1)
+    with moto_endpoint() as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture
