@@ -23,7 +23,7 @@ from vipps_pipeline.simulator import World
 from vipps_pipeline.simulator.bank import country, simulate_bank
 from vipps_pipeline.simulator.bank_files import write_bank_files
 from vipps_pipeline.store.paths import payout_matches_path
-from vipps_pipeline_tests.support.books import store
+from vipps_pipeline_tests.support.books import commit_tables, store
 from vipps_pipeline_tests.support.clock import days
 
 START, END, UNTIL = date(2025, 4, 1), date(2025, 6, 30), date(2025, 7, 10)
@@ -39,6 +39,7 @@ def quarter(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("bank") / "data"
     for ledger_id in world.ledgers:
         store(world, data, ledger_id, days(START, END))
+    commit_tables(data)  # as the sync does at each chunk's end: the readers read the tables
     bank = simulate_bank(world, START, END, UNTIL)
     accounts = {s.bank_account[1]: country(s) for s in world.ledgers.values()}
     files = write_bank_files(bank.lines, data.parent / "statements", accounts, START, UNTIL)
@@ -98,6 +99,7 @@ def test_1580_is_the_ledger_balance_and_1945_the_payouts_in_transit(quarter, cap
     )
     for ledger_id in world.ledgers:
         write_journal(data, ledger_id, days(START, END), chart)
+    commit_tables(data)  # the journals rebooked here reach the journal table
     journal = connect(data).sql("select * from journal").to_arrow_table().to_pandas()
     funds = (
         con.sql(
