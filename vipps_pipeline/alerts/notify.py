@@ -81,6 +81,7 @@ def _current(
         scan = record.scans.setdefault(ledger_id, {})
         info = infos.get(ledger_id, LedgerInfo())
         now |= watch.finding_problems(pipeline, ledger_id, scan, known, info, ui_url)
+        now |= watch.journal_problems(pipeline, ledger_id, scan, known, info, ui_url)
     now |= watch.freshness_problems(pipeline, ledger_ids, infos, ui_url)
     now |= watch.payout_problems(pipeline, ledger_ids, infos, ui_url)
     for outcome in record.runs.values():

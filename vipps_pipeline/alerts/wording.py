@@ -10,11 +10,13 @@ without opening the UI. Amounts are shown in the ledger's currency with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import quote
 
 from vipps_pipeline.alerts.problems import Problem, RunOutcome
 from vipps_pipeline.books.checks import REGISTRY
 from vipps_pipeline.books.checks.terms import CHECK_TERMS, said
+from vipps_pipeline.books.journal import DayCheck
 from vipps_pipeline.domain import minor_to_text
 from vipps_pipeline.sync.planner import Freshness
 
@@ -79,6 +81,50 @@ def check_problem(kind: str, row: dict, info: LedgerInfo, ui_url: str | None) ->
         todo=TODO_BY_GROUP[group].format(d=d, lid=lid),
         link=ui_link(ui_url, f"assets/{asset}", f"{d}|{lid}"),
         source=f"{kind}/{lid}/{d}",
+    )
+
+
+JOURNAL_TODO = (
+    "book the day again (`vipps-pipeline run --start {d} --end {d} --ledger {lid}`); if it "
+    "stays, the chart of accounts (VIPPS_JOURNAL_ACCOUNTS) maps an entry type wrongly, for "
+    "example to a ledger's own account: correct it and book the day again. Post nothing of "
+    "this day to the books until the check passes."
+)
+
+
+def journal_problem(
+    lid: str, d: date, check: DayCheck, currency: str | None, info: LedgerInfo, ui_url: str | None
+) -> Problem | None:
+    """A ledger-day whose stored journal does not balance or does not tie to its statement;
+    a balanced day that booked an entry type to suspense is a warning, never an alert."""
+    if check.balanced:
+        return None
+
+    def money(minor: int) -> str:
+        return f"{minor_to_text(minor, currency)} {currency or ''}".rstrip()
+
+    debit, credit = check.totals
+    expected, found = [], []
+    if debit != credit:
+        expected.append("debits equal to credits")
+        found.append(f"debits {money(debit)}, credits {money(credit)}")
+    for topic, account, net, moved in check.untied:
+        expected.append(
+            f"{topic} ledger account {account} to move {money(moved)} as its report did"
+        )
+        found.append(f"account {account} moved {money(net)}")
+    return Problem(
+        key=f"check:journal:{lid}:{d}:journal_balances",
+        kind="check",
+        title="check journal_balances failed",
+        ledger_id=lid,
+        ledger=info.label(lid),
+        when=f"ledger date {d}",
+        expected="the day's journal balances and ties to its reports: " + "; ".join(expected),
+        found="; ".join(found),
+        todo=JOURNAL_TODO.format(d=d, lid=lid),
+        link=ui_link(ui_url, "assets/journal", f"{d}|{lid}"),
+        source=f"journal/{lid}/{d}",
     )
 
 

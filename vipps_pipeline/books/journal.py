@@ -16,7 +16,7 @@ without notice go to the suspense account and are reported, never dropped.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -197,6 +197,13 @@ class DayCheck:
     """(topic, entry type, the amount it moved its ledger in minor units), per unmapped type."""
     suspense: str = ""
     """The suspense account's number and the chart to map them in, for the warning's text."""
+    # the amounts behind ``problems``, for words that show them (alerts); not part of the
+    # verdict, so two checks that say the same compare equal whatever the day's volume
+    totals: tuple[int, int] = field(default=(0, 0), compare=False)
+    """The day's (debits, credits) in minor units."""
+    untied: tuple[tuple[str, str, int, int], ...] = field(default=(), compare=False)
+    """(topic, ledger account number, what it moved, what its report moved) per ledger
+    account that did not move as its report did, in minor units."""
 
     @property
     def balanced(self) -> bool:
@@ -225,18 +232,25 @@ def day_balance(lines: pa.Table, movements: dict[str, int], chart: Chart) -> Day
     debit, credit = int(df.debit.sum()), int(df.credit.sum())
     if debit != credit:
         problems.append(f"debits {debit} != credits {credit}")
-    unmapped = []
+    unmapped, untied = [], []
     for topic, moved in movements.items():
         number = chart.account(chart.ledgers[topic])[0]
         mine = df[(df.topic == topic) & (df.account == number) & (df.entry_type != OPENING_TYPE)]
         net = int(mine.debit.sum()) - int(mine.credit.sum())
         if net != moved:
             problems.append(f"{topic} ledger account {number} moved {net}, the report {moved}")
+            untied.append((topic, number, net, int(moved)))
         odd = mine[mine.unmapped]
         for entry_type, rows in odd.groupby("entry_type", sort=True):
             unmapped.append((topic, str(entry_type), int(rows.debit.sum() - rows.credit.sum())))
     suspense = f"suspense account {chart.account(chart.unmapped)[0]} (map them in {chart.source})"
-    return DayCheck(tuple(problems), tuple(unmapped), suspense if unmapped else "")
+    return DayCheck(
+        problems=tuple(problems),
+        unmapped=tuple(unmapped),
+        suspense=suspense if unmapped else "",
+        totals=(debit, credit),
+        untied=tuple(untied),
+    )
 
 
 def stored_verdicts(lines: pd.DataFrame, statements: pd.DataFrame, chart: Chart) -> pd.DataFrame:

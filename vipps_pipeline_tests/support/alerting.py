@@ -11,8 +11,13 @@ import pyarrow as pa
 from vipps_pipeline.domain import Status, finding
 from vipps_pipeline.settings import AlertSettings, PipelineSettings
 from vipps_pipeline.store.atomic import write_table
-from vipps_pipeline.store.paths import findings_path, ledgers_path
-from vipps_pipeline.store.schemas import FINDING_SCHEMA, LEDGER_SCHEMA
+from vipps_pipeline.store.paths import findings_path, journal_path, ledgers_path, statement_path
+from vipps_pipeline.store.schemas import (
+    FINDING_SCHEMA,
+    JOURNAL_SCHEMA,
+    LEDGER_SCHEMA,
+    STATEMENT_SCHEMA,
+)
 from vipps_pipeline_tests.support.clock import NOW
 
 LEDGER = "100001"
@@ -44,3 +49,41 @@ def store_findings(data_dir: Path, d: date, broken: bool) -> None:
     write_table(
         findings_path(data_dir, LEDGER, d), pa.Table.from_pylist(rows, schema=FINDING_SCHEMA)
     )
+
+
+CAPTURED = 123_456
+"""The one capture of a stored journal day (1234.56 NOK)."""
+
+
+def store_statement(data_dir: Path, d: date, moved: int = CAPTURED) -> None:
+    """A day's statement: the funds moved ``moved``, the fees nothing."""
+    rows = [
+        {"ledger_id": LEDGER, "topic": topic, "ledger_date": d, "currency": "NOK", "entries": n,
+         "sum_amount": amount, "complete": True}
+        for topic, n, amount in (("funds", 1, moved), ("fees", 0, 0))
+    ]  # fmt: skip
+    table = pa.Table.from_pylist(rows, schema=STATEMENT_SCHEMA)
+    write_table(statement_path(data_dir, LEDGER, d), table)
+
+
+def store_journal(
+    data_dir: Path, d: date, credit: int = CAPTURED, moved: int = CAPTURED, unmapped: bool = False
+) -> None:
+    """A day's journal as the sync books one capture (funds held 1580 debited, sales 3000
+    credited, the default chart) and its statement. ``credit`` other than the capture leaves
+    the day unbalanced, ``moved`` other than it leaves the journal untied from the statement;
+    ``unmapped`` books the other side to suspense (2999), balanced, as an unknown entry type."""
+    other = ("2999", "Suspense") if unmapped else ("3000", "Sales through Vipps MobilePay")
+    entry_type = "surprise" if unmapped else "capture"
+    lines = [("1580", "Funds held at Vipps MobilePay", CAPTURED, 0), (*other, 0, credit)]
+    rows = [
+        {"ledger_id": LEDGER, "ledger_date": d, "voucher": f"{LEDGER}-{d}", "line": n,
+         "topic": "funds", "entry_type": entry_type, "account": account, "account_name": name,
+         "debit": debit, "credit": cred, "currency": "NOK", "entries": 1, "psp_reference": None,
+         "text": entry_type, "unmapped": unmapped}  # both sides, as the sync marks them
+        for n, (account, name, debit, cred) in enumerate(lines)
+    ]  # fmt: skip
+    write_table(
+        journal_path(data_dir, LEDGER, d), pa.Table.from_pylist(rows, schema=JOURNAL_SCHEMA)
+    )
+    store_statement(data_dir, d, moved)
