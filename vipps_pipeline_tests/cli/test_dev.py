@@ -103,9 +103,7 @@ def _answers(port: int) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"]
-)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_dev_stops_every_process_it_started(tmp_path: Path, sig: signal.Signals):
     # was: SIGTERM ended only dev and the simulator; dagster dev, the webserver, the daemon and
     # the code server kept running and the UI kept answering on its port
