@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.bench
+@pytest.mark.heavy
 def test_benchmarks_run_on_a_tiny_size():
     result = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--quick"],

@@ -283,6 +283,7 @@ def graph_backfill_counts(stack: DevStack, backfill_id: str, first, last, proble
 
 
 @pytest.mark.browser
+@pytest.mark.heavy
 @pytest.mark.timeout(1200)
 def test_ui_backfills_leave_partition_status_equal_to_files(chromium: str, tmp_path: Path):
     started = time.monotonic()

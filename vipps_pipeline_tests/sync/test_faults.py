@@ -56,6 +56,7 @@ def sync_until_settled(defs, instance, rounds=40) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_every_fault_at_once_keeps_every_entry_exactly_once(tmp_path):
     faults = Faults.all_transport_faults(page_size=7)
     faults.retry_after_seconds = 0

@@ -41,6 +41,7 @@ LEDGER_PATH = re.compile(r"^/report/v2/ledgers/([^/]+)/")
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_months_of_daily_polls_store_every_closed_day_once(tmp_path):
     specs = [s for s in LEDGERS if s.ledger_id in ("100001", "100004", "100006")]
     world = World(seed=0, ledgers=[*specs, NEW_LEDGER], faults=Faults(outage=OUTAGE))
