@@ -30,31 +30,16 @@ os.environ.setdefault("VIPPS_FSYNC", "0")  # the page cache is enough for a benc
 
 
 def _write_base(data: Path, n_base: int, dates: list[date]) -> list[str]:
-    from vipps_pipeline.api.parse import page_to_batch
+    from benchmarks.run import write_reports
     from vipps_pipeline.books import derive as books
     from vipps_pipeline.books.journal import load_chart
     from vipps_pipeline.simulator import World
     from vipps_pipeline.simulator.model import cloned_ledgers
-    from vipps_pipeline.store.atomic import write_batches
-    from vipps_pipeline.store.paths import report_path
-    from vipps_pipeline.store.schemas import REPORT_SCHEMA
 
     ledgers = cloned_ledgers(n_base)
     world = World(seed=1, ledgers=ledgers)
     for spec in ledgers:
-        for d in dates:
-            for topic in ("funds", "fees"):
-                entries = world.day(spec.ledger_id, topic, d).entries
-                batch = page_to_batch(
-                    entries,
-                    ledger_id=spec.ledger_id,
-                    topic=topic,
-                    ledger_date=d,
-                    seq_start=0,
-                    include_gdpr=False,
-                )
-                path = report_path(data, topic, spec.ledger_id, d)
-                write_batches(path, REPORT_SCHEMA, [batch])
+        write_reports(data, world, spec.ledger_id, dates)
         books.write_statements(data, spec.ledger_id, dates)
         books.write_findings(data, spec.ledger_id, dates, first_date=dates[0], window=3)
         books.write_journal(data, spec.ledger_id, dates, load_chart())

@@ -276,14 +276,31 @@ def b1(sizes: list[int], repeats: int) -> list[list[str]]:
     return rows
 
 
-def b3(n_ledgers: int, n_days: int, repeats: int) -> list[list[str]]:
-    """Statements and every check for a year of many ledgers, from stored Parquet."""
+def write_reports(data: Path, world, ledger_id: str, dates: list) -> None:
+    """Both topics' report files of a simulated ledger's dates, through the real parser and
+    writer (what a sync stores, without the API in between)."""
     from vipps_pipeline.api.parse import page_to_batch
-    from vipps_pipeline.books import derive as books
-    from vipps_pipeline.simulator import World
     from vipps_pipeline.store.atomic import write_batches
     from vipps_pipeline.store.paths import report_path
     from vipps_pipeline.store.schemas import REPORT_SCHEMA
+
+    for d in dates:
+        for topic in ("funds", "fees"):
+            batch = page_to_batch(
+                world.day(ledger_id, topic, d).entries,
+                ledger_id=ledger_id,
+                topic=topic,
+                ledger_date=d,
+                seq_start=0,
+                include_gdpr=False,
+            )
+            write_batches(report_path(data, topic, ledger_id, d), REPORT_SCHEMA, [batch])
+
+
+def b3(n_ledgers: int, n_days: int, repeats: int) -> list[list[str]]:
+    """Statements and every check for a year of many ledgers, from stored Parquet."""
+    from vipps_pipeline.books import derive as books
+    from vipps_pipeline.simulator import World
 
     ledgers = cloned_ledgers(n_ledgers)
     world = World(seed=1, ledgers=ledgers)
@@ -293,20 +310,7 @@ def b3(n_ledgers: int, n_days: int, repeats: int) -> list[list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         for spec in ledgers:
-            for d in dates:
-                for topic in ("funds", "fees"):
-                    entries = world.day(spec.ledger_id, topic, d).entries
-                    batch = page_to_batch(
-                        entries,
-                        ledger_id=spec.ledger_id,
-                        topic=topic,
-                        ledger_date=d,
-                        seq_start=0,
-                        include_gdpr=False,
-                    )
-                    write_batches(
-                        report_path(data, topic, spec.ledger_id, d), REPORT_SCHEMA, [batch]
-                    )
+            write_reports(data, world, spec.ledger_id, dates)
         workers = os.cpu_count() or 1
         parallel = []
         for _ in range(repeats):
