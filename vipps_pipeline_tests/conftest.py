@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings
@@ -39,6 +42,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     .ci/run) the first tests go to the workers in turn, so two of them never queue behind each
     other on one worker while the other runs out of work."""
     items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_without_fsync(dbapi_connection: object, _record: object) -> None:
+    """Dagster's SQLite storages in the test process commit without a flush to disk: most of a
+    Dagster test's waiting, on shared CI disks. Safe for every test, the killed-writer ones
+    included: a killed process loses nothing the OS already holds (only a power cut would)."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
 
 
 @pytest.fixture(autouse=True)

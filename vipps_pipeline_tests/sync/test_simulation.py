@@ -27,8 +27,10 @@ from vipps_pipeline_tests.support.dagster import assert_status_equals_files, mak
 from vipps_pipeline_tests.support.truth import compare_with_truth
 
 OSLO = ZoneInfo("Europe/Oslo")
-START = date(2026, 7, 1)
-FIRST_POLL, LAST_POLL = date(2026, 8, 25), date(2026, 11, 24)
+START = date(2026, 8, 1)
+# from the last August close to the first days of November, when the monthly ledger's October
+# and the negative-balance episode (1 September to 31 October) have both closed
+FIRST_POLL, LAST_POLL = date(2026, 9, 1), date(2026, 11, 5)
 OUTAGE = (datetime(2026, 9, 10, tzinfo=UTC), datetime(2026, 9, 20, tzinfo=UTC))
 NEW_LEDGER = replace(
     LEDGERS[0],
