@@ -369,6 +369,11 @@ def main(argv: list[str] | None = None) -> int:
         default="100x365",
         help="B6's sizes, ledgers x days, comma-separated (e.g. 100x365,1000x1095)",
     )
+    parser.add_argument(
+        "--lake-keep",
+        default=None,
+        help="a folder B6 keeps each size's populated data in (<folder>/<size>) and reuses",
+    )
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "RESULTS.md"))
     args = parser.parse_args(argv)
     only = set(args.only.upper().split(","))
@@ -402,12 +407,14 @@ def main(argv: list[str] | None = None) -> int:
 
         rows += b5(730, sim_env, start_simulator)
     if "B6" in only:
-        from benchmarks.lake import b6, sync_overhead
+        from benchmarks.lake import b6
+        from benchmarks.lake_sync import sync_overhead
 
         sizes = ["2x10"] if q else args.lake_sizes.split(",")
         for size in sizes:
             n_ledgers, n_days = (int(x) for x in size.split("x"))
-            rows += b6(n_ledgers, n_days)
+            keep = Path(args.lake_keep) / size if args.lake_keep else None
+            rows += b6(n_ledgers, n_days, keep)
         rows.append(sync_overhead(1, 10, 1) if q else sync_overhead(3, 365, 2))
     if "B7" in only:
         from benchmarks.first_sync import b7

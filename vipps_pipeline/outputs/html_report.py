@@ -13,32 +13,23 @@ from __future__ import annotations
 
 import base64
 import html
-import io
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: files only
-
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from vipps_pipeline.books.journal import Chart, load_chart, stored_verdicts
-from vipps_pipeline.domain import STATUS_RANK, Status, currency_digits, minor_to_text
+from vipps_pipeline.domain import Status, minor_to_text
 from vipps_pipeline.lake.tables import table_rows
 from vipps_pipeline.outputs.payouts_html import sections
+from vipps_pipeline.outputs.report_charts import Charts
 from vipps_pipeline.store.atomic import atomic_file, write_json
 from vipps_pipeline.store.objstore import DataDir, as_dir
 
-STATUS_COLORS = {
-    Status.PASS: "#2e7d32",
-    Status.PENDING: "#f9a825",
-    Status.UNKNOWN: "#9e9e9e",
-    Status.FAIL: "#c62828",
-}
 CHARTS = ("balance", "payouts", "fee_rate", "calendar")
 
 
@@ -58,109 +49,26 @@ def _read(data_dir: DataDir, name: str) -> pd.DataFrame:
     return table_rows(data_dir, name).to_pandas()
 
 
-def _png(fig) -> bytes:
-    for ax in fig.axes:
-        if ax.get_title().startswith("Reconciliation"):
-            continue
-        locator = matplotlib.dates.AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
-        if not ax.get_title().startswith("Fee rate"):  # money: whole units, thousands apart
-            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.grid(axis="y", color="#eee")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _unit(currency: str | None) -> str:
-    return f" ({currency})" if currency else ""
-
-
-def _major(values: pd.Series, currency: str | None) -> pd.Series:
-    return values.astype("float64") / (10 ** currency_digits(currency))  # plot positions only
-
-
-def _balance_chart(st: pd.DataFrame, ledger_id: str, currency: str | None) -> bytes:
-    """Balances at day end, before the payout (a daily payout empties the ledger every day);
-    a quiet day keeps the previous balance."""
-    fig, ax = plt.subplots(figsize=(8, 2.8))
-    for topic, color in (("funds", "#1565c0"), ("fees", "#6a1b9a")):
-        rows = st[st.topic == topic].set_index("ledger_date")
-        closing = rows.closing_balance.astype("float64").ffill()
-        if topic == "funds":
-            closing = closing + rows.payout_amount.fillna(0).astype("float64")
-        ax.step(closing.index, _major(closing, currency), where="post", label=topic, color=color)
-    ax.set_title(f"Ledger {ledger_id}: balance at day end, before the payout{_unit(currency)}")
-    ax.axhline(0, color="#444", linewidth=0.5)
-    ax.legend(loc="upper left")
-    return _png(fig)
-
-
-def _payouts_chart(funds: pd.DataFrame, currency: str | None) -> bytes:
-    fig, ax = plt.subplots(figsize=(8, 2.4))
-    paid = funds.payout_amount.fillna(0)
-    ax.bar(paid.index, _major(paid, currency), color="#2e7d32", width=0.8)
-    ax.set_title(f"Daily payouts{_unit(currency)}")
-    return _png(fig)
-
-
-def _fee_rate_chart(funds: pd.DataFrame, fees: pd.DataFrame) -> bytes:
-    """Fees charged over captures, per day, in percent."""
-
-    def total(frame: pd.DataFrame, types: tuple[str, ...]) -> pd.Series:
-        return frame.total_by_type.map(lambda m: sum(v for k, v in (m or []) if k in types)).astype(
-            "float64"
-        )
-
-    captured = total(funds, ("capture",))
-    charged = -total(fees, ("capture-fee", "service-fee"))
-    rate = (charged / captured.reindex(charged.index)).replace([np.inf, -np.inf], np.nan) * 100
-    fig, ax = plt.subplots(figsize=(8, 2.4))
-    ax.plot(rate.index, rate.values, marker=".", color="#6a1b9a")
-    ax.set_title("Fee rate: fees charged / captures (%)")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.2f}"))
-    return _png(fig)
-
-
-def _calendar_chart(fi: pd.DataFrame) -> bytes:
-    """The worst status per date and check, coloured by status."""
-    grid = (
-        fi.assign(rank=fi.status.map(STATUS_RANK))
-        .pivot_table(index="check", columns="ledger_date", values="rank", aggfunc="max")
-        .sort_index()
-    )
-    fig, ax = plt.subplots(figsize=(8, 0.3 * max(len(grid), 1) + 1.2))
-    if not grid.empty:
-        colors = [STATUS_COLORS[s] for s in sorted(Status, key=lambda s: s.rank)]
-        cmap = matplotlib.colors.ListedColormap(colors)
-        ax.imshow(grid.values, aspect="auto", cmap=cmap, vmin=-0.5, vmax=3.5)
-        ax.set_yticks(range(len(grid)), grid.index, fontsize=7)
-        step = max(1, len(grid.columns) // 10)
-        ticks = list(range(0, len(grid.columns), step))
-        ax.set_xticks(ticks, [grid.columns[i].isoformat() for i in ticks], fontsize=7, rotation=45)
-    ax.set_title("Reconciliation: green pass, yellow pending, grey unknown, red fail")
-    return _png(fig)
-
-
 def ledger_pictures(
     ledger_id: str,
     statements: pd.DataFrame,
     findings: pd.DataFrame,
     journal: pd.DataFrame | None = None,
+    charts: Charts | None = None,
 ) -> LedgerPictures:
-    """One ledger's charts and counts; ``journal`` is :func:`stored_verdicts` (None: none)."""
+    """One ledger's charts and counts; ``journal`` is :func:`stored_verdicts` (None: none).
+    ``charts``: the figures to draw on, reused from ledger to ledger (None: new ones)."""
+    charts = charts or Charts()
     st = statements[statements.ledger_id == ledger_id].sort_values("ledger_date")
     fi = findings[findings.ledger_id == ledger_id]
     currency = next(iter(st.currency.dropna()), None)
     funds = st[st.topic == "funds"].set_index("ledger_date")
     fees = st[st.topic == "fees"].set_index("ledger_date")
     pngs = {
-        "balance": _balance_chart(st, ledger_id, currency),
-        "payouts": _payouts_chart(funds, currency),
-        "fee_rate": _fee_rate_chart(funds, fees),
-        "calendar": _calendar_chart(fi),
+        "balance": charts.balance(st, ledger_id, currency),
+        "payouts": charts.payouts(funds, currency),
+        "fee_rate": charts.fee_rate(funds, fees),
+        "calendar": charts.calendar(fi),
     }
     worst = fi.groupby("ledger_date").status.agg(Status.worst)
     failed = set(worst[worst == Status.FAIL].index)
@@ -183,6 +91,32 @@ def ledger_pictures(
     )
 
 
+LedgerFrames = tuple[str, pd.DataFrame, pd.DataFrame, pd.DataFrame]
+"""A ledger's id and its statements, findings and journal verdicts."""
+PARALLEL_FROM = 20
+"""Ledgers from which the charts are drawn by one process per core: drawing is CPU-bound
+(about 0.2 s a ledger) and each worker's start (importing matplotlib) costs about a second."""
+
+
+def _draw(work: list[LedgerFrames]) -> list[LedgerPictures]:
+    """Some ledgers' pictures on one set of figures (a worker's share, or all of them)."""
+    charts = Charts()
+    return [ledger_pictures(*item, charts=charts) for item in work]
+
+
+def _draw_all(work: list[LedgerFrames]) -> list[LedgerPictures]:
+    """Every ledger's pictures, in order; many ledgers in worker processes (started afresh,
+    not forked: the parent may hold Delta Lake's and DuckDB's threads)."""
+    workers = min(len(os.sched_getaffinity(0)), 4)
+    if len(work) < PARALLEL_FROM or workers < 2:
+        return _draw(work)
+    chunks = [work[k::workers] for k in range(workers)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        done = {p.ledger_id: p for part in pool.map(_draw, chunks) for p in part}
+    return [done[item[0]] for item in work]
+
+
 def write_report(
     data_dir: Path, ledger_ids: list[str] | None = None, chart: Chart | None = None
 ) -> tuple[Path, list]:
@@ -198,13 +132,25 @@ def write_report(
     journal = stored_verdicts(lines, statements, chart or load_chart())
     ids = ledger_ids or sorted(set(statements.ledger_id))
     out = data_dir / "report"
-    pictures = []
-    for ledger_id in ids:
-        pics = ledger_pictures(ledger_id, statements, findings, journal)
+    # each table split by ledger once (filtering the whole table per ledger grows as n^2)
+    mine = {
+        name: dict(tuple(frame.groupby("ledger_id", sort=False)))
+        for name, frame in (("st", statements), ("fi", findings), ("jo", journal))
+    }
+    work = [
+        (
+            ledger_id,
+            mine["st"].get(ledger_id, statements.iloc[:0]),
+            mine["fi"].get(ledger_id, findings.iloc[:0]),
+            mine["jo"].get(ledger_id, journal.iloc[:0]),
+        )
+        for ledger_id in ids
+    ]
+    pictures = _draw_all(work)
+    for pics in pictures:
         for name, png in pics.pngs.items():
-            with atomic_file(out / ledger_id / f"{name}.png") as tmp:
+            with atomic_file(out / pics.ledger_id / f"{name}.png") as tmp:
                 tmp.write_bytes(png)
-        pictures.append(pics)
     index = out / "index.html"
     with atomic_file(index) as tmp:
         tmp.write_text(_html(pictures, statements, sections(data_dir)), encoding="utf-8")

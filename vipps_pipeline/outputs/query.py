@@ -229,7 +229,9 @@ def text_rows(table: pa.Table) -> list[list[str]]:
 
 
 def print_table(table: pa.Table, rows: Sequence[Sequence[str]], out: TextIO) -> None:
-    """Columns padded to their widest value, numbers right-aligned, the rest left."""
+    """Columns padded to their widest value, numbers right-aligned, the rest left: the first
+    ``TABLE_ROWS`` of ``rows`` (which may hold only those), then how many of the table's
+    rows were left out."""
     names = table.column_names
     numeric = [
         pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_floating(t)
@@ -245,9 +247,10 @@ def print_table(table: pa.Table, rows: Sequence[Sequence[str]], out: TextIO) -> 
         ).rstrip()
 
     out.write("\n".join([line(names), *(line(r) for r in shown)]) + "\n")
-    if len(rows) > TABLE_ROWS:
-        out.write(f"... {len(rows) - TABLE_ROWS} more rows (--csv prints them all)\n")
-    out.write(f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n")
+    total = table.num_rows
+    if total > TABLE_ROWS:
+        out.write(f"... {total - TABLE_ROWS} more rows (--csv prints them all)\n")
+    out.write(f"({total} row{'s' if total != 1 else ''})\n")
 
 
 def resolve(text: str) -> str:
@@ -283,14 +286,13 @@ def run(
     table = relation.arrow()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
-    rows = text_rows(table)
     if as_csv:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(table.column_names)
-        writer.writerows(rows)
-    else:
-        print_table(table, rows, out)
-    return len(rows)
+        writer.writerows(text_rows(table))
+    else:  # only the rows shown are turned into text (B6: 98,333 refunds took 1.3 s)
+        print_table(table, text_rows(table.slice(0, TABLE_ROWS)), out)
+    return table.num_rows
 
 
 QUESTIONS: dict[str, str] = {
