@@ -5,8 +5,8 @@ ledger's small files into one (up to the target size) in one commit, so readers 
 before or after it, never half-compacted. Vacuum then deletes the files no version within the
 retention still needs (``VIPPS_TABLE_RETENTION_DAYS``): time travel reaches that far back and
 no further; the files no commit mentions at all (written by a sync or a compaction killed
-before its log entry) go once they are as old as that (and at least a day old). A checkpoint keeps opening a table quick however
-many commits it has had.
+before its log entry) go once they are as old as that (and at least a day old). A checkpoint
+keeps opening a table quick however many commits it has had.
 """
 
 from __future__ import annotations
