@@ -176,18 +176,18 @@ def partitioning(data: Path, scratch: Path) -> dict[str, float]:
 SYNC = """
 import json, os, time
 from datetime import date
-from vipps_pipeline.sync import engine as lr
+from vipps_pipeline.sync import commits, engine as lr
 from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.settings import ApiSettings, PipelineSettings
 if os.environ["BENCH_TABLES"] == "0":  # the engine as before the tables: no chunk-end commit
     def chunk_end(work, first, inv, settings, kept):
         yield lr.ChunkDone(work.ledger_id)
-    lr._chunk_end = chunk_end
+    commits.chunk_end = chunk_end
 if os.environ["BENCH_TABLES"] == "reread":  # the commits as first written: the ledger listed
-    real_end = lr._chunk_end                 # again, the chunk's files read back
+    real_end = commits.chunk_end             # again, the chunk's files read back
     def chunk_end(work, first, inv, settings, kept):
-        return real_end(work, first, None, settings, lr.lake.Kept())
-    lr._chunk_end = chunk_end
+        return real_end(work, first, None, settings, commits.lake.Kept())
+    commits.chunk_end = chunk_end
 settings = PipelineSettings.from_env(os.environ)
 client = ReportClient(ApiSettings.from_env(os.environ))
 dates = tuple(date.fromisoformat(d) for d in {dates!r})

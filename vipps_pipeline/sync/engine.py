@@ -24,7 +24,6 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from vipps_pipeline.api.client import ReportClient
@@ -36,8 +35,7 @@ from vipps_pipeline.lake import commit as lake
 from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.store import state
 from vipps_pipeline.store.atomic import ledger_lock
-from vipps_pipeline.store.schemas import REPORT_SCHEMA
-from vipps_pipeline.sync import completeness
+from vipps_pipeline.sync import commits, completeness
 from vipps_pipeline.sync.events import (
     ChunkDone,
     DayFailed,
@@ -188,20 +186,28 @@ def run_ledger(
                 else:
                     breaker.success()
                     stored[topic].add(d)
-                    mtime = completeness.mtime_ns(summary.path)
-                    if inv is not None:
-                        inv.record(f"reports/{topic}", d, mtime)
-                    rows = pa.concat_tables(groups) if groups else REPORT_SCHEMA.empty_table()
-                    kept.add(f"reports/{topic}", d, mtime, rows)
+                    commits.took(inv, kept, f"reports/{topic}", d, summary.path, groups)
                     yield ReportStored(ledger_id, topic, d, summary)
-        listed = inv
-        if work.statements or work.findings or work.journal:
-            later = {d for c in chunks[number + 1 :] for d in c}
-            listed = yield from _derived(work, chunk, later, inv, settings, kept)
-        yield from _chunk_end(work, chunk[0], listed, settings, kept)
-        kept.clear()
+        yield from _finish_chunk(work, chunks, number, inv, settings, kept)
     if any(stored.values()):
         state.clear_probes(data_dir, ledger_id, stored)
+
+
+def _finish_chunk(
+    work: Work,
+    chunks: list[list[date]],
+    number: int,
+    inv: completeness.Inventory | None,
+    settings: PipelineSettings,
+    kept: lake.Kept,
+) -> Iterator[Event]:
+    """A chunk's derived files, then its commit (from the rows it kept, dropped after)."""
+    chunk, listed = chunks[number], inv
+    if work.statements or work.findings or work.journal:
+        later = {d for c in chunks[number + 1 :] for d in c}
+        listed = yield from _derived(work, chunk, later, inv, settings, kept)
+    yield from commits.chunk_end(work, chunk[0], listed, settings, kept)
+    kept.clear()
 
 
 def _derived(
@@ -357,31 +363,6 @@ def _journal(
             currencies[0] if currencies else None,
             check,
         )
-
-
-def _chunk_end(
-    work: Work,
-    first: date,
-    inv: completeness.Inventory | None,
-    settings: PipelineSettings,
-    kept: lake.Kept,
-) -> Iterator[Event]:
-    """Commit the chunk's days, and any earlier day a killed run stored but did not commit,
-    into the tables (one commit per table, see :mod:`vipps_pipeline.lake.commit`), taking the
-    rows the chunk wrote from memory; then say the chunk is done.
-
-    The inventory is the sync's own, or the one the chunk's derived files were written by
-    (listed under the lock after the chunk's reports were stored); only a chunk without
-    derived files lists the ledger again. A file another run rewrote since is committed by that
-    run, or found changed by the next commit: never lost, never doubled."""
-    try:
-        with ledger_lock(settings.data_dir, work.ledger_id):
-            if inv is None:
-                inv = completeness.scan(settings.data_dir, work.ledger_id, verify=True)
-            lake.commit_ledger(settings.data_dir, work.ledger_id, inv.files, kept)
-    except (OSError, lake.TableError) as exc:
-        yield DayFailed(work.ledger_id, "tables", first, f"tables not updated: {exc}")
-    yield ChunkDone(work.ledger_id)
 
 
 def chart_for(settings: PipelineSettings) -> journal.Chart:
