@@ -6,6 +6,10 @@ modification time as committed. A commit is due for every day whose landing file
 changed or gone since; its rows are read from the landing files and replace the day's rows in
 one atomic Delta commit (a predicate overwrite), so re-fetching a day never doubles it.
 
+A run that has just written a day's files hands their rows over (:class:`Kept`, with each file's
+modification time as written): a commit takes those from memory instead of reading the files
+back, as long as the inventory lists that same modification time.
+
 The record is written only after the commit, so a process killed between writing a day's files
 and committing them (or during a commit) leaves the day recorded as not committed, and the next
 call commits it again: the result is the same whether the earlier commit landed or not.
@@ -15,6 +19,7 @@ optimistic concurrency rejects one, so none is lost.
 
 from __future__ import annotations
 
+import bisect
 import os
 import random
 import time
@@ -22,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake.exceptions import DeltaError as TableError
 
 from vipps_pipeline.lake.tables import (
@@ -52,6 +58,37 @@ Committed = dict[str, dict[str, int]]
 """Landing kind -> ISO date -> the file's modification time (ns) as committed."""
 
 
+class Kept:
+    """Rows a run has just written to landing files, per kind and day, each with the file's
+    modification time as written: what the chunk's commit would otherwise read back. Held for
+    one chunk (a month of one ledger), the rows the commit reads anyway."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, date], tuple[int, pa.Table]] = {}
+
+    def add(self, kind: str, d: date, mtime_ns: int | None, rows: pa.Table) -> None:
+        if mtime_ns is not None:
+            self._rows[(kind, d)] = (mtime_ns, rows)
+
+    def add_days(self, kind: str, rows: pa.Table, mtimes: Mapping[date, int | None]) -> None:
+        """A table holding several days' rows (a ``ledger_date`` column), split by day (sorted
+        once and sliced: no copy per day)."""
+        rows = rows.take(pc.sort_indices(rows["ledger_date"]))
+        dates = rows["ledger_date"].to_pylist()
+        for d, m in mtimes.items():
+            start = bisect.bisect_left(dates, d)
+            self.add(kind, d, m, rows.slice(start, bisect.bisect_right(dates, d) - start))
+
+    def take(self, kind: str, d: date, mtime_ns: int | None) -> pa.Table | None:
+        """The rows of the file as it is now (``mtime_ns``), or None when not kept or since
+        changed."""
+        kept = self._rows.get((kind, d))
+        return kept[1] if kept is not None and kept[0] == mtime_ns else None
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+
 def committed_path(data_dir: DataDir, ledger_id: str) -> DataDir:
     return as_dir(data_dir) / TABLES_FOLDER / COMMITTED / f"{validate_ledger_id(ledger_id)}.json"
 
@@ -74,13 +111,17 @@ def due_days(files: dict[str, dict[date, int]], done: Committed, spec: TableSpec
 
 
 def commit_ledger(
-    data_dir: DataDir, ledger_id: str, files: dict[str, dict[date, int]]
+    data_dir: DataDir,
+    ledger_id: str,
+    files: dict[str, dict[date, int]],
+    kept: Kept | None = None,
 ) -> dict[str, int]:
     """Commit every day of the ledger whose landing files changed since the last commit.
 
     ``files`` is the ledger's inventory (kind -> date -> mtime); a kind missing from it was
-    not listed and is left alone. Call with the ledger's lock held. Returns the number of days
-    committed per table (nothing when the tables are current: no table is even opened).
+    not listed and is left alone. ``kept``: rows just written, used instead of reading their
+    files. Call with the ledger's lock held. Returns the number of days committed per table
+    (nothing when the tables are current: no table is even opened).
     """
     done = committed(data_dir, ledger_id)
     counts: dict[str, int] = {}
@@ -91,7 +132,14 @@ def commit_ledger(
         if not days:
             continue
         for start in range(0, len(days), COMMIT_DAYS):
-            replace_days(data_dir, spec, ledger_id, days[start : start + COMMIT_DAYS])
+            batch = days[start : start + COMMIT_DAYS]
+            replace_days(
+                data_dir,
+                spec,
+                ledger_id,
+                batch,
+                day_rows(data_dir, spec, ledger_id, batch, files, kept),
+            )
         for kind in spec.kinds:
             done[kind] = {d.isoformat(): m for d, m in files[kind].items()}
         write_json(committed_path(data_dir, ledger_id), done)
@@ -105,17 +153,45 @@ def day_predicate(ledger_id: str, days: Iterable[date]) -> str:
     return f"ledger_id = '{validate_ledger_id(ledger_id)}' AND ledger_date IN ({listed})"
 
 
-def day_rows(data_dir: DataDir, spec: TableSpec, ledger_id: str, days: Sequence[date]) -> pa.Table:
-    """The landing files' rows of ``days``, every kind of the table (topics in order)."""
-    parts = [read_days(data_dir, kind, ledger_id, days, spec.schema)[0] for kind in spec.kinds]
+def day_rows(
+    data_dir: DataDir,
+    spec: TableSpec,
+    ledger_id: str,
+    days: Sequence[date],
+    files: Mapping[str, Mapping[date, int]] | None = None,
+    kept: Kept | None = None,
+) -> pa.Table:
+    """The landing files' rows of ``days``, every kind of the table (topics in order): from
+    ``kept`` for a file the inventory ``files`` lists as written then, else read from disk."""
+    parts = []
+    for kind in spec.kinds:
+        listed = (files or {}).get(kind, {})
+        rest, held = [], []
+        for d in days:
+            rows = kept.take(kind, d, listed.get(d)) if kept is not None else None
+            if rows is None:
+                rest.append(d)
+            else:
+                held.append(rows.select(spec.schema.names))
+        if held:  # a kind's kept days share a schema (one writer's): one cast
+            parts.append(pa.concat_tables(held, promote_options="permissive").cast(spec.schema))
+        if rest or not parts:
+            parts.append(read_days(data_dir, kind, ledger_id, rest, spec.schema)[0])
     return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
 
-def replace_days(data_dir: DataDir, spec: TableSpec, ledger_id: str, days: Sequence[date]) -> None:
-    """Replace the table's rows of ``days`` with the landing files' rows, in one commit."""
+def replace_days(
+    data_dir: DataDir,
+    spec: TableSpec,
+    ledger_id: str,
+    days: Sequence[date],
+    rows: pa.Table | None = None,
+) -> None:
+    """Replace the table's rows of ``days`` with the landing files' rows (``rows``, or read
+    from the files), in one commit."""
     from deltalake import write_deltalake
 
-    rows = day_rows(data_dir, spec, ledger_id, days)
+    rows = rows if rows is not None else day_rows(data_dir, spec, ledger_id, days)
     predicate = day_predicate(ledger_id, days)
     uri, options = table_uri(data_dir, spec.name), storage_options(data_dir)
 

@@ -35,7 +35,7 @@ from vipps_pipeline.lake import commit as lake
 from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.store import state
 from vipps_pipeline.store.atomic import ledger_lock
-from vipps_pipeline.sync import completeness
+from vipps_pipeline.sync import commits, completeness
 from vipps_pipeline.sync.events import (
     ChunkDone,
     DayFailed,
@@ -153,13 +153,15 @@ def run_ledger(
         inv = completeness.scan(data_dir, ledger_id, verify=True)
     chunks = _chunks(work.dates)
     stored: dict[str, set[date]] = {t: set() for t in work.topics}
+    kept = lake.Kept()  # what the chunk wrote, for its commit
     for number, chunk in enumerate(chunks):
         for d in chunk:
             for topic in work.topics:
                 if topic in stopped or (inv is not None and inv.has(f"reports/{topic}", d)):
                     continue
+                groups: list = []
                 try:
-                    summary = fetch_day(client, data_dir, ledger_id, topic, d)
+                    summary = fetch_day(client, data_dir, ledger_id, topic, d, groups)
                 except NotReady as exc:
                     stopped[topic] = exc
                     probe = state.record_probe(
@@ -184,15 +186,28 @@ def run_ledger(
                 else:
                     breaker.success()
                     stored[topic].add(d)
-                    if inv is not None:
-                        inv.record(f"reports/{topic}", d, completeness.mtime_ns(summary.path))
+                    commits.took(inv, kept, f"reports/{topic}", d, summary.path, groups)
                     yield ReportStored(ledger_id, topic, d, summary)
-        if work.statements or work.findings or work.journal:
-            later = {d for c in chunks[number + 1 :] for d in c}
-            yield from _derived(work, chunk, later, inv, settings)
-        yield from _chunk_end(work, chunk[0], inv, settings)
+        yield from _finish_chunk(work, chunks, number, inv, settings, kept)
     if any(stored.values()):
         state.clear_probes(data_dir, ledger_id, stored)
+
+
+def _finish_chunk(
+    work: Work,
+    chunks: list[list[date]],
+    number: int,
+    inv: completeness.Inventory | None,
+    settings: PipelineSettings,
+    kept: lake.Kept,
+) -> Iterator[Event]:
+    """A chunk's derived files, then its commit (from the rows it kept, dropped after)."""
+    chunk, listed = chunks[number], inv
+    if work.statements or work.findings or work.journal:
+        later = {d for c in chunks[number + 1 :] for d in c}
+        listed = yield from _derived(work, chunk, later, inv, settings, kept)
+    yield from commits.chunk_end(work, chunk[0], listed, settings, kept)
+    kept.clear()
 
 
 def _derived(
@@ -201,25 +216,32 @@ def _derived(
     later: set[date],
     inv: completeness.Inventory | None,
     settings: PipelineSettings,
-) -> Iterator[Event]:
+    kept: lake.Kept,
+) -> Generator[Event, None, completeness.Inventory]:
     """Statements and findings of a chunk, and of the neighbours its changes made stale.
 
     A sync derives from its own inventory (kept current as it writes); explicit work lists the
-    ledger under the lock once per chunk, as its dates may have been stored by any run.
+    ledger under the lock once per chunk, as its dates may have been stored by any run. Returns
+    the inventory, with every file written recorded (what the chunk's commit goes by).
     """
     with ledger_lock(settings.data_dir, work.ledger_id):
         if inv is None or not work.sync:
             inv = completeness.scan(settings.data_dir, work.ledger_id, verify=True)
-        if work.statements and not (yield from _statements(work, chunk, inv, settings)):
-            return
+        if work.statements and not (yield from _statements(work, chunk, inv, settings, kept)):
+            return inv
         if work.journal:
-            yield from _journal(work, chunk, inv, settings)
+            yield from _journal(work, chunk, inv, settings, kept)
         if work.findings:
-            yield from _findings(work, chunk, later, inv, settings)
+            yield from _findings(work, chunk, later, inv, settings, kept)
+    return inv
 
 
 def _statements(
-    work: Work, chunk: list[date], inv: completeness.Inventory, settings: PipelineSettings
+    work: Work,
+    chunk: list[date],
+    inv: completeness.Inventory,
+    settings: PipelineSettings,
+    kept: lake.Kept,
 ) -> Generator[Event, None, bool]:
     """The chunk's statements: every day with both reports (explicit) or the stale ones.
     Returns False when they failed (nothing after them is derived then)."""
@@ -243,6 +265,7 @@ def _statements(
         yield DayFailed(ledger_id, "statements", targets[0], str(exc))
         return False
     inv.wrote(data_dir, "statements", targets)
+    kept.add_days("statements", table, {d: inv.mtime("statements", d) for d in targets})
     rows: dict[date, list[dict]] = {}
     for row in table.to_pylist():
         rows.setdefault(row["ledger_date"], []).append(row)
@@ -257,6 +280,7 @@ def _findings(
     later: set[date],
     inv: completeness.Inventory,
     settings: PipelineSettings,
+    kept: lake.Kept,
 ) -> Iterator[Event]:
     """The chunk's findings, and those of the neighbours its changes made stale."""
     ledger_id, window = work.ledger_id, settings.fee_window_days
@@ -295,6 +319,7 @@ def _findings(
         yield DayFailed(ledger_id, "reconciliation", min(targets), str(exc))
         return
     inv.wrote(settings.data_dir, "reconciliation", targets)
+    kept.add_days("reconciliation", table, {d: inv.mtime("reconciliation", d) for d in targets})
     found: dict[date, list[dict]] = {d: [] for d in targets}
     for row in table.to_pylist():
         found[row["ledger_date"]].append(row)
@@ -303,7 +328,11 @@ def _findings(
 
 
 def _journal(
-    work: Work, chunk: list[date], inv: completeness.Inventory, settings: PipelineSettings
+    work: Work,
+    chunk: list[date],
+    inv: completeness.Inventory,
+    settings: PipelineSettings,
+    kept: lake.Kept,
 ) -> Iterator[Event]:
     """The chunk's journal days: every day with both reports (explicit) or the stale ones."""
     if work.sync:
@@ -324,6 +353,7 @@ def _journal(
     inv.wrote(settings.data_dir, "journal", targets)
     for d in targets:
         lines, check = booked[d]
+        kept.add("journal", d, inv.mtime("journal", d), lines)
         currencies = [c for c in lines.column("currency").to_pylist() if c]
         yield JournalStored(
             work.ledger_id,
@@ -333,22 +363,6 @@ def _journal(
             currencies[0] if currencies else None,
             check,
         )
-
-
-def _chunk_end(
-    work: Work, first: date, inv: completeness.Inventory | None, settings: PipelineSettings
-) -> Iterator[Event]:
-    """Commit the chunk's days, and any earlier day a killed run stored but did not commit,
-    into the tables (one commit per table, see :mod:`vipps_pipeline.lake.commit`); then say
-    the chunk is done."""
-    try:
-        with ledger_lock(settings.data_dir, work.ledger_id):
-            if inv is None or not work.sync:
-                inv = completeness.scan(settings.data_dir, work.ledger_id, verify=True)
-            lake.commit_ledger(settings.data_dir, work.ledger_id, inv.files)
-    except (OSError, lake.TableError) as exc:
-        yield DayFailed(work.ledger_id, "tables", first, f"tables not updated: {exc}")
-    yield ChunkDone(work.ledger_id)
 
 
 def chart_for(settings: PipelineSettings) -> journal.Chart:

@@ -151,9 +151,17 @@ def _counted(table: pa.Table, summary: DaySummary) -> pa.Table:
 
 
 def fetch_day(
-    client: ReportClient, data_dir: Path, ledger_id: str, topic: str, ledger_date: date
+    client: ReportClient,
+    data_dir: Path,
+    ledger_id: str,
+    topic: str,
+    ledger_date: date,
+    keep: list[pa.Table] | None = None,
 ) -> DaySummary:
     """Store the final report of one ledger-day, replacing any earlier file exactly.
+
+    ``keep``: receives the row groups as written (the sync commits them to the tables at the
+    chunk's end without reading the file back).
 
     Raises :class:`~vipps_pipeline.api.errors.NotReady` (nothing written) when the day is not
     final, and :class:`~vipps_pipeline.api.errors.BadReport` (nothing written) on a malformed page.
@@ -161,5 +169,14 @@ def fetch_day(
     path = report_path(data_dir, topic, ledger_id, ledger_date)
     summary = DaySummary(ledger_id, topic, ledger_date, path)
     pages = _pages(client, ledger_id, topic, ledger_date, summary)
-    write_batches(path, REPORT_SCHEMA, _row_groups(pages, summary), REPORT_DICTIONARY)
+    groups = _row_groups(pages, summary)
+    if keep is not None:
+        groups = _kept(groups, keep)
+    write_batches(path, REPORT_SCHEMA, groups, REPORT_DICTIONARY)
     return summary
+
+
+def _kept(groups: Iterator[pa.Table], keep: list[pa.Table]) -> Iterator[pa.Table]:
+    for group in groups:
+        keep.append(group)
+        yield group
