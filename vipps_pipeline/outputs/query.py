@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import csv
 import difflib
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -128,13 +129,19 @@ def empty_select(schema: pa.Schema) -> str:
     return f"select {columns} where false"
 
 
-def connect(data_dir: str | Path, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    data_dir: str | Path, as_of: datetime | None = None, only: Collection[str] | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per table under ``data_dir`` (local or on an object
     store, read with the pipeline's storage options); ``as_of``: every table as it stood then,
-    for reproducing an earlier close."""
+    for reproducing an earlier close; ``only``: just these tables' views (each table opened is
+    its log read, a request per log file on an object store; :func:`run` opens those its SQL
+    names)."""
     con = duckdb.connect()
     remote = is_remote(as_dir(data_dir))
     for name, (table_name, schema) in VIEWS.items():
+        if only is not None and name not in only:
+            continue
         table = open_table(data_dir, table_name, as_of)
         columns = ", ".join(f'"{c}"' for c in schema.names)
         files = table.file_uris() if table is not None and not remote else []
@@ -181,7 +188,10 @@ def _bank_views(con: duckdb.DuckDBPyConnection, root) -> None:
         else:
             con.execute(f"create view {name} as select * from read_parquet({_quoted(path)})")
     posted = sorted((root / BANK_JOURNAL).glob("*.parquet")) if not is_remote(root) else []
-    if posted:
+    if (
+        posted
+        and con.execute("select 1 from duckdb_views() where view_name = 'journal'").fetchall()
+    ):
         columns = ", ".join(f'"{c}"' for c in VIEWS["journal"][1].names)
         listed = ", ".join(_quoted(p) for p in posted)
         con.execute("alter view journal rename to journal_ledger_days")
@@ -253,6 +263,14 @@ def print_table(table: pa.Table, rows: Sequence[Sequence[str]], out: TextIO) -> 
     out.write(f"({total} row{'s' if total != 1 else ''})\n")
 
 
+def named_tables(sql: str) -> set[str]:
+    """The tables whose names appear in ``sql`` as words: a superset of those it reads (a
+    column or a string of the same name opens a table for nothing), so no view it needs is
+    missing; a table it does not name is never opened."""
+    words = set(re.findall(r"[a-z_]+", sql.lower()))
+    return {name for name in VIEWS if name in words}
+
+
 def resolve(text: str) -> str:
     """A question's SQL by its name, SQL as it is; a name nobody knows raises
     :class:`UnknownQuestion` naming it and the known ones, not a DuckDB parser error."""
@@ -280,7 +298,7 @@ def run(
     the ``sys.stdout`` of the moment of the call (not of the import), which a caller may
     have redirected since; ``as_of``: from the tables as they stood then."""
     out = out or sys.stdout
-    relation = connect(data_dir, as_of).sql(sql)
+    relation = connect(data_dir, as_of, only=named_tables(sql)).sql(sql)
     if relation is None:  # a statement without rows, e.g. "set ..."
         return 0
     table = relation.arrow()

@@ -90,6 +90,26 @@ def test_every_ready_made_question_runs(data):
     assert "100001" in out.getvalue() and "NOK" in out.getvalue()
 
 
+def test_a_question_opens_only_the_tables_it_names(data, monkeypatch):
+    from vipps_pipeline.outputs import query
+
+    opened: list[str] = []
+    real = query.open_table
+
+    def spy(data_dir, name, as_of=None):
+        opened.append(name)
+        return real(data_dir, name, as_of)
+
+    monkeypatch.setattr(query, "open_table", spy)
+    run(data, QUESTIONS["days that failed a check"], out=io.StringIO())
+    assert opened == ["findings"]
+    opened.clear()
+    both = "select count(*) from entries join statements using (ledger_id, ledger_date, topic)"
+    assert run(data, both, out=io.StringIO()) == 1
+    assert sorted(opened) == ["entries", "statements"]
+    assert query.named_tables('select * from "Journal" where 1 = 1') == {"journal"}
+
+
 def test_the_views_are_documented_and_answer_in_major_units(data):
     con = connect(data)
     assert {r[0] for r in con.execute("show tables").fetchall()} >= set(VIEWS)
