@@ -456,9 +456,13 @@ def _save(path: Path, text: str, only: set[str]) -> None:
     ]
     header = [line for line in text.splitlines() if not line.startswith("| B")]
     rows = sorted(kept + new_rows, key=lambda line: line[2:4])
-    note = f"Rows {', '.join(sorted(only))} from this run; the others from the previous full run."
+    note = f"Rows {', '.join(sorted(only))} from this run; the others from earlier runs."
     at = header.index("|---|---|---|") + 1
-    path.write_text("\n".join([*header[:at], *rows, *header[at:], note, ""]))
+    previous = path.read_text().splitlines()  # the earlier runs' notes under the table stay
+    last_row = max(k for k, line in enumerate(previous) if line.startswith("| "))
+    notes = [line for line in previous[last_row + 1 :] if line.strip()]
+    body = [*header[:at], *rows, "", *notes, note, ""]
+    path.write_text("\n".join(line for k, line in enumerate(body) if line or body[k - 1]))
 
 
 if __name__ == "__main__":
