@@ -74,7 +74,11 @@ def mtime_ns(path: DataDir) -> int:
 
 
 def scan(
-    data_dir: DataDir, ledger_id: str, kinds: Iterable[str] = DAY_KINDS, verify: bool = False
+    data_dir: DataDir,
+    ledger_id: str,
+    kinds: Iterable[str] = DAY_KINDS,
+    verify: bool = False,
+    indexed: bool = True,
 ) -> Inventory:
     """List one ledger's stored files (names and mtimes only; no file is opened).
 
@@ -82,13 +86,19 @@ def scan(
     :class:`_Verified`); one that cannot be read is quarantined and left out, so its day counts
     as not stored and is fetched or computed again. Every driver that decides what to skip
     (the planner, the sync's walk, the derived files) verifies; listings for display need not.
+
+    On an object store the inventory comes from the tables' record when no run is writing the
+    ledger (:mod:`vipps_pipeline.sync.index`); ``indexed=False`` lists every object instead
+    (``tables build``, which repairs whatever the record says).
     """
     validate_ledger_id(ledger_id)
     data_dir = objstore.as_dir(data_dir)
-    if objstore.is_remote(data_dir):
-        return _scan_store(data_dir, ledger_id, kinds)
-    inv = Inventory(ledger_id)
     kinds = tuple(kinds)
+    if objstore.is_remote(data_dir):
+        from vipps_pipeline.sync import index  # the index builds Inventory objects: late
+
+        return index.scan_store(data_dir, ledger_id, kinds, indexed)
+    inv = Inventory(ledger_id)
     checked = _Verified(data_dir, ledger_id, kinds) if verify else None
     for kind in kinds:
         found: dict[date, int] = {}
@@ -210,32 +220,6 @@ def fingerprint(
     if any(mtime > horizon for _, stamps in parts for _, mtime in stamps):
         return None
     return tuple(parts)
-
-
-def _scan_store(data_dir: DataDir, ledger_id: str, kinds: Iterable[str]) -> Inventory:
-    """The object-store scan: one recursive listing per kind, mtimes from the listing.
-
-    Object stores keep modification times to the second: a derived file written in the same
-    second as its input counts as up to date, which is the order a run writes them in.
-    """
-    inv = Inventory(ledger_id)
-    for kind in kinds:
-        found: dict[date, int] = {}
-        for name, mtime_ns in objstore.list_files(data_dir / kind / ledger_id).items():
-            year, _, base = name.partition("/")
-            if (
-                not year.isdigit()
-                or "/" in base
-                or base.startswith(".")
-                or not base.endswith(".parquet")
-            ):
-                continue
-            try:
-                found[date.fromisoformat(base[: -len(".parquet")])] = mtime_ns
-            except ValueError:
-                continue
-        inv.files[kind] = found
-    return inv
 
 
 def final_through(stored: set[date], start: date) -> date | None:

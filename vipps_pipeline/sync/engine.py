@@ -35,7 +35,7 @@ from vipps_pipeline.lake import commit as lake
 from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.store import state
 from vipps_pipeline.store.atomic import ledger_lock
-from vipps_pipeline.sync import commits, completeness
+from vipps_pipeline.sync import commits, completeness, index
 from vipps_pipeline.sync.events import (
     ChunkDone,
     DayFailed,
@@ -143,10 +143,29 @@ def run_ledger(
 ) -> Iterator[Event]:
     """Do ``work`` and announce everything stored, found open or failed, in order.
 
-    Raises :class:`Outage` (after announcing what was stored) when the run must stop.
-    """
-    ledger_id, data_dir = work.ledger_id, settings.data_dir
+    Raises :class:`Outage` (after announcing what was stored) when the run must stop. The
+    run's marker (:mod:`vipps_pipeline.sync.index`) goes only when every derived file and
+    commit succeeded (a report that failed wrote nothing)."""
+    marker = index.Marker(settings.data_dir, work.ledger_id)
+    clean = True
     now = now or settings.now()  # VIPPS_NOW: a 404's first sighting on the pinned clock
+    for event in _walk(work, client, settings, breaker, now, marker):
+        clean = clean and not (isinstance(event, DayFailed) and event.what not in TOPICS)
+        yield event
+    if clean:
+        marker.done()
+
+
+def _walk(
+    work: Work,
+    client: ReportClient | None,
+    settings: PipelineSettings,
+    breaker: Breaker,
+    now: datetime,
+    marker: index.Marker,
+) -> Iterator[Event]:
+    """The reports of each chunk's dates in order, then the chunk's derived files and commit."""
+    ledger_id, data_dir = work.ledger_id, settings.data_dir
     stopped: dict[str, NotReady | None] = {}  # topic -> why its walk ended
     inv = work.inventory
     if work.sync and inv is None:
@@ -156,6 +175,7 @@ def run_ledger(
     kept = lake.Kept()  # what the chunk wrote, for its commit
     for number, chunk in enumerate(chunks):
         for d in chunk:
+            marker.touch()
             for topic in work.topics:
                 if topic in stopped or (inv is not None and inv.has(f"reports/{topic}", d)):
                     continue
@@ -188,6 +208,7 @@ def run_ledger(
                     stored[topic].add(d)
                     commits.took(inv, kept, f"reports/{topic}", d, summary.path, groups)
                     yield ReportStored(ledger_id, topic, d, summary)
+        marker.touch()
         yield from _finish_chunk(work, chunks, number, inv, settings, kept)
     if any(stored.values()):
         state.clear_probes(data_dir, ledger_id, stored)

@@ -26,9 +26,10 @@ def stored_ledgers(data_dir: DataDir) -> list[str]:
 
 
 def catch_up_stored(data_dir: DataDir) -> dict[str, dict[str, int]]:
-    """Commit what the tables lack of every stored ledger; returns what was committed."""
+    """Commit what the tables lack of every stored ledger; returns what was committed. Every
+    object is listed, even on an object store, whatever the tables' record says."""
     files = {
-        ledger_id: completeness.scan(data_dir, ledger_id, verify=True).files
+        ledger_id: completeness.scan(data_dir, ledger_id, verify=True, indexed=False).files
         for ledger_id in stored_ledgers(data_dir)
     }
     return lake.catch_up_all(data_dir, files)
