@@ -2,37 +2,45 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+SERVE = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()  # until the test closes it
+server.stop()
+"""
 
 
 @contextmanager
 def moto_endpoint() -> Iterator[str]:
     """moto's S3 server in a process of its own (in the test's process it would contend for the
-    GIL with the pipeline); yields its URL, stops it at the end."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    GIL with the pipeline); yields its URL, stops it at the end. The server binds port 0 and
+    says which port it got: a port probed free and then handed over can be taken in between by
+    another worker's server, and the tests would talk to that one."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
+        [sys.executable, "-c", SERVE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto's S3 server did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        line = server.stdout.readline() if server.stdout else ""
+        if not line.strip().isdigit():
+            raise RuntimeError("moto's S3 server did not start")
+        yield f"http://127.0.0.1:{int(line)}"
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        if server.stdin:
+            server.stdin.close()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
