@@ -3,10 +3,8 @@ pipeline's own storage options, queried in place, and committed to by two writer
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -21,7 +19,7 @@ from vipps_pipeline.sync.tables import catch_up_stored
 from vipps_pipeline_tests.support.books import store
 from vipps_pipeline_tests.support.clock import days
 from vipps_pipeline_tests.support.lake import rows
-from vipps_pipeline_tests.support.s3 import moto_endpoint
+from vipps_pipeline_tests.support.s3 import fresh_bucket, moto_endpoint
 
 s3fs = pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
@@ -38,23 +36,7 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3_data(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh bucket's data directory; the endpoint only in VIPPS_STORAGE_OPTIONS (the
-    pipeline's own option, as fsspec takes it), every other AWS setting local."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "VIPPS_STORAGE_OPTIONS": json.dumps({"endpoint_url": s3_endpoint}),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    bucket = f"vipps-{uuid.uuid4().hex[:12]}"
-    s3fs.S3FileSystem(endpoint_url=s3_endpoint, skip_instance_cache=True).mkdir(bucket)
-    return f"s3://{bucket}/data"
+    return fresh_bucket(s3_endpoint, monkeypatch)
 
 
 @pytest.mark.objstore

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import pytest
 
 SERVE = """
 import sys
@@ -44,3 +48,26 @@ def moto_endpoint() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def fresh_bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new bucket's data directory (``s3://.../data``); the endpoint only in
+    VIPPS_STORAGE_OPTIONS (the pipeline's own option, as fsspec takes it), every other AWS
+    setting local, so nothing can reach the internet."""
+    import s3fs
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "VIPPS_STORAGE_OPTIONS": json.dumps({"endpoint_url": endpoint}),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = f"vipps-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True).mkdir(bucket)
+    return f"s3://{bucket}/data"

@@ -6,7 +6,6 @@ daily full listing."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import date
 
@@ -22,7 +21,7 @@ from vipps_pipeline.sync import completeness, index, planner
 from vipps_pipeline.sync import engine as lr
 from vipps_pipeline_tests.support.clock import NOW, days
 from vipps_pipeline_tests.support.lake import rows
-from vipps_pipeline_tests.support.s3 import moto_endpoint
+from vipps_pipeline_tests.support.s3 import fresh_bucket, moto_endpoint
 
 s3fs = pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
@@ -42,23 +41,10 @@ def endpoint() -> Iterator[str]:
 @pytest.fixture
 def settings(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> PipelineSettings:
     """A fresh bucket; every AWS setting local, the endpoint in VIPPS_STORAGE_OPTIONS."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "VIPPS_STORAGE_OPTIONS": json.dumps({"endpoint_url": endpoint}),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    bucket = f"vipps-{uuid.uuid4().hex[:12]}"
-    s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True).mkdir(bucket)
+    data = fresh_bucket(endpoint, monkeypatch)
     return PipelineSettings.from_env(
         {
-            "VIPPS_DATA_DIR": f"s3://{bucket}/data",
+            "VIPPS_DATA_DIR": data,
             "VIPPS_STORAGE_OPTIONS": json.dumps({"endpoint_url": endpoint}),
             "VIPPS_START_DATE": START.isoformat(),
             "VIPPS_NOW": NOW.isoformat(),
