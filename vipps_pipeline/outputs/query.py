@@ -343,6 +343,14 @@ QUESTIONS: dict[str, str] = {
         "currency, status, due_date from payouts where status in "
         "('missing', 'amount_differs', 'in_transit') order by ledger_id, ledger_date"
     ),
+    "journal lines for import": (
+        # with --csv, the period's journal for an accounting system, read from the journal
+        # table (the per-day CSV files under journal-csv/ hold the same lines a day at a time)
+        "select ledger_id, ledger_date as date, voucher, account, account_name, text, "
+        "case when debit <> 0 then major(debit, currency) end as debit, "
+        "case when credit <> 0 then major(credit, currency) end as credit, currency "
+        "from journal order by ledger_id, ledger_date, voucher, line"
+    ),
     "journal balance per account": (
         "select account, account_name, currency, "
         "major(sum(debit) - sum(credit), currency) as balance "

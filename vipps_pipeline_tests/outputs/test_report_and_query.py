@@ -21,7 +21,7 @@ from vipps_pipeline.outputs import html_report as report
 from vipps_pipeline.outputs.query import QUESTIONS, VIEWS, connect, run
 from vipps_pipeline.simulator import Faults, World
 from vipps_pipeline.store.atomic import write_table
-from vipps_pipeline.store.paths import journal_path
+from vipps_pipeline.store.paths import journal_csv_path, journal_path
 from vipps_pipeline.store.schemas import JOURNAL_SCHEMA
 from vipps_pipeline_tests.support.books import commit_tables, store
 from vipps_pipeline_tests.support.cli import cli
@@ -83,7 +83,12 @@ def test_every_ready_made_question_runs(data):
         out = io.StringIO()
         rows = run(data, sql, out=out)
         assert out.getvalue(), name
-        if name in ("fees paid per month", "payouts per month", "journal balance per account"):
+        if name in (
+            "fees paid per month",
+            "payouts per month",
+            "journal balance per account",
+            "journal lines for import",
+        ):
             assert rows > 0, name
     out = io.StringIO()
     run(data, QUESTIONS["fees paid per month"], out=out)
@@ -108,6 +113,21 @@ def test_a_question_opens_only_the_tables_it_names(data, monkeypatch):
     assert run(data, both, out=io.StringIO()) == 1
     assert sorted(opened) == ["entries", "statements"]
     assert query.named_tables('select * from "Journal" where 1 = 1') == {"journal"}
+
+
+def test_the_journal_export_from_the_table_has_the_daily_csv_files_lines(data):
+    out = io.StringIO()
+    run(data, QUESTIONS["journal lines for import"], as_csv=True, out=out)
+    exported = list(csv.DictReader(io.StringIO(out.getvalue())))
+    for ledger_id in ("100001", "100007"):  # NOK and DKK
+        daily = []
+        for day in MONTH:
+            path = journal_csv_path(data, ledger_id, day)
+            if path.exists():
+                daily += list(csv.DictReader(path.open(newline="")))
+        mine = [{k: v for k, v in r.items() if k != "ledger_id"} for r in exported]
+        mine = [r for r, e in zip(mine, exported, strict=True) if e["ledger_id"] == ledger_id]
+        assert daily and mine == daily, ledger_id
 
 
 def test_the_views_are_documented_and_answer_in_major_units(data):
