@@ -322,7 +322,7 @@ QUESTIONS: dict[str, str] = {
     ),
     "refunds over 1,000 NOK": (
         "select ledger_id, ledger_date, psp_reference, reference, "
-        "-major(amount, currency) as refunded "
+        "-major(amount, currency) as refunded, currency "
         "from entries where entry_type = 'refund' and currency = 'NOK' and amount < -100000 "
         "order by refunded desc"
     ),

@@ -49,7 +49,7 @@ def _figure(height: float, left: float = 0.95, bottom: float = 0.45) -> tuple[Fi
 
 def _date_axis(ax: Axes, money: bool = True) -> None:
     """Dates below (concise labels), whole units thousands apart at the side for money."""
-    locator = mdates.AutoDateLocator(maxticks=8)
+    locator = mdates.AutoDateLocator(minticks=2, maxticks=8)  # a 5-day range: daily, not hourly
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.yaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}" if money else "{x:.2f}"))
