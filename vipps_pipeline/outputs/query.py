@@ -152,7 +152,7 @@ def connect(
             con.execute(f"create view {name} as select {columns} from delta_{name}")
         else:
             con.execute(f"create view {name} as select {columns} from {_scan(table, files)}")
-    _bank_views(con, as_dir(data_dir))
+    _bank_views(con, as_dir(data_dir), with_journal=only is None or "journal" in only)
     # major(amount, cur): minor units as an exact DECIMAL in the currency's major unit
     odd = " ".join(f"when '{c}' then {d}" for c, d in sorted(_odd_digits().items()))
     con.execute(f"create macro currency_digits(cur) as case cur {odd} else 2 end")
@@ -175,7 +175,7 @@ def _scan(table: DeltaTable, files: list[str]) -> str:
     return f"read_parquet([{listed}]{options})"
 
 
-def _bank_views(con: duckdb.DuckDBPyConnection, root) -> None:
+def _bank_views(con: duckdb.DuckDBPyConnection, root, with_journal: bool) -> None:
     """The bank matching's two files as views, and the journal view widened by the payouts
     posted to the bank. Small files: on an object store they are read whole."""
     for name, (rel, schema) in BANK_VIEWS.items():
@@ -187,11 +187,9 @@ def _bank_views(con: duckdb.DuckDBPyConnection, root) -> None:
             con.execute(f"create view {name} as select * from bank_{name}")
         else:
             con.execute(f"create view {name} as select * from read_parquet({_quoted(path)})")
-    posted = sorted((root / BANK_JOURNAL).glob("*.parquet")) if not is_remote(root) else []
-    if (
-        posted
-        and con.execute("select 1 from duckdb_views() where view_name = 'journal'").fetchall()
-    ):
+    wanted = with_journal and not is_remote(root)  # the journal view, when it was made
+    posted = sorted((root / BANK_JOURNAL).glob("*.parquet")) if wanted else []
+    if posted:
         columns = ", ".join(f'"{c}"' for c in VIEWS["journal"][1].names)
         listed = ", ".join(_quoted(p) for p in posted)
         con.execute("alter view journal rename to journal_ledger_days")
