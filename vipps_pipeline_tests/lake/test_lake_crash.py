@@ -26,7 +26,7 @@ from vipps_pipeline.sync import completeness
 from vipps_pipeline_tests.support.books import store
 from vipps_pipeline_tests.support.clock import NOW, days
 from vipps_pipeline_tests.support.dagster import make_defs, sync
-from vipps_pipeline_tests.support.lake import assert_tables_equal_landing
+from vipps_pipeline_tests.support.lake import RUN_LEDGER, assert_tables_equal_landing
 
 REPO = Path(__file__).resolve().parents[2]
 OCTOBER = days(date(2026, 10, 1), date(2026, 10, 31))
@@ -72,14 +72,8 @@ def write_json(path, value):
     return real_record(path, value)
 
 deltalake.write_deltalake, commit.write_json = write_deltalake, write_json
-settings = PipelineSettings.from_env(os.environ)
-client = ReportClient(ApiSettings.from_env(os.environ))
-first, last = date(2026, 10, 1), date(2026, 11, 22)
-dates = tuple(first + timedelta(days=k) for k in range((last - first).days + 1))
-for event in lr.run_ledger(lr.Work("100001", dates), client=client, settings=settings,
-                           breaker=lr.Breaker(3)):
-    pass
 """
+    + RUN_LEDGER
 )
 
 

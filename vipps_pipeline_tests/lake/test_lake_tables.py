@@ -29,7 +29,7 @@ from vipps_pipeline.sync import engine as lr
 from vipps_pipeline_tests.support.books import store
 from vipps_pipeline_tests.support.clock import NOW, days
 from vipps_pipeline_tests.support.dagster import make_defs, sync
-from vipps_pipeline_tests.support.lake import assert_tables_equal_landing
+from vipps_pipeline_tests.support.lake import RUN_LEDGER, assert_tables_equal_landing
 
 REPO = Path(__file__).resolve().parents[2]
 OCTOBER = days(date(2026, 10, 1), date(2026, 10, 31))
@@ -88,7 +88,8 @@ def test_a_day_whose_file_changed_or_went_is_replaced_in_the_table(tmp_path):
     assert 0 < after.num_rows < before.num_rows
 
 
-KILLED_RUN = """
+KILLED_RUN = (
+    """
 import os, signal, sys
 from datetime import date, timedelta
 from vipps_pipeline.api.client import ReportClient
@@ -106,14 +107,9 @@ def replace_days(*args, **kwargs):
     return real(*args, **kwargs)
 
 commit.replace_days = replace_days
-settings = PipelineSettings.from_env(os.environ)
-client = ReportClient(ApiSettings.from_env(os.environ))
-first, last = date(2026, 10, 1), date(2026, 11, 22)
-dates = tuple(first + timedelta(days=k) for k in range((last - first).days + 1))
-for event in lr.run_ledger(lr.Work("100001", dates), client=client, settings=settings,
-                           breaker=lr.Breaker(3)):
-    pass
 """
+    + RUN_LEDGER
+)
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The tables compared with the landing files, row for row."""
+"""The tables compared with the landing files, row for row; the child script that runs a ledger
+to be killed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vipps_pipeline.lake.tables import DAY_TABLES, table_rows
+
+RUN_LEDGER = """
+settings = PipelineSettings.from_env(os.environ)
+client = ReportClient(ApiSettings.from_env(os.environ))
+first, last = date(2026, 10, 1), date(2026, 11, 22)
+dates = tuple(first + timedelta(days=k) for k in range((last - first).days + 1))
+for event in lr.run_ledger(lr.Work("100001", dates), client=client, settings=settings,
+                           breaker=lr.Breaker(3)):
+    pass
+"""
+"""The end of a child script that runs ledger 100001 from October to 22 November through the
+engine (its start imports os, date, timedelta, the client, the settings and ``engine as lr``,
+and patches where the run is to be killed)."""
 
 
 def landing_rows(data_dir: Path, kinds: tuple[str, ...], schema: pa.Schema) -> pa.Table:
