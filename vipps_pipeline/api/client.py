@@ -230,15 +230,8 @@ class ReportClient:
             raise ValueError(f"topic must be one of {TOPICS}, got {topic!r}")
         return f"/report/v2/ledgers/{ledger_id}/{topic}"
 
-    def iter_report_pages(
-        self, ledger_id: str, topic: str, ledger_date: date
-    ) -> Iterator[ReportPage]:
-        """Yield the by-date report page by page; raise :class:`NotReady` if it is not final.
-
-        An empty trailing page after ``hasMore: true`` is normal. ``tryLater: true`` on any page
-        raises NotReady: the items so far are real but not the whole day. The pages are fetched
-        ahead on a background thread (:class:`~vipps_pipeline.api.reports.DayWalk`).
-        """
+    def day_walk(self, ledger_id: str, topic: str, ledger_date: date) -> DayWalk:
+        """The by-date walk of one ledger-day, not yet started (see :meth:`iter_report_pages`)."""
         path = f"{self._report_path(ledger_id, topic)}/dates/{ledger_date.isoformat()}"
         ids = (ledger_id, topic, ledger_date)
         where = f"ledger {ledger_id}, {topic}, {ledger_date}"
@@ -248,7 +241,20 @@ class ReportClient:
         ) -> tuple[requests.Response, Any]:
             return self._get(path, params, where, ids, on_body=on_body)
 
-        yield from DayWalk(ids, self.settings, get, self._raise_for).pages()
+        return DayWalk(ids, self.settings, get, self._raise_for)
+
+    def iter_report_pages(
+        self, ledger_id: str, topic: str, ledger_date: date, walk: DayWalk | None = None
+    ) -> Iterator[ReportPage]:
+        """Yield the by-date report page by page; raise :class:`NotReady` if it is not final.
+
+        An empty trailing page after ``hasMore: true`` is normal. ``tryLater: true`` on any page
+        raises NotReady: the items so far are real but not the whole day. The pages are fetched
+        ahead on a background thread (:class:`~vipps_pipeline.api.reports.DayWalk`); ``walk``:
+        this day's walk from :meth:`day_walk`, its first page possibly asked for already.
+        """
+        walk = walk or self.day_walk(ledger_id, topic, ledger_date)
+        yield from walk.pages()
 
     def feed_page(self, ledger_id: str, topic: str, cursor: str | None = None) -> FeedPage:
         """One page of the continuous feed; persist the returned cursor after every page."""

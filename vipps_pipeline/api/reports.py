@@ -88,6 +88,10 @@ def page_limit(settings: ApiSettings, page_size: int | None) -> int:
     return min(settings.max_pages, -(-settings.max_day_entries // page_size) + 2)
 
 
+_FIRST = ""
+"""The key of the first page among the requests started ahead (a cursor is never empty)."""
+
+
 class DayWalk:
     """One ledger-day's walk over its cursors, on a background thread.
 
@@ -99,6 +103,11 @@ class DayWalk:
     then run side by side. The walk checks every page as before, and a request started for a
     cursor it does not follow is dropped. At most three pages are held ahead of the caller, so
     memory stays flat. Errors come in order, after the pages before them.
+
+    A sync asks for the first page before the walk's turn (:meth:`start`, see
+    :mod:`vipps_pipeline.sync.ahead`), so the request runs while the day before is written.
+    A day whose first page is its last (most days of most ledgers) is then walked on the
+    caller's thread: no thread hand-over for a page that has already arrived.
     """
 
     def __init__(
@@ -112,8 +121,45 @@ class DayWalk:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vipps-fetch")
 
+    def start(self) -> None:
+        """Request the first page now, on the walk's pool; :meth:`pages` takes it up."""
+        with self._lock:
+            if _FIRST not in self._ahead and not self._stop.is_set():
+                self._ahead[_FIRST] = self._pool.submit(self._fetch, None)
+
+    def close(self) -> None:
+        """Drop a walk that was started and will not be walked (its topic stopped): a request
+        in flight ends on its own, and its answer is dropped."""
+        with self._lock:
+            self._stop.set()
+            self._ahead.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _first_is_last(self) -> bool:
+        """Whether the first page, already asked for, is the day's last (waits for it)."""
+        with self._lock:
+            first = self._ahead.get(_FIRST)
+        if first is None:
+            return False
+        try:
+            response, body = first.result()
+        except BaseException:  # the walk raises it in order
+            return True
+        if response.status_code != 200 or not isinstance(body, dict):
+            return True  # not ready, or refused: raised by the walk without a second page
+        more = body["hasMore"] if "hasMore" in body else bool(body.get("cursor"))
+        return more is not True  # a flag that is not a boolean is refused by the walk
+
     def pages(self) -> Iterator[ReportPage]:
         """The pages in order; an error raised after the pages before it."""
+        if self._first_is_last():
+            held: list[ReportPage] = []
+            try:
+                self._walk(held.append)
+            finally:
+                self.close()
+            yield from held
+            return
         thread = threading.Thread(target=self._run, name="vipps-prefetch", daemon=True)
         thread.start()
         try:
@@ -148,14 +194,14 @@ class DayWalk:
     def _next(self, cursor: str | None) -> Fetched:
         """The page at ``cursor``: the request already started for it, or a new one."""
         with self._lock:
-            started = self._ahead.pop(cursor, None) if cursor else None
+            started = self._ahead.pop(cursor or _FIRST, None)
             if started is None:
                 self._ahead.clear()  # started for cursors the walk does not follow
         return started.result() if started else self._fetch(cursor)
 
     def _run(self) -> None:
         try:
-            self._walk()
+            self._walk(self._ready.put)
             self._ready.put(None)
         except BaseException as exc:  # handed to the caller, in order
             self._ready.put(exc)
@@ -165,7 +211,7 @@ class DayWalk:
                 self._ahead.clear()
             self._pool.shutdown(wait=True)
 
-    def _walk(self) -> None:
+    def _walk(self, put: Callable[[ReportPage], None]) -> None:
         ids, settings = self.ids, self.settings
         seen: set[str] = set()
         cursor: str | None = None
@@ -191,7 +237,7 @@ class DayWalk:
                     f"more than {settings.max_day_entries:,} entries "
                     "(VIPPS_MAX_DAY_ENTRIES): runaway paging",
                 )
-            self._ready.put(ReportPage(items, page_size, number))
+            put(ReportPage(items, page_size, number))
             if not more or self._stop.is_set():
                 return
 

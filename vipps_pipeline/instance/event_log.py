@@ -7,7 +7,9 @@ ledger-day is five materializations and four check evaluations, so on the embedd
 those commits were most of what Dagster added to a backfill.
 
 This class stores a batch in one transaction per database, committed when the batch ends: two
-commits per batch instead of three to five per event. A batch of one asset's materializations
+commits per batch instead of three to five per event. A batch of one run's check evaluations is
+stored in a statement per table (:mod:`vipps_pipeline.instance.check_batches`). A batch of one
+asset's materializations
 (what the recorder sends, one batch per asset and chunk) is stored as PostgreSQL's storage
 stores it: one multi-row insert into the run's table and one into the index, the partition tags
 in one statement, and the asset's latest record from the batch's last event. Any other batch is
@@ -35,6 +37,8 @@ from dagster._serdes import ConfigurableClassData
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from vipps_pipeline.instance import check_batches
+
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     """``SqliteEventLogStorage`` whose ``store_event_batch`` commits once per database."""
@@ -58,6 +62,8 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             try:
                 if _one_asset_materializations(events):
                     self._store_materializations(events)
+                elif check_batches.one_run_evaluations(events):
+                    self._store_evaluations(events)
                 else:
                     for event in events:
                         self.store_event(event)
@@ -80,6 +86,24 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             ids = sorted(int(row[0]) for row in inserted.fetchall())
             self._store_asset_event_tags(conn, events, ids)
             self._store_asset_event(conn, events[-1], ids[-1])
+
+    def _store_evaluations(self, events: Sequence[dg.EventLogEntry]) -> None:
+        """The rows ``store_event`` writes for each check evaluation, a statement per table
+        (:mod:`vipps_pipeline.instance.check_batches`)."""
+        rows = [self._event_to_row(event) for event in events]
+        with self.run_connection(events[0].run_id) as conn:
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
+        with self.index_transaction() as conn:
+            inserted = conn.execute(
+                SqlEventLogStorageTable.insert()
+                .values(rows)
+                .returning(SqlEventLogStorageTable.c.id)
+            )
+            ids = sorted(int(row[0]) for row in inserted.fetchall())
+            serialized = [row["event"] for row in rows]
+            check_batches.store_executions(
+                conn, events, serialized, ids, self._event_insert_timestamp
+            )
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:

@@ -17,10 +17,13 @@ the same, and ``storage: postgres`` can be swapped back at any time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import dagster as dg
 from dagster._config import Field, IntSource
 from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import (
     DagsterPostgresStorage,
@@ -29,6 +32,8 @@ from dagster_postgres import (
     PostgresScheduleStorage,
 )
 from dagster_postgres.utils import get_token_provider_from_config, pg_config, pg_url_from_config
+
+from vipps_pipeline.instance import check_batches
 
 POOL_RECYCLE_SECONDS = 3600
 """Dagster's webserver default: a connection older than this is replaced at its next use."""
@@ -59,7 +64,27 @@ class PooledRunStorage(_Pooled, PostgresRunStorage):
 
 
 class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
-    pass
+    stores_check_batches = True
+    """Read by the recorder: check evaluations may be sent as a batch to this storage."""
+
+    def store_event_batch(self, events: Sequence[dg.EventLogEntry]) -> None:
+        """Dagster's batch write, and one for check evaluations, which Dagster's refuses
+        (:mod:`vipps_pipeline.instance.check_batches`)."""
+        if not check_batches.one_run_evaluations(events):
+            super().store_event_batch(events)
+            return
+        rows = [self._event_to_row(event) for event in events]
+        with self.index_transaction() as conn:
+            inserted = conn.execute(
+                SqlEventLogStorageTable.insert()
+                .values(rows)
+                .returning(SqlEventLogStorageTable.c.id)
+            )
+            ids = [int(row[0]) for row in inserted.fetchall()]
+            serialized = [row["event"] for row in rows]
+            check_batches.store_executions(
+                conn, events, serialized, ids, self._event_insert_timestamp
+            )
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):

@@ -19,6 +19,7 @@ chain, the fee window either side) are recomputed too, under the ledger's lock.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.store import state
 from vipps_pipeline.store.atomic import ledger_lock
 from vipps_pipeline.sync import commits, completeness, index
+from vipps_pipeline.sync.ahead import Lookahead
 from vipps_pipeline.sync.events import (
     ChunkDone,
     DayFailed,
@@ -156,6 +158,23 @@ def run_ledger(
         marker.done()
 
 
+@dataclass
+class _Walk:
+    """One ledger's walk in progress: what its chunks share."""
+
+    work: Work
+    client: ReportClient | None
+    settings: PipelineSettings
+    breaker: Breaker
+    now: datetime
+    marker: index.Marker
+    inv: completeness.Inventory | None
+    ahead: Lookahead
+    stopped: dict[str, NotReady | None] = field(default_factory=dict)  # topic -> why it ended
+    stored: dict[str, set[date]] = field(default_factory=dict)  # topic -> days stored
+    kept: lake.Kept = field(default_factory=lake.Kept)  # what the chunk wrote, for its commit
+
+
 def _walk(
     work: Work,
     client: ReportClient | None,
@@ -165,53 +184,80 @@ def _walk(
     marker: index.Marker,
 ) -> Iterator[Event]:
     """The reports of each chunk's dates in order, then the chunk's derived files and commit."""
-    ledger_id, data_dir = work.ledger_id, settings.data_dir
-    stopped: dict[str, NotReady | None] = {}  # topic -> why its walk ended
     inv = work.inventory
     if work.sync and inv is None:
-        inv = completeness.scan(data_dir, ledger_id, verify=True)
+        inv = completeness.scan(settings.data_dir, work.ledger_id, verify=True)
     chunks = _chunks(work.dates)
-    stored: dict[str, set[date]] = {t: set() for t in work.topics}
-    kept = lake.Kept()  # what the chunk wrote, for its commit
-    for number, chunk in enumerate(chunks):
-        for d in chunk:
+    ahead = _lookahead(work, client, inv, settings)
+    walk = _Walk(work, client, settings, breaker, now, marker, inv, ahead)
+    with contextlib.closing(ahead):
+        for number, chunk in enumerate(chunks):
+            yield from _fetch_chunk(walk, chunk)
             marker.touch()
+            yield from _finish_chunk(work, chunks, number, inv, settings, walk.kept)
+    if any(walk.stored.values()):
+        state.clear_probes(settings.data_dir, work.ledger_id, walk.stored)
+
+
+def _lookahead(
+    work: Work,
+    client: ReportClient | None,
+    inv: completeness.Inventory | None,
+    settings: PipelineSettings,
+) -> Lookahead:
+    """The walks of the reports to fetch, in the order :func:`_fetch_chunk` takes them."""
+
+    def order() -> Iterator[tuple[date, str]]:
+        for d in sorted(work.dates):
             for topic in work.topics:
-                if topic in stopped or (inv is not None and inv.has(f"reports/{topic}", d)):
-                    continue
-                groups: list = []
-                try:
-                    summary = fetch_day(client, data_dir, ledger_id, topic, d, groups)
-                except NotReady as exc:
-                    stopped[topic] = exc
-                    probe = state.record_probe(
-                        data_dir, ledger_id, topic, d, exc.reason, exc.detail, now
-                    )
-                    later = sum(1 for x in work.dates if x > d)
-                    yield NotReadyFound(ledger_id, probe, later)
-                    breaker.success()
-                except AuthError as exc:
-                    yield DayFailed(ledger_id, topic, d, str(exc))
-                    raise Outage(f"authentication failed, stopping: {exc}") from None
-                except LedgerForbidden as exc:
-                    for t in work.topics:
-                        stopped.setdefault(t, None)
-                    yield DayFailed(ledger_id, topic, d, str(exc))
-                except BadReport as exc:
-                    yield DayFailed(ledger_id, topic, d, str(exc))
-                except ApiError as exc:
-                    yield DayFailed(ledger_id, topic, d, str(exc))
-                    if exc.transport:
-                        breaker.failure(str(exc))
-                else:
-                    breaker.success()
-                    stored[topic].add(d)
-                    commits.took(inv, kept, f"reports/{topic}", d, summary.path, groups)
-                    yield ReportStored(ledger_id, topic, d, summary)
-        marker.touch()
-        yield from _finish_chunk(work, chunks, number, inv, settings, kept)
-    if any(stored.values()):
-        state.clear_probes(data_dir, ledger_id, stored)
+                if inv is None or not inv.has(f"reports/{topic}", d):
+                    yield d, topic
+
+    return Lookahead(client, work.ledger_id, order())
+
+
+def _fetch_chunk(walk: _Walk, chunk: list[date]) -> Iterator[Event]:
+    """The reports of a chunk's dates in order, each topic until its first day not final."""
+    work, stopped, inv = walk.work, walk.stopped, walk.inv
+    ledger_id, data_dir, breaker = work.ledger_id, walk.settings.data_dir, walk.breaker
+    for d in chunk:
+        walk.marker.touch()
+        for topic in work.topics:
+            if topic in stopped or (inv is not None and inv.has(f"reports/{topic}", d)):
+                continue
+            groups: list = []
+            try:
+                ahead = walk.ahead.take(d, topic)
+                summary = fetch_day(walk.client, data_dir, ledger_id, topic, d, groups, ahead)
+            except NotReady as exc:
+                stopped[topic] = exc
+                walk.ahead.stop(topic)
+                probe = state.record_probe(
+                    data_dir, ledger_id, topic, d, exc.reason, exc.detail, walk.now
+                )
+                later = sum(1 for x in work.dates if x > d)
+                yield NotReadyFound(ledger_id, probe, later)
+                breaker.success()
+            except AuthError as exc:
+                yield DayFailed(ledger_id, topic, d, str(exc))
+                raise Outage(f"authentication failed, stopping: {exc}") from None
+            except LedgerForbidden as exc:
+                for t in work.topics:
+                    stopped.setdefault(t, None)
+                    walk.ahead.stop(t)
+                yield DayFailed(ledger_id, topic, d, str(exc))
+            except BadReport as exc:
+                yield DayFailed(ledger_id, topic, d, str(exc))
+            except ApiError as exc:
+                yield DayFailed(ledger_id, topic, d, str(exc))
+                if exc.transport:
+                    breaker.failure(str(exc))
+            else:
+                walk.ahead.stored(d, topic)
+                breaker.success()
+                walk.stored.setdefault(topic, set()).add(d)
+                commits.took(inv, walk.kept, f"reports/{topic}", d, summary.path, groups)
+                yield ReportStored(ledger_id, topic, d, summary)
 
 
 def _finish_chunk(

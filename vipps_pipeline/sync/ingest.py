@@ -28,6 +28,7 @@ from vipps_pipeline.api.errors import BadReport
 from vipps_pipeline.api.money import money_totals
 from vipps_pipeline.api.pagejson import Entries
 from vipps_pipeline.api.parse import page_to_batch, pages_to_batch
+from vipps_pipeline.api.reports import DayWalk
 from vipps_pipeline.store.atomic import write_batches
 from vipps_pipeline.store.paths import report_path
 from vipps_pipeline.store.schemas import GDPR_COLUMNS, REPORT_DICTIONARY, REPORT_SCHEMA
@@ -77,7 +78,12 @@ class DaySummary:
 
 
 def _pages(
-    client: ReportClient, ledger_id: str, topic: str, ledger_date: date, summary: DaySummary
+    client: ReportClient,
+    ledger_id: str,
+    topic: str,
+    ledger_date: date,
+    summary: DaySummary,
+    walk: DayWalk | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The day's pages as batches. Pages read by Arrow are checked a row group at a time
     (:func:`~vipps_pipeline.api.parse.pages_to_batch`); any other page on its own."""
@@ -93,7 +99,7 @@ def _pages(
             yield batch
         held, held_rows = [], 0
 
-    with contextlib.closing(client.iter_report_pages(ledger_id, topic, ledger_date)) as pages:
+    with contextlib.closing(client.iter_report_pages(ledger_id, topic, ledger_date, walk)) as pages:
         while True:
             try:
                 page = next(pages)
@@ -157,18 +163,20 @@ def fetch_day(
     topic: str,
     ledger_date: date,
     keep: list[pa.Table] | None = None,
+    walk: DayWalk | None = None,
 ) -> DaySummary:
     """Store the final report of one ledger-day, replacing any earlier file exactly.
 
     ``keep``: receives the row groups as written (the sync commits them to the tables at the
-    chunk's end without reading the file back).
+    chunk's end without reading the file back). ``walk``: the day's walk, its first page
+    possibly asked for already (:mod:`vipps_pipeline.sync.ahead`).
 
     Raises :class:`~vipps_pipeline.api.errors.NotReady` (nothing written) when the day is not
     final, and :class:`~vipps_pipeline.api.errors.BadReport` (nothing written) on a malformed page.
     """
     path = report_path(data_dir, topic, ledger_id, ledger_date)
     summary = DaySummary(ledger_id, topic, ledger_date, path)
-    pages = _pages(client, ledger_id, topic, ledger_date, summary)
+    pages = _pages(client, ledger_id, topic, ledger_date, summary, walk)
     groups = _row_groups(pages, summary)
     if keep is not None:
         groups = _kept(groups, keep)
