@@ -19,7 +19,7 @@ from vipps_pipeline.books import journal, opening, reconcile, statements
 from vipps_pipeline.settings import TOPICS
 from vipps_pipeline.store import objstore, state
 from vipps_pipeline.store.atomic import write_csv, write_table
-from vipps_pipeline.store.days import read_days
+from vipps_pipeline.store.days import Memory, read_days
 from vipps_pipeline.store.objstore import as_dir
 from vipps_pipeline.store.paths import findings_path, journal_csv_path, journal_path, statement_path
 from vipps_pipeline.store.schemas import FINDING_SCHEMA, REPORT_SCHEMA, STATEMENT_SCHEMA
@@ -34,13 +34,12 @@ def _span(first: date, last: date) -> list[date]:
 
 
 def _reports(
-    data_dir: Path, ledger_id: str, days: list[date]
+    data_dir: Path, ledger_id: str, days: list[date], memory: Memory | None = None
 ) -> dict[str, tuple[pa.Table, set[date]]]:
     """Both topics' stored days, only the columns the rules read."""
+    columns = statements.RULE_COLUMNS
     return {
-        t: read_days(
-            data_dir, f"reports/{t}", ledger_id, days, REPORT_SCHEMA, statements.RULE_COLUMNS
-        )
+        t: read_days(data_dir, f"reports/{t}", ledger_id, days, REPORT_SCHEMA, columns, memory)
         for t in TOPICS
     }
 
@@ -64,16 +63,21 @@ def _by_day(table: pa.Table, data_dir: Path, ledger_id: str, dates: list[date], 
 
 
 def write_statements(
-    data_dir: Path, ledger_id: str, dates: Sequence[date], settlement: str | None = None
+    data_dir: Path,
+    ledger_id: str,
+    dates: Sequence[date],
+    settlement: str | None = None,
+    memory: Memory | None = None,
 ) -> pa.Table:
     """Compute and store the statements of ``dates`` (both topics must be stored).
 
     The ledger's settlement type is ``settlement`` when given (a user override), otherwise the
     one learned from every day seen so far, updated with these days (call with the ledger's
-    lock held: :func:`vipps_pipeline.store.atomic.ledger_lock`).
+    lock held: :func:`vipps_pipeline.store.atomic.ledger_lock`). ``memory``: stored days the
+    caller holds in memory (:func:`~vipps_pipeline.store.days.read_days`), here and below.
     """
     dates = sorted(dates)
-    reports = _reports(data_dir, ledger_id, dates)
+    reports = _reports(data_dir, ledger_id, dates, memory)
     for topic, (_, found) in reports.items():
         missing = [d for d in dates if d not in found]
         if missing:
@@ -101,6 +105,7 @@ def write_findings(
     first_date: date,
     window: int,
     settlement: str | None = None,
+    memory: Memory | None = None,
 ) -> pa.Table:
     """Reconcile ``dates`` of one ledger and store one findings file per date.
 
@@ -112,13 +117,14 @@ def write_findings(
     span = timedelta(days=window - 1)
     tables = []
     for group in _clusters(sorted(dates), gap=2 * window + reconcile.CHAIN_LOOKBACK_DAYS):
-        reports = _reports(data_dir, ledger_id, _span(group[0] - span, group[-1] + span))
+        reports = _reports(data_dir, ledger_id, _span(group[0] - span, group[-1] + span), memory)
         statement_table, found = read_days(
             data_dir,
             "statements",
             ledger_id,
             _span(group[0] - timedelta(days=reconcile.CHAIN_LOOKBACK_DAYS), group[-1]),
             STATEMENT_SCHEMA,
+            memory=memory,
         )
         missing = [d for d in group if d not in found]
         if missing:
@@ -149,6 +155,7 @@ def write_journal(
     dates: Sequence[date],
     chart: journal.Chart,
     per_entry: bool = False,
+    memory: Memory | None = None,
 ) -> dict[date, tuple[pa.Table, journal.DayCheck]]:
     """Book ``dates`` (both reports stored) and store each day's journal as Parquet and CSV.
 
@@ -156,7 +163,7 @@ def write_journal(
     balances and ties to the reports) and which entry types went to suspense.
     """
     dates = sorted(dates)
-    reports = _reports(data_dir, ledger_id, dates)
+    reports = _reports(data_dir, ledger_id, dates, memory)
     entries = statements.to_frame(pa.concat_tables([reports["funds"][0], reports["fees"][0]]))
     lines = journal.journal(entries, ledger_id, chart, per_entry)
     firsts = opening.first_dates(data_dir, ledger_id)

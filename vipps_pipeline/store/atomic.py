@@ -54,7 +54,9 @@ def atomic_file(path: DataDir) -> Iterator[Path]:
     remote = objstore.is_remote(target)
     path = objstore.local_mirror(target, "staging") if remote else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
+    if path.parent not in _CLEANED:
+        remove_stale_temporaries(path.parent)
+        _CLEANED.add(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
@@ -159,11 +161,17 @@ def file_lock(path: DataDir) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Delete temporary files of ``path`` left by a writer that was killed (SIGKILL, power
+_CLEANED: set[Path] = set()
+"""Folders this process has cleaned of killed writers' temporaries: once per folder and
+process, not once per file written (a listing of a year's folder per file was a tenth of a
+sync's file writing). A writer killed later is cleaned up after by the next process."""
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete temporary files in ``folder`` left by a writer that was killed (SIGKILL, power
     loss). A temporary whose writing process is still alive is left alone."""
     removed = []
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+    for tmp in folder.glob(".*.tmp"):
         parts = tmp.name.rsplit(".", 3)  # .<name>.<pid>.<uuid>.tmp
         if len(parts) == 4 and parts[1].isdigit() and not pid_alive(int(parts[1])):
             tmp.unlink(missing_ok=True)
@@ -173,17 +181,27 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
 
 @contextlib.contextmanager
 def atomic_parquet_writer(
-    path: DataDir, schema: pa.Schema, dictionary: bool | list[str] = True
+    path: DataDir, schema: pa.Schema, dictionary: bool | list[str] = True, rows: int | None = None
 ) -> Iterator[pq.ParquetWriter]:
     """Yield a writer to a temporary file; rename it over ``path`` only on success.
-    ``dictionary``: dictionary-encode every column, or only those named."""
+    ``dictionary``: dictionary-encode every column, or only those named; ``rows``: how many
+    rows the file will hold when known (a small file is compressed with Snappy, see
+    :data:`SMALL_FILE_ROWS`)."""
+    small = rows is not None and rows <= SMALL_FILE_ROWS
     with atomic_file(path) as tmp:
-        writer = pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=dictionary)
+        writer = pq.ParquetWriter(
+            tmp, schema, compression="snappy" if small else "zstd", use_dictionary=dictionary
+        )
         try:
             yield writer
         finally:
             writer.close()
 
+
+SMALL_FILE_ROWS = 1_000
+"""Up to this many rows (a ledger-day's statement, findings or journal, most days' reports) a
+file is compressed with Snappy: Zstandard's set-up per column cost twice the whole write of
+such a file and saved a few hundred bytes. Any Parquet reader reads both."""
 
 _DONE = object()
 
@@ -236,7 +254,8 @@ def write_batches(
     first = next(batches, None)
     second = next(batches, None) if first is not None else None
     if second is None:
-        with atomic_parquet_writer(path, schema, dictionary) as writer:
+        rows = first.num_rows if first is not None else 0
+        with atomic_parquet_writer(path, schema, dictionary, rows) as writer:
             if first is not None:
                 writer.write(first)
         return first.num_rows if first is not None else 0
@@ -260,6 +279,6 @@ def write_csv(path: DataDir, table: pa.Table) -> None:
 
 
 def write_table(path: DataDir, table: pa.Table) -> int:
-    with atomic_parquet_writer(path, table.schema) as writer:
+    with atomic_parquet_writer(path, table.schema, rows=table.num_rows) as writer:
         writer.write_table(table)
     return table.num_rows

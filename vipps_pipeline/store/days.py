@@ -7,14 +7,18 @@ multi-threaded dataset scan over the stored files is far faster than a read per 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vipps_pipeline.store import objstore
 from vipps_pipeline.store.objstore import DataDir
 from vipps_pipeline.store.paths import kind_path, ledger_folder
+
+Memory = Callable[[str, date], pa.Table | None]
+"""The rows of (kind, day) as the file holds them now, when already in memory (else None)."""
 
 
 def read_days(
@@ -24,18 +28,42 @@ def read_days(
     dates: Iterable[date],
     schema: pa.Schema,
     columns: list[str] | None = None,
+    memory: Memory | None = None,
 ) -> tuple[pa.Table, set[date]]:
     """Concatenate the stored files of ``dates``; returns the table and which dates were stored.
 
     ``kind`` is ``reports/funds``, ``reports/fees``, ``statements`` or ``reconciliation``.
+    ``memory``: days whose rows the caller holds (a sync's chunk, just written) are taken from
+    it instead of read back; the rows come in date order either way.
     """
     dates = list(dates)
-    if objstore.is_remote(objstore.as_dir(data_dir)):
+    held = {d: t for d in dates if memory is not None and (t := memory(kind, d)) is not None}
+    rest = [d for d in dates if d not in held]
+    table, stored = _read(data_dir, kind, ledger_id, rest, schema, columns)
+    if held:
+        parts = [t if t.schema == schema else t.cast(schema) for t in held.values()]
+        table = pa.concat_tables([*(t.select(columns) if columns else t for t in parts), table])
+        if "ledger_date" in table.column_names:  # stable: a day keeps its rows' order
+            table = table.take(pc.sort_indices(table["ledger_date"]))
+        stored |= set(held)
+    return table, stored
+
+
+def _read(
+    data_dir: DataDir,
+    kind: str,
+    ledger_id: str,
+    dates: list[date],
+    schema: pa.Schema,
+    columns: list[str] | None,
+) -> tuple[pa.Table, set[date]]:
+    stored: set[date] = set()
+    if dates and objstore.is_remote(objstore.as_dir(data_dir)):
         folder = ledger_folder(data_dir, kind, ledger_id)
         years = sorted({f"{d:%Y}" for d in dates})
         listed = {f"{y}/{name}" for y in years for name in objstore.list_files(folder / y)}
         stored = {d for d in dates if f"{d:%Y}/{d.isoformat()}.parquet" in listed}
-    else:
+    elif dates:
         stored = {d for d in dates if kind_path(data_dir, kind, ledger_id, d).exists()}
     paths = [kind_path(data_dir, kind, ledger_id, d) for d in dates if d in stored]
     if not paths:

@@ -36,6 +36,7 @@ from vipps_pipeline.lake import commit as lake
 from vipps_pipeline.settings import TOPICS, PipelineSettings
 from vipps_pipeline.store import state
 from vipps_pipeline.store.atomic import ledger_lock
+from vipps_pipeline.store.days import Memory
 from vipps_pipeline.sync import commits, completeness, index
 from vipps_pipeline.sync.ahead import Lookahead
 from vipps_pipeline.sync.events import (
@@ -327,7 +328,7 @@ def _statements(
         return True
     override = settings.settlement.get(ledger_id)
     try:
-        table = books.write_statements(data_dir, ledger_id, targets, override)
+        table = books.write_statements(data_dir, ledger_id, targets, override, _memory(kept, inv))
     except (OSError, ValueError, books.MissingInput) as exc:
         yield DayFailed(ledger_id, "statements", targets[0], str(exc))
         return False
@@ -381,6 +382,7 @@ def _findings(
             first_date=settings.start_date,
             window=window,
             settlement=settings.settlement.get(ledger_id),
+            memory=_memory(kept, inv),
         )
     except (OSError, ValueError, books.MissingInput) as exc:
         yield DayFailed(ledger_id, "reconciliation", min(targets), str(exc))
@@ -412,7 +414,12 @@ def _journal(
     try:
         chart = chart_for(settings)
         booked = books.write_journal(
-            settings.data_dir, work.ledger_id, targets, chart, settings.journal_per_entry
+            settings.data_dir,
+            work.ledger_id,
+            targets,
+            chart,
+            settings.journal_per_entry,
+            _memory(kept, inv),
         )
     except (OSError, ValueError) as exc:
         yield DayFailed(work.ledger_id, "journal", targets[0], str(exc))
@@ -430,6 +437,11 @@ def _journal(
             currencies[0] if currencies else None,
             check,
         )
+
+
+def _memory(kept: lake.Kept, inv: completeness.Inventory) -> Memory:
+    """The chunk's files as it wrote them, while the inventory says they are unchanged."""
+    return lambda kind, d: kept.take(kind, d, inv.mtime(kind, d))
 
 
 def chart_for(settings: PipelineSettings) -> journal.Chart:
