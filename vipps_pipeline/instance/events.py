@@ -10,18 +10,23 @@ them breaks one module, named in the traceback, instead of every concern's defin
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC
 
 import dagster as dg
+import sqlalchemy as db
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData as CheckTarget,
 )
 from dagster._core.events import DagsterEventBatchMetadata, generate_event_batch_id
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 __all__ = [
     "CheckTarget",
     "check_evaluation_batch",
     "check_target",
+    "check_targets",
     "is_planned",
     "materialization_batch",
 ]
@@ -32,6 +37,48 @@ def check_target(record: dg.EventLogRecord) -> CheckTarget:
     return CheckTarget(
         storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
     )
+
+
+def check_targets(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partitions: Sequence[str]
+) -> dict[str, CheckTarget]:
+    """The latest materialization of each of ``partitions``, as a check evaluation targets it.
+
+    On a SQL event log (SQLite, PostgreSQL) three columns of the index, read in one query:
+    Dagster's ``fetch_materializations`` reads and decodes every matching event whole, which
+    cost a first sync 30 ms per chunk and asset. Elsewhere, Dagster's records."""
+    storage = instance.event_log_storage
+    if not partitions:
+        return {}
+    if not isinstance(storage, SqlEventLogStorage):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=list(partitions)),
+            limit=len(partitions) * 10 + 100,
+        ).records
+        out: dict[str, CheckTarget] = {}
+        for record in records:  # newest first
+            out.setdefault(record.partition_key or "", check_target(record))
+        return out
+    table = SqlEventLogStorageTable
+    query = (
+        db.select(table.c.id, table.c.run_id, table.c.timestamp, table.c.partition)
+        .where(
+            table.c.asset_key == asset_key.to_string(),
+            table.c.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION.value,
+            table.c.partition.in_(sorted(set(partitions))),
+        )
+        .order_by(table.c.id.asc())
+    )
+    with storage.index_connection() as conn:
+        rows = conn.execute(query).fetchall()
+    return {  # ascending ids: the newest of each partition is the last written
+        row.partition: CheckTarget(
+            storage_id=row.id,
+            run_id=row.run_id,
+            timestamp=row.timestamp.replace(tzinfo=UTC).timestamp(),
+        )
+        for row in rows
+    }
 
 
 def is_planned(status: object) -> bool:

@@ -39,7 +39,7 @@ def read_days(
     dates = list(dates)
     held = {d: t for d in dates if memory is not None and (t := memory(kind, d)) is not None}
     rest = [d for d in dates if d not in held]
-    table, stored = _read(data_dir, kind, ledger_id, rest, schema, columns)
+    table, stored = _read_files(data_dir, kind, ledger_id, rest, schema, columns)
     if held:
         parts = [t if t.schema == schema else t.cast(schema) for t in held.values()]
         table = pa.concat_tables([*(t.select(columns) if columns else t for t in parts), table])
@@ -49,7 +49,7 @@ def read_days(
     return table, stored
 
 
-def _read(
+def _read_files(
     data_dir: DataDir,
     kind: str,
     ledger_id: str,

@@ -10,6 +10,7 @@ import dagster as dg
 
 from vipps_pipeline.books.reconcile import CHECK_GROUPS
 from vipps_pipeline.instance.event_log import BatchingSqliteEventLogStorage
+from vipps_pipeline.instance.events import check_target, check_targets
 from vipps_pipeline_tests.support.clock import LEDGER_IDS
 from vipps_pipeline_tests.support.dagster import (
     ASSETS,
@@ -47,6 +48,7 @@ def _record(sim, tmp_path, plain: bool) -> tuple[dict, float]:
             for asset in ASSETS
         }
         checks = {group: check_status(instance, group) for group in CHECK_GROUPS}
+        _assert_check_targets_are_dagsters(instance)
         history = [
             (r.partition, r.status.value)
             for r in instance.event_log_storage.get_asset_check_execution_history(
@@ -60,6 +62,25 @@ def _record(sim, tmp_path, plain: bool) -> tuple[dict, float]:
             "checks": checks,
             "history": sorted(history),
         }, seconds
+
+
+def _assert_check_targets_are_dagsters(instance: dg.DagsterInstance) -> None:
+    """The targets read off the index equal Dagster's records of the latest materializations."""
+    for asset in ("journal", "reconciliation"):
+        records = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
+        partitions = sorted({r.partition_key for r in records})
+        assert partitions
+        got = check_targets(instance, dg.AssetKey(asset), partitions)
+        for record in records:  # newest first
+            want = check_target(record)
+            have = got[record.partition_key]
+            if have.storage_id == want.storage_id:  # the index keeps microseconds
+                assert have.run_id == want.run_id
+                assert abs(have.timestamp - want.timestamp) < 2e-6
+        latest = {}
+        for record in records:
+            latest.setdefault(record.partition_key, record.storage_id)
+        assert {k: v.storage_id for k, v in got.items()} == latest
 
 
 def test_the_batching_event_log_records_what_dagsters_own_records(sim, tmp_path):
