@@ -145,6 +145,11 @@ def instrument(stages: Stages) -> None:
     for module in (engine, state, atomic):
         if hasattr(module, "ledger_lock"):
             stages.cm(module, "ledger_lock", "locks")
+    from vipps_pipeline.defs.recording import evaluations
+    from vipps_pipeline.lake import commit as lake
+
+    stages.func(lake, "commit_ledger", "table commits (Delta)")
+    stages.gen(evaluations.Evaluator, "evaluations", "Dagster records: check evaluations built")
     stages.gen(recorder.Recorder, "handle", "Dagster records: metadata")
     stages.gen(recorder.Recorder, "flush", "Dagster records: batches, evaluations")
 

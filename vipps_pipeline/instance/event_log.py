@@ -23,6 +23,8 @@ written with or without it reads the same.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -30,7 +32,10 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+)
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
@@ -38,6 +43,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from vipps_pipeline.instance import check_batches
+
+KEPT_RUN_DATABASES = 4
+"""Run databases (one per run) a process holds an idle connection to: those it writes to."""
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
@@ -48,6 +56,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._batch = threading.local()  # before the parent's set-up, which connects
+        self._kept: dict[str, sqlite3.Connection] = {}  # shard -> its idle connection
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -56,7 +65,13 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     ) -> BatchingSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)
 
+    def store_event(self, event: dg.EventLogEntry) -> None:
+        self._keep_open(event.run_id)
+        super().store_event(event)
+
     def store_event_batch(self, events: Sequence[dg.EventLogEntry]) -> None:
+        if events:
+            self._keep_open(events[0].run_id)
         with ExitStack() as stack:
             self._batch.stack, self._batch.connections = stack, {}
             try:
@@ -107,6 +122,8 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
+        if shard == INDEX_SHARD_NAME:
+            self._keep_open(shard)
         connections = getattr(self._batch, "connections", None)
         if connections is None:
             with super()._connect(shard) as conn:
@@ -115,6 +132,33 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         if shard not in connections:
             connections[shard] = self._batch.stack.enter_context(self._open(shard))
         yield connections[shard]
+
+    def _keep_open(self, shard: str) -> None:
+        """Hold one idle connection to the shard's database for the storage's lifetime.
+
+        Dagster opens a connection per statement group and closes it again; in WAL mode the
+        close of a database's last connection checkpoints the log into the database and
+        flushes it to disk, so every batch paid a checkpoint per database. With this
+        connection open, closes are cheap and SQLite checkpoints as it would for any long-lived
+        application (every 1,000 pages of log). It holds no lock and no transaction: other
+        processes read and write as before."""
+        if not shard or shard in self._kept or not os.path.exists(self.path_for_shard(shard)):
+            return
+        with self._db_lock:
+            if shard not in self._kept:
+                runs = [k for k in self._kept if k != INDEX_SHARD_NAME]
+                if len(runs) >= KEPT_RUN_DATABASES:  # the oldest run written to: done
+                    self._kept.pop(runs[0]).close()
+                self._kept[shard] = sqlite3.connect(
+                    self.path_for_shard(shard), check_same_thread=False
+                )
+
+    def dispose(self) -> None:
+        with self._db_lock:
+            kept, self._kept = self._kept, {}
+        for connection in kept.values():
+            connection.close()
+        super().dispose()
 
     @contextmanager
     def _open(self, shard: str) -> Iterator[Connection]:

@@ -12,14 +12,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
 from vipps_pipeline.lake import commit as lake
 from vipps_pipeline.settings import PipelineSettings
 from vipps_pipeline.store.atomic import ledger_lock
 from vipps_pipeline.store.schemas import REPORT_SCHEMA
 from vipps_pipeline.sync import completeness
 from vipps_pipeline.sync.events import ChunkDone, DayFailed, Event
+from vipps_pipeline.sync.ingest import Held
 
 if TYPE_CHECKING:
     from vipps_pipeline.sync.engine import Work
@@ -31,14 +30,17 @@ def took(
     kind: str,
     d: date,
     path: Path,
-    groups: list[pa.Table],
+    held: Held,
 ) -> None:
-    """A report file just written: into the sync's inventory, and its rows kept for the
-    chunk's commit (with the modification time the inventory lists)."""
+    """A report file just written: into the sync's inventory, and its rows (when held) kept
+    for the chunk's commit (with the modification time the inventory lists)."""
     mtime = completeness.mtime_ns(path)
     if inv is not None:
         inv.record(kind, d, mtime)
-    kept.add(kind, d, mtime, pa.concat_tables(groups) if groups else REPORT_SCHEMA.empty_table())
+    if held.whole:
+        kept.add(
+            kind, d, mtime, held.table if held.table is not None else REPORT_SCHEMA.empty_table()
+        )
 
 
 def chunk_end(

@@ -44,7 +44,7 @@ from vipps_pipeline.sync.events import (
     StatementStored,
     events_for_files,
 )
-from vipps_pipeline.sync.ingest import fetch_day
+from vipps_pipeline.sync.ingest import Held, fetch_day
 
 __all__ = [  # the events are re-exported: callers read the engine and its events as one
     "CHUNK_DAYS",
@@ -219,10 +219,10 @@ def _fetch_chunk(walk: _Walk, chunk: list[date]) -> Iterator[Event]:
         for topic in work.topics:
             if topic in stopped or (inv is not None and inv.has(f"reports/{topic}", d)):
                 continue
-            groups: list = []
+            held = Held()
             try:
                 ahead = walk.ahead.take(d, topic)
-                summary = fetch_day(walk.client, data_dir, ledger_id, topic, d, groups, ahead)
+                summary = fetch_day(walk.client, data_dir, ledger_id, topic, d, held, ahead)
             except NotReady as exc:
                 stopped[topic] = exc
                 walk.ahead.stop(topic)
@@ -250,7 +250,7 @@ def _fetch_chunk(walk: _Walk, chunk: list[date]) -> Iterator[Event]:
                 walk.ahead.stored(d, topic)
                 breaker.success()
                 walk.stored.setdefault(topic, set()).add(d)
-                commits.took(inv, walk.kept, f"reports/{topic}", d, summary.path, groups)
+                commits.took(inv, walk.kept, f"reports/{topic}", d, summary.path, held)
                 yield ReportStored(ledger_id, topic, d, summary)
 
 

@@ -162,14 +162,14 @@ def fetch_day(
     ledger_id: str,
     topic: str,
     ledger_date: date,
-    keep: list[pa.Table] | None = None,
+    keep: Held | None = None,
     walk: DayWalk | None = None,
 ) -> DaySummary:
     """Store the final report of one ledger-day, replacing any earlier file exactly.
 
-    ``keep``: receives the row groups as written (the sync commits them to the tables at the
-    chunk's end without reading the file back). ``walk``: the day's walk, its first page
-    possibly asked for already (:mod:`vipps_pipeline.sync.ahead`).
+    ``keep``: receives the rows as written, a day of one row group only (the sync commits them
+    to the tables at the chunk's end without reading the file back). ``walk``: the day's walk,
+    its first page possibly asked for already (:mod:`vipps_pipeline.sync.ahead`).
 
     Raises :class:`~vipps_pipeline.api.errors.NotReady` (nothing written) when the day is not
     final, and :class:`~vipps_pipeline.api.errors.BadReport` (nothing written) on a malformed page.
@@ -184,7 +184,17 @@ def fetch_day(
     return summary
 
 
-def _kept(groups: Iterator[pa.Table], keep: list[pa.Table]) -> Iterator[pa.Table]:
-    for group in groups:
-        keep.append(group)
+@dataclass
+class Held:
+    """A day's rows as written, held for the chunk's table commit: only a day of one row group
+    (nearly every day). A larger day's rows are dropped as they are written, so memory stays at
+    a row group however large the day; its commit reads the file back instead."""
+
+    table: pa.Table | None = None
+    whole: bool = True
+
+
+def _kept(groups: Iterator[pa.Table], keep: Held) -> Iterator[pa.Table]:
+    for number, group in enumerate(groups):
+        keep.table, keep.whole = (group, True) if number == 0 else (None, False)
         yield group

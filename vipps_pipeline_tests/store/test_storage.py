@@ -245,3 +245,59 @@ def test_a_missing_ledger_date_takes_the_requested_date():
         [entry], ledger_id="100001", topic="funds", ledger_date=DAY, seq_start=0, include_gdpr=False
     )
     assert batch.column("ledger_date")[0].as_py() == DAY
+
+
+def test_a_small_file_is_snappy_a_large_one_zstd_and_both_read_alike(tmp_path: Path):
+    from vipps_pipeline.store.atomic import SMALL_FILE_ROWS
+
+    small = parse([ENTRY])
+    large = pa.Table.from_batches([small] * (SMALL_FILE_ROWS + 1))
+    write_batches(tmp_path / "small.parquet", REPORT_SCHEMA, [small])
+    write_batches(tmp_path / "large.parquet", REPORT_SCHEMA, [large])
+    write_batches(tmp_path / "groups.parquet", REPORT_SCHEMA, [small, small])
+    names = ("small", "large", "groups")
+    files = {name: pq.ParquetFile(tmp_path / f"{name}.parquet") for name in names}
+    codec = {name: f.metadata.row_group(0).column(0).compression for name, f in files.items()}
+    assert codec == {"small": "SNAPPY", "large": "ZSTD", "groups": "ZSTD"}
+    assert pq.read_table(tmp_path / "small.parquet", schema=REPORT_SCHEMA).equals(
+        pa.Table.from_batches([small])
+    )
+
+
+def test_days_held_in_memory_read_as_their_files_do(tmp_path: Path):
+    """A sync's derived books take the chunk's rows from memory: the same table, the same
+    order, as reading the files back."""
+    from vipps_pipeline.store.days import read_days
+
+    days = [date(2026, 11, d) for d in (1, 2, 3, 4)]
+    tables = {}
+    for k, d in enumerate(days):
+        entries = [
+            {**ENTRY, "pspReference": f"ref-{k}-{i}", "ledgerDate": d.isoformat()}
+            for i in range(k + 1)
+        ]
+        batch = page_to_batch(
+            entries,
+            ledger_id="302321",
+            topic="funds",
+            ledger_date=d,
+            seq_start=0,
+            include_gdpr=False,
+        )
+        tables[d] = pa.Table.from_batches([batch])
+        write_batches(report_path(tmp_path, "funds", "302321", d), REPORT_SCHEMA, [batch])
+    read: dict[str, list[pa.Table]] = {}
+    for held in (set(), {days[1], days[3]}, set(days)):
+
+        def memory(kind: str, d: date, held: set = held) -> pa.Table | None:
+            return tables[d] if d in held and kind == "reports/funds" else None
+
+        for columns in (None, ["ledger_date", "amount", "psp_reference"]):
+            table, stored = read_days(
+                tmp_path, "reports/funds", "302321", days, REPORT_SCHEMA, columns, memory
+            )
+            assert stored == set(days)
+            read.setdefault(str(columns), []).append(table)
+    for tables_read in read.values():
+        assert tables_read[0].num_rows == 10
+        assert all(t.equals(tables_read[0]) for t in tables_read)
