@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -26,9 +27,11 @@ from vipps_pipeline.books.journal import Chart, load_chart, stored_verdicts
 from vipps_pipeline.domain import Status, minor_to_text
 from vipps_pipeline.lake.tables import table_rows
 from vipps_pipeline.outputs.payouts_html import sections
-from vipps_pipeline.outputs.report_charts import Charts
 from vipps_pipeline.store.atomic import atomic_file, write_json
 from vipps_pipeline.store.objstore import DataDir, as_dir
+
+if TYPE_CHECKING:  # matplotlib is imported when a report is drawn, not with the definitions
+    from vipps_pipeline.outputs.report_charts import Charts
 
 CHARTS = ("balance", "payouts", "fee_rate", "calendar")
 
@@ -58,6 +61,8 @@ def ledger_pictures(
 ) -> LedgerPictures:
     """One ledger's charts and counts; ``journal`` is :func:`stored_verdicts` (None: none).
     ``charts``: the figures to draw on, reused from ledger to ledger (None: new ones)."""
+    from vipps_pipeline.outputs.report_charts import Charts
+
     charts = charts or Charts()
     st = statements[statements.ledger_id == ledger_id].sort_values("ledger_date")
     fi = findings[findings.ledger_id == ledger_id]
@@ -100,6 +105,8 @@ PARALLEL_FROM = 20
 
 def _draw(work: list[LedgerFrames]) -> list[LedgerPictures]:
     """Some ledgers' pictures on one set of figures (a worker's share, or all of them)."""
+    from vipps_pipeline.outputs.report_charts import Charts
+
     charts = Charts()
     return [ledger_pictures(*item, charts=charts) for item in work]
 
