@@ -19,7 +19,10 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 from dagster._core.events import DagsterEventBatchMetadata, generate_event_batch_id
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    SqlEventLogStorageTable,
+)
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "check_target",
     "check_targets",
     "is_planned",
+    "latest_plans",
     "materialization_batch",
 ]
 
@@ -79,6 +83,48 @@ def check_targets(
         )
         for row in rows
     }
+
+
+def latest_plans(
+    instance: dg.DagsterInstance, checks: Sequence[dg.AssetCheckKey], partitions: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(partition, run id) of each check and partition whose latest execution is only planned.
+
+    On a SQL event log one query over the execution table: Dagster's
+    ``get_asset_check_partition_info`` also joins every partition's latest materialization,
+    which cost a first sync 47 ms per chunk and check. Elsewhere, Dagster's answer."""
+    storage = instance.event_log_storage
+    if not checks or not partitions:
+        return []
+    if not isinstance(storage, SqlEventLogStorage):
+        infos = storage.get_asset_check_partition_info(list(checks), partition_keys=partitions)
+        return [
+            (info.partition_key, info.latest_planned_run_id or "")
+            for info in infos
+            if info.partition_key is not None and is_planned(info.latest_execution_status)
+        ]
+    table = AssetCheckExecutionsTable
+    out = []
+    for asset_key in sorted({c.asset_key for c in checks}, key=lambda k: k.to_string()):
+        names = sorted(c.name for c in checks if c.asset_key == asset_key)
+        query = (
+            db.select(
+                table.c.check_name, table.c.partition, table.c.run_id, table.c.execution_status
+            )
+            .where(
+                table.c.asset_key == asset_key.to_string(),
+                table.c.check_name.in_(names),
+                table.c.partition.in_(sorted(set(partitions))),
+                table.c.evaluation_event_storage_id.isnot(None),  # as Dagster's query
+            )
+            .order_by(table.c.id.asc())
+        )
+        with storage.index_connection() as conn:
+            rows = conn.execute(query).fetchall()
+        latest = {(r.check_name, r.partition): r for r in rows}  # ascending ids: the last wins
+        planned = AssetCheckExecutionRecordStatus.PLANNED.value
+        out += [(r.partition, r.run_id) for r in latest.values() if r.execution_status == planned]
+    return out
 
 
 def is_planned(status: object) -> bool:

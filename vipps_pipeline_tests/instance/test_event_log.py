@@ -7,10 +7,11 @@ from collections import Counter
 from datetime import date
 
 import dagster as dg
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 
 from vipps_pipeline.books.reconcile import CHECK_GROUPS
 from vipps_pipeline.instance.event_log import BatchingSqliteEventLogStorage
-from vipps_pipeline.instance.events import check_target, check_targets
+from vipps_pipeline.instance.events import check_target, check_targets, latest_plans
 from vipps_pipeline_tests.support.clock import LEDGER_IDS
 from vipps_pipeline_tests.support.dagster import (
     ASSETS,
@@ -49,6 +50,7 @@ def _record(sim, tmp_path, plain: bool) -> tuple[dict, float]:
         }
         checks = {group: check_status(instance, group) for group in CHECK_GROUPS}
         _assert_check_targets_are_dagsters(instance)
+        _assert_latest_plans_are_dagsters(instance)
         history = [
             (r.partition, r.status.value)
             for r in instance.event_log_storage.get_asset_check_execution_history(
@@ -81,6 +83,38 @@ def _assert_check_targets_are_dagsters(instance: dg.DagsterInstance) -> None:
         for record in records:
             latest.setdefault(record.partition_key, record.storage_id)
         assert {k: v.storage_id for k, v in got.items()} == latest
+
+
+def _assert_latest_plans_are_dagsters(instance: dg.DagsterInstance) -> None:
+    """The plans read off the execution table equal Dagster's partition info, with plans of
+    another run added after the evaluations (the latest row of a partition wins)."""
+    storage = instance.event_log_storage
+    checks = [dg.AssetCheckKey(dg.AssetKey("reconciliation"), g) for g in CHECK_GROUPS]
+    partitions = sorted({key(d, "100001") for d in (FIRST, BROKEN, LAST)})
+    table = AssetCheckExecutionsTable
+    with storage.index_connection() as conn:
+        for check, partition in [(checks[0], partitions[0]), (checks[1], partitions[1])]:
+            conn.execute(
+                table.insert().values(
+                    asset_key=check.asset_key.to_string(),
+                    check_name=check.name,
+                    partition=partition,
+                    run_id="another-run",
+                    execution_status="PLANNED",
+                    evaluation_event_storage_id=10**9,
+                )
+            )
+
+    def dagsters() -> set[tuple[str, str]]:
+        infos = storage.get_asset_check_partition_info(checks, partition_keys=partitions)
+        return {
+            (i.partition_key, i.latest_planned_run_id)
+            for i in infos
+            if i.latest_execution_status.value == "PLANNED"
+        }
+
+    assert set(latest_plans(instance, checks, partitions)) == dagsters()
+    assert dagsters() == {(partitions[0], "another-run"), (partitions[1], "another-run")}
 
 
 def test_the_batching_event_log_records_what_dagsters_own_records(sim, tmp_path):

@@ -14,7 +14,7 @@ from vipps_pipeline.defs.partitions import Shard, partition_key
 from vipps_pipeline.defs.recording.metadata import journal_check_metadata
 from vipps_pipeline.defs.tables import findings_table
 from vipps_pipeline.domain import Status
-from vipps_pipeline.instance.events import CheckTarget, check_targets, is_planned
+from vipps_pipeline.instance.events import CheckTarget, check_targets, latest_plans
 from vipps_pipeline.store.ledgers import ledger_currency
 from vipps_pipeline.store.objstore import DataDir
 from vipps_pipeline.sync import engine as lr
@@ -159,15 +159,10 @@ class Evaluator:
         keys = sorted(partitions)
         if not keys or not checks:
             return set()
-        infos = self.context.instance.event_log_storage.get_asset_check_partition_info(
-            checks, partition_keys=keys
-        )
         planned = {
-            info.partition_key: info.latest_planned_run_id
-            for info in infos
-            if info.partition_key is not None
-            and is_planned(info.latest_execution_status)
-            and info.latest_planned_run_id != self.context.run_id
+            partition: run_id
+            for partition, run_id in latest_plans(self.context.instance, checks, keys)
+            if run_id != self.context.run_id
         }
         if not planned:
             return set()
