@@ -3,10 +3,10 @@
 The pieces live apart: the session and its limits in :mod:`~vipps_pipeline.api.session`,
 tokens in :mod:`~vipps_pipeline.api.tokens`, by-date paging in
 :mod:`~vipps_pipeline.api.reports`, feed pages in :mod:`~vipps_pipeline.api.feed_pages`. What
-stays here is the one GET they all go through: a token refreshed once on 401, and a body cut off
-mid-stream retried (urllib3 has already handed the response over by the time the body is read).
-Every exception text goes through :meth:`ReportClient._redact`, so no secret or token can leak
-into a log line or Dagster metadata.
+stays here is the one GET they all go through: a token refreshed on 401 (once per token), and a
+body cut off mid-stream retried (urllib3 has already handed the response over by the time the
+body is read). Every exception text goes through :meth:`ReportClient._redact`, so no secret or
+token can leak into a log line or Dagster metadata.
 
 Report pages are the pipeline's bulk: their bodies are read in large reads and straight into
 Arrow (:mod:`vipps_pipeline.api.pagejson`), on the fetching threads with the GIL released; a page
@@ -105,7 +105,8 @@ class ReportClient:
         report: tuple[str, str, date] | None = None,
         on_body: Callable[[requests.Response], None] | None = None,
     ) -> tuple[requests.Response, Any]:
-        """GET with one token refresh on 401 and bounded retries of cut-off bodies.
+        """GET with a token refresh on 401 (once per token, twice at most) and bounded retries of
+        cut-off bodies.
 
         A complete body that is not JSON is retried once (a proxy hiccup), then reported: a
         server that keeps sending it will not heal within a run. Returns (response, parsed JSON
@@ -115,17 +116,19 @@ class ReportClient:
         """
         url = f"{self.settings.base_url}{path}"
         deadline = time.monotonic() + BODY_RETRY_BUDGET_SECONDS
-        refreshed = False
+        refused: set[str] = set()  # tokens this request was refused with
         attempt = invalid_json = 0
         while True:
             token = self.token()
             self._http.count_request(what)
             try:
                 response = self._send(url, params, what, token, report)
-                if response.status_code == 401 and not refreshed:
-                    log.info("%s: HTTP 401, refreshing the token once and retrying", what)
+                if response.status_code == 401 and token not in refused and len(refused) < 2:
+                    # once per token: a request in flight beside this one may have had its
+                    # refusal replace the token this retry then used (a run walks ahead)
+                    log.info("%s: HTTP 401, refreshing the token and retrying", what)
                     self._forget(token)
-                    refreshed = True
+                    refused.add(token)
                     continue
                 if response.status_code != 200:
                     return response, None

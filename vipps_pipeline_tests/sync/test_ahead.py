@@ -59,3 +59,25 @@ def test_a_walk_that_stored_nothing_asks_nothing_ahead(sim, client):
         assert ahead.take(day, topic) is None
     time.sleep(0.2)
     assert not [r for r in list(sim.requests_log) if "/dates/" in r[1]]
+
+
+def test_tokens_revoked_under_requests_in_flight_side_by_side(sim, client, tmp_path):
+    """Two requests in flight share a token: one's 401 replaces the token the other's retry
+    used, and the API revokes that one too. Each request refreshes once per token refused."""
+    from vipps_pipeline.settings import PipelineSettings
+    from vipps_pipeline.sync import engine as lr
+    from vipps_pipeline_tests.support.clock import NOW, days
+
+    sim.faults.revoke_token_every = 2
+    settings = PipelineSettings.from_env(
+        {
+            "VIPPS_DATA_DIR": str(tmp_path),
+            "VIPPS_START_DATE": "2026-10-01",
+            "VIPPS_NOW": NOW.isoformat(),
+        }
+    )
+    work = lr.Work("100001", tuple(days(date(2026, 10, 1), date(2026, 10, 31))))
+    events = list(lr.run_ledger(work, client=client, settings=settings, breaker=lr.Breaker(3)))
+    assert not [e for e in events if isinstance(e, lr.DayFailed)]
+    assert len([e for e in events if isinstance(e, lr.ReportStored)]) == 2 * 31
+    assert sim.counters["revoked"] >= 20
