@@ -127,6 +127,14 @@ class DayWalk:
             if _FIRST not in self._ahead and not self._stop.is_set():
                 self._ahead[_FIRST] = self._pool.submit(self._fetch, None)
 
+    def on_first(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the fetching thread, or now) once the first page asked for by
+        :meth:`start` has arrived: the next request may go out without two in flight."""
+        with self._lock:
+            first = self._ahead.get(_FIRST)
+        if first is not None:
+            first.add_done_callback(lambda _: callback())
+
     def close(self) -> None:
         """Drop a walk that was started and will not be walked (its topic stopped): a request
         in flight ends on its own, and its answer is dropped."""

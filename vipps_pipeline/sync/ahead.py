@@ -11,11 +11,14 @@ It never asks for a page the walk would not have asked for: a step is started ah
 its topic's day before it is stored (the vendor closes a ledger's dates in order, so the walk
 goes on to it for sure) and once this walk has stored something at all (credentials and access
 proven). A ledger that is open therefore still costs one request per topic, and rejected
-credentials one request in all.
+credentials one request in all. And it never has two first pages in flight: the next step is
+asked for when the current step's first page has arrived, so requests go out one after another
+as before, each while the page before it is parsed and written.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import date
 
@@ -38,6 +41,9 @@ class Lookahead:
         self._stored: dict[str, date] = {}  # topic -> its last day stored by this walk
         self._stopped: set[str] = set()
         self._started: tuple[Step, DayWalk] | None = None
+        self._current: DayWalk | None = None  # the walk taken, until its step is stored
+        self._closed = False
+        self._lock = threading.RLock()  # a first page's arrival starts the next step
 
     def _peek(self) -> Step | None:
         if self._next is None:
@@ -61,46 +67,62 @@ class Lookahead:
 
     def take(self, day: date, topic: str) -> DayWalk | None:
         """The walk of (day, topic), its first page asked for already, or None (not started:
-        the caller walks it itself). The next step is started if it is sure to be asked."""
-        found = None
-        if self._started is not None:
-            step, walk = self._started
-            self._started = None
-            if step == (day, topic):
-                found = walk
-            else:  # the engine went past it (cannot happen in order; never leak a walk)
-                walk.close()
-        if found is None:
-            while (step := self._peek()) is not None and step != (day, topic):
+        the caller walks it itself). Once that page is in, the next step is started if it is
+        sure to be asked."""
+        with self._lock:
+            found = None
+            if self._started is not None:
+                step, walk = self._started
+                self._started = None
+                if step == (day, topic):
+                    found = walk
+                else:  # the engine went past it (cannot happen in order; never leak a walk)
+                    walk.close()
+            if found is None:
+                while (step := self._peek()) is not None and step != (day, topic):
+                    self._meet()
                 self._meet()
-            self._meet()
-        self._start_next()
+            self._current = found
+        if found is not None:
+            found.on_first(lambda: self._start_next(after=found))
         return found
 
-    def _start_next(self) -> None:
-        while (step := self._peek()) is not None and step[1] in self._stopped:
-            self._meet()  # never taken: its topic's walk has ended
-        if self.client is None or step is None or not self._sure(step):
-            return
-        self._meet()
-        walk = self.client.day_walk(self.ledger_id, step[1], step[0])
-        walk.start()
-        self._started = (step, walk)
+    def _start_next(self, after: DayWalk | None = None) -> None:
+        """Start the next step if it is sure to be asked (``after``: only while that walk is
+        still the current one, its first page in)."""
+        with self._lock:
+            if after is not None and after is not self._current:
+                return
+            if self._started is not None or self._closed:
+                return
+            while (step := self._peek()) is not None and step[1] in self._stopped:
+                self._meet()  # never taken: its topic's walk has ended
+            if self.client is None or step is None or not self._sure(step):
+                return
+            self._meet()
+            walk = self.client.day_walk(self.ledger_id, step[1], step[0])
+            walk.start()
+            self._started = (step, walk)
 
     def stored(self, day: date, topic: str) -> None:
         """The engine stored (day, topic): the next step of the topic is sure to be asked."""
-        self._stored[topic] = day
-        if self._started is None:
-            self._start_next()
+        with self._lock:
+            self._stored[topic] = day
+            self._current = None
+        self._start_next()
 
     def stop(self, topic: str) -> None:
         """The topic's walk has ended: nothing more is asked for it."""
-        self._stopped.add(topic)
-        if self._started is not None and self._started[0][1] == topic:
-            self._started[1].close()
-            self._started = None
+        with self._lock:
+            self._stopped.add(topic)
+            self._current = None
+            if self._started is not None and self._started[0][1] == topic:
+                self._started[1].close()
+                self._started = None
 
     def close(self) -> None:
-        if self._started is not None:
-            self._started[1].close()
-            self._started = None
+        with self._lock:
+            self._closed = True
+            if self._started is not None:
+                self._started[1].close()
+                self._started = None
