@@ -85,9 +85,13 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             finally:
                 self._batch.stack = self._batch.connections = None
 
-    def _store_materializations(self, events: Sequence[dg.EventLogEntry]) -> None:
-        """The rows ``store_event`` writes for each, in one statement per table: the events
-        serialised once, SQLAlchemy compiling three statements instead of three per event."""
+    @contextmanager
+    def _events_stored(
+        self, events: Sequence[dg.EventLogEntry]
+    ) -> Iterator[tuple[Connection, list[dict[str, Any]], list[int]]]:
+        """Each event's row in the run's database and in the index, one statement each (the
+        events serialised once); yields the index's open transaction, the rows and their ids,
+        for the rows that go with them."""
         rows = [self._event_to_row(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:
             conn.execute(SqlEventLogStorageTable.insert(), rows)
@@ -98,23 +102,19 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                 .returning(SqlEventLogStorageTable.c.id)
             )
             # SQLite assigns the rowids of one insert in the order of its values
-            ids = sorted(int(row[0]) for row in inserted.fetchall())
+            yield conn, rows, sorted(int(row[0]) for row in inserted.fetchall())
+
+    def _store_materializations(self, events: Sequence[dg.EventLogEntry]) -> None:
+        """The rows ``store_event`` writes for each, in one statement per table: SQLAlchemy
+        compiling three statements instead of three per event."""
+        with self._events_stored(events) as (conn, _, ids):
             self._store_asset_event_tags(conn, events, ids)
             self._store_asset_event(conn, events[-1], ids[-1])
 
     def _store_evaluations(self, events: Sequence[dg.EventLogEntry]) -> None:
         """The rows ``store_event`` writes for each check evaluation, a statement per table
         (:mod:`vipps_pipeline.instance.check_batches`)."""
-        rows = [self._event_to_row(event) for event in events]
-        with self.run_connection(events[0].run_id) as conn:
-            conn.execute(SqlEventLogStorageTable.insert(), rows)
-        with self.index_transaction() as conn:
-            inserted = conn.execute(
-                SqlEventLogStorageTable.insert()
-                .values(rows)
-                .returning(SqlEventLogStorageTable.c.id)
-            )
-            ids = sorted(int(row[0]) for row in inserted.fetchall())
+        with self._events_stored(events) as (conn, rows, ids):
             serialized = [row["event"] for row in rows]
             check_batches.store_executions(
                 conn, events, serialized, ids, self._event_insert_timestamp
