@@ -153,10 +153,11 @@ class DayWalk:
             response, body = first.result()
         except BaseException:  # the walk raises it in order
             return True
-        if response.status_code != 200 or not isinstance(body, dict):
+        try:  # the walk's own reading of the page (it reads it again, in order)
+            _, more = self._follow(response, body, 0, set())
+        except Exception:
             return True  # not ready, or refused: raised by the walk without a second page
-        more = body["hasMore"] if "hasMore" in body else bool(body.get("cursor"))
-        return more is not True  # a flag that is not a boolean is refused by the walk
+        return not more
 
     def pages(self) -> Iterator[ReportPage]:
         """The pages in order; an error raised after the pages before it."""

@@ -45,16 +45,16 @@ def one_run_evaluations(events: Sequence[dg.EventLogEntry]) -> bool:
 def store_executions(
     conn: Connection,
     events: Sequence[dg.EventLogEntry],
-    serialized: Sequence[str],
+    rows: Sequence[dict[str, Any]],
     ids: Sequence[int],
     timestamp: Callable[[dg.EventLogEntry], datetime],
 ) -> None:
     """The execution rows of evaluations whose events are stored under ``ids``.
 
-    ``serialized``: each event as stored in the event log (serialised once for both tables);
+    ``rows``: each event's row as stored in the event log (serialised once for both tables);
     ``timestamp``: the storage's own conversion of an event's time for its database."""
     latest: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for event, text, event_id in zip(events, serialized, ids, strict=True):
+    for event, row, event_id in zip(events, rows, ids, strict=True):
         evaluation: dg.AssetCheckEvaluation = event.dagster_event.event_specific_data  # type: ignore[union-attr,assignment]
         target = evaluation.target_materialization_data
         status = (
@@ -69,7 +69,7 @@ def store_executions(
             "partition": key[2],
             "run_id": event.run_id,
             "execution_status": status.value,
-            "evaluation_event": text,
+            "evaluation_event": row["event"],
             "evaluation_event_timestamp": timestamp(event),
             "evaluation_event_storage_id": event_id,
             "materialization_event_storage_id": target.storage_id if target else None,

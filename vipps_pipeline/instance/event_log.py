@@ -115,10 +115,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         """The rows ``store_event`` writes for each check evaluation, a statement per table
         (:mod:`vipps_pipeline.instance.check_batches`)."""
         with self._events_stored(events) as (conn, rows, ids):
-            serialized = [row["event"] for row in rows]
-            check_batches.store_executions(
-                conn, events, serialized, ids, self._event_insert_timestamp
-            )
+            check_batches.store_executions(conn, events, rows, ids, self._event_insert_timestamp)
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:

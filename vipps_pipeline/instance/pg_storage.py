@@ -81,10 +81,7 @@ class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
                 .returning(SqlEventLogStorageTable.c.id)
             )
             ids = [int(row[0]) for row in inserted.fetchall()]
-            serialized = [row["event"] for row in rows]
-            check_batches.store_executions(
-                conn, events, serialized, ids, self._event_insert_timestamp
-            )
+            check_batches.store_executions(conn, events, rows, ids, self._event_insert_timestamp)
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):

@@ -4,8 +4,7 @@ A sync fetches a ledger's days in order, and most days are one small page per to
 one after another, the run waited on the API for every page and the API waited on the run for
 every write (a sixth of a first sync; ``benchmarks/profile_sync.py``). Here the first page of
 the next (day, topic) in the engine's order is requested while the current one is parsed and
-written, so the waiting and the writing overlap: one request in flight besides the current
-walk's (which holds up to three for a large day).
+written, so the waiting and the writing overlap.
 
 It never asks for a page the walk would not have asked for: a step is started ahead only once
 its topic's day before it is stored (the vendor closes a ledger's dates in order, so the walk
