@@ -131,7 +131,9 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         yield connections[shard]
 
     def _keep_open(self, shard: str) -> None:
-        """Hold one idle connection to the shard's database for the storage's lifetime.
+        """Hold one idle connection to the shard's database: the index for the storage's
+        lifetime, a run's database while it is among the last :data:`KEPT_RUN_DATABASES`
+        written to.
 
         Dagster opens a connection per statement group and closes it again; in WAL mode the
         close of a database's last connection checkpoints the log into the database and
