@@ -258,7 +258,7 @@ def write_batches(
         with atomic_parquet_writer(path, schema, dictionary, rows) as writer:
             if first is not None:
                 writer.write(first)
-        return first.num_rows if first is not None else 0
+        return rows
     rows = 0
     with (
         atomic_parquet_writer(path, schema, dictionary) as writer,
