@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,6 +17,9 @@ import pyarrow.compute as pc
 from vipps_pipeline.store import objstore
 from vipps_pipeline.store.objstore import DataDir
 from vipps_pipeline.store.paths import kind_path, ledger_folder
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 Memory = Callable[[str, date], pa.Table | None]
 """The rows of (kind, day) as the file holds them now, when already in memory (else None)."""
@@ -57,6 +61,18 @@ def _read_files(
     schema: pa.Schema,
     columns: list[str] | None,
 ) -> tuple[pa.Table, set[date]]:
+    files, stored = stored_files(data_dir, kind, ledger_id, dates, schema)
+    if files is None:
+        empty = schema.empty_table()
+        return (empty.select(columns) if columns else empty), stored
+    return files.to_table(columns=columns), stored
+
+
+def stored_files(
+    data_dir: DataDir, kind: str, ledger_id: str, dates: list[date], schema: pa.Schema
+) -> tuple[ds.Dataset | None, set[date]]:
+    """The stored files of ``dates`` as one dataset (None when none is stored), and which dates
+    were stored: a caller that cannot hold the rows at once reads the dataset in batches."""
     stored: set[date] = set()
     if dates and objstore.is_remote(objstore.as_dir(data_dir)):
         folder = ledger_folder(data_dir, kind, ledger_id)
@@ -67,7 +83,5 @@ def _read_files(
         stored = {d for d in dates if kind_path(data_dir, kind, ledger_id, d).exists()}
     paths = [kind_path(data_dir, kind, ledger_id, d) for d in dates if d in stored]
     if not paths:
-        empty = schema.empty_table()
-        return (empty.select(columns) if columns else empty), stored
-    dataset = objstore.dataset(paths, format="parquet", schema=schema)
-    return dataset.to_table(columns=columns), stored
+        return None, stored
+    return objstore.dataset(paths, format="parquet", schema=schema), stored

@@ -112,6 +112,33 @@ commit.replace_days = replace_days
 )
 
 
+def test_a_commit_too_large_to_hold_is_streamed_and_lands_the_same_rows(tmp_path, monkeypatch):
+    """Above ``STREAM_ROWS`` a commit hands Delta a stream of batches read from the files
+    instead of one table held whole; the table must end up the same."""
+    import deltalake
+
+    real, given = deltalake.write_deltalake, []
+
+    def spy(uri, data, **kwargs):
+        given.append(type(data).__name__)
+        return real(uri, data, **kwargs)
+
+    monkeypatch.setattr(deltalake, "write_deltalake", spy)
+    monkeypatch.setattr(lake, "STREAM_ROWS", 10)
+    monkeypatch.setattr(lake, "BATCH_ROWS", 7)  # several batches per file, files mixed in
+    world = World(seed=0)
+    stored = store(world, tmp_path, "100001", OCTOBER)
+    inv = completeness.scan(tmp_path, "100001")
+    assert lake.commit_ledger(tmp_path, "100001", inv.files) == {"entries": len(stored)}
+    assert given == ["RecordBatchReader"]
+    assert_tables_equal_landing(tmp_path)
+    one = report_path(tmp_path, "funds", "100001", date(2026, 10, 5))
+    write_table(one, pq.read_table(one))  # re-fetched: replaced, never doubled
+    inv = completeness.scan(tmp_path, "100001")
+    assert lake.commit_ledger(tmp_path, "100001", inv.files) == {"entries": 1}
+    assert_tables_equal_landing(tmp_path)
+
+
 @pytest.mark.slow
 @pytest.mark.fsync
 @pytest.mark.parametrize("kill_at", [1, 5, 6])
