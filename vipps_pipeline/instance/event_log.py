@@ -24,7 +24,6 @@ written with or without it reads the same.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -39,13 +38,12 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
+from sqlalchemy.engine import Connection, Engine
 
 from vipps_pipeline.instance import check_batches
 
 KEPT_RUN_DATABASES = 4
-"""Run databases (one per run) a process holds an idle connection to: those it writes to."""
+"""Run databases (one per run) a process keeps an engine for: those it writes to."""
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
@@ -56,7 +54,8 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._batch = threading.local()  # before the parent's set-up, which connects
-        self._kept: dict[str, sqlite3.Connection] = {}  # shard -> its idle connection
+        self._engines: dict[str, Engine] = {}  # shard -> its engine (see _engine)
+        self._engines_pid = os.getpid()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -65,13 +64,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     ) -> BatchingSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)
 
-    def store_event(self, event: dg.EventLogEntry) -> None:
-        self._keep_open(event.run_id)
-        super().store_event(event)
-
     def store_event_batch(self, events: Sequence[dg.EventLogEntry]) -> None:
-        if events:
-            self._keep_open(events[0].run_id)
         with ExitStack() as stack:
             self._batch.stack, self._batch.connections = stack, {}
             try:
@@ -119,63 +112,65 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
-        if shard == INDEX_SHARD_NAME:
-            self._keep_open(shard)
         connections = getattr(self._batch, "connections", None)
         if connections is None:
-            with super()._connect(shard) as conn:
+            with self._open(shard) as conn:
                 yield conn
             return
         if shard not in connections:
             connections[shard] = self._batch.stack.enter_context(self._open(shard))
         yield connections[shard]
 
-    def _keep_open(self, shard: str) -> None:
-        """Hold one idle connection to the shard's database: the index for the storage's
-        lifetime, a run's database while it is among the last :data:`KEPT_RUN_DATABASES`
-        written to.
-
-        Dagster opens a connection per statement group and closes it again; in WAL mode the
-        close of a database's last connection checkpoints the log into the database and
-        flushes it to disk, so every batch paid a checkpoint per database. With this
-        connection open, closes are cheap and SQLite checkpoints as it would for any long-lived
-        application (every 1,000 pages of log). It holds no lock and no transaction: other
-        processes read and write as before."""
-        if not shard or shard in self._kept or not os.path.exists(self.path_for_shard(shard)):
-            return
-        with self._db_lock:
-            if shard not in self._kept:
-                runs = [k for k in self._kept if k != INDEX_SHARD_NAME]
-                if len(runs) >= KEPT_RUN_DATABASES:  # the oldest run written to: done
-                    self._kept.pop(runs[0]).close()
-                self._kept[shard] = sqlite3.connect(
-                    self.path_for_shard(shard), check_same_thread=False
-                )
-
-    def dispose(self) -> None:
-        with self._db_lock:
-            kept, self._kept = self._kept, {}
-        for connection in kept.values():
-            connection.close()
-        super().dispose()
-
     @contextmanager
     def _open(self, shard: str) -> Iterator[Connection]:
-        """What ``SqliteEventLogStorage._connect`` opens, held until the batch ends."""
-        engine = create_engine(
-            self.conn_string_for_shard(shard),
-            poolclass=NullPool,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
-        )
+        """A connection to the shard's database in a transaction committed on exit: Dagster's
+        ``_connect`` without the per-call engine, nor the storage-wide lock held throughout
+        (SQLite's own locks and busy timeout order writers, as they do across processes)."""
+        with self._engine(shard).connect() as conn, conn.begin():
+            yield conn
+
+    def _engine(self, shard: str) -> Engine:
+        """One engine per database: the index for the storage's lifetime, a run's database
+        while it is among the last :data:`KEPT_RUN_DATABASES` written to.
+
+        Dagster creates an engine per statement group and closes its connection again: 2.5 ms
+        a time, four times per batch, and in WAL mode the close of a database's last
+        connection checkpoints the log into the database and flushes it to disk. Here the
+        engine's pool keeps the connections idle between uses (no lock, no transaction: other
+        processes read and write as before) and SQLite checkpoints as for any long-lived
+        application. A forked child builds its own (a connection must not cross a fork)."""
         with self._db_lock:
+            if self._engines_pid != os.getpid():
+                self._engines, self._engines_pid = {}, os.getpid()
+            engine = self._engines.get(shard)
+            if engine is not None:
+                return engine
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            )
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-        try:
-            with engine.connect() as conn, conn.begin():
-                yield conn
-        finally:
+            runs = [k for k in self._engines if k != INDEX_SHARD_NAME]
+            if shard != INDEX_SHARD_NAME and len(runs) >= KEPT_RUN_DATABASES:
+                self._engines.pop(runs[0]).dispose()  # the oldest run written to: done
+            self._engines[shard] = engine
+            return engine
+
+    def _dispose_engines(self) -> None:
+        with self._db_lock:
+            engines, self._engines = self._engines, {}
+        for engine in engines.values():
             engine.dispose()
+
+    def wipe(self) -> None:
+        self._dispose_engines()  # no pooled connection to a database file it deletes
+        super().wipe()
+
+    def dispose(self) -> None:
+        self._dispose_engines()
+        super().dispose()
 
 
 def _one_asset_materializations(events: Sequence[dg.EventLogEntry]) -> bool:
