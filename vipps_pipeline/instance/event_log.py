@@ -145,8 +145,9 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             engine = self._engines.get(shard)
             if engine is not None:
                 return engine
-            engine = create_engine(
+            engine = create_engine(  # any number at once (as Dagster's), five kept idle
                 self.conn_string_for_shard(shard),
+                max_overflow=-1,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
             )
             if shard not in self._initialized_dbs:
