@@ -14,7 +14,7 @@ import yaml
 
 from vipps_pipeline.api.client import ReportClient
 from vipps_pipeline.api.errors import ApiError, AuthError, BadReport, LedgerForbidden, NotReady
-from vipps_pipeline.api.reports import plain_cursor
+from vipps_pipeline.api.reports import FETCH_THREADS, plain_cursor
 from vipps_pipeline.settings import ApiSettings, SettingsError
 from vipps_pipeline.simulator import DEMO_CREDENTIALS
 from vipps_pipeline.simulator.wire import encode_cursor
@@ -154,9 +154,13 @@ def test_pages_are_read_by_arrow_and_a_caller_that_stops_early_stops_the_reader(
     truth = sim.world.day("100001", "funds", CLOSED_DAY).entries[:3]
     assert [e["pspReference"] for e in first.items] == [e["pspReference"] for e in truth]
     pages.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("vipps-")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("vipps-prefetch")]
+    fetch_threads = [t for t in threading.enumerate() if t.name.startswith("vipps-fetch")]
+    assert len(fetch_threads) <= FETCH_THREADS, "shared by every walk, never more"
     asked = [r for r in sim.requests_log if "/dates/" in r[1]]
     assert 1 < len(asked) <= 4, "at most three pages ahead of the caller"
+    time.sleep(0.3)
+    assert len([r for r in sim.requests_log if "/dates/" in r[1]]) == len(asked), "stopped"
 
 
 def test_the_next_page_is_asked_for_from_a_plain_cursor_before_the_body_is_decoded():
