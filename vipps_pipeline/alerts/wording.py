@@ -167,7 +167,8 @@ def freshness_problem(row: Freshness, info: LedgerInfo, ui_url: str | None) -> P
 
 def payout_problem(row: dict, info: LedgerInfo, ui_url: str | None) -> Problem | None:
     """A payout due in the bank and not there (``missing``), or there with another amount
-    (``amount_differs``); ``in_transit``, ``matched`` and ``aborted`` are quiet."""
+    (``amount_differs``); ``in_transit``, ``not_covered``, ``matched`` and ``aborted`` are
+    quiet."""
     status, lid, ref = row["status"], row["ledger_id"], row["psp_reference"]
     if status not in ("missing", "amount_differs"):
         return None

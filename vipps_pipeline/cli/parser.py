@@ -192,7 +192,8 @@ def add_bank(sub: Subparsers) -> None:
         "store the lines of camt.053 or CSV statements once and match every stored payout",
         description="Read each FILE (ISO 20022 camt.053, or a CSV with the columns of "
         "VIPPS_BANK_CSV_COLUMNS), store lines not stored yet, then decide every payout again: "
-        "matched, amount_differs, in_transit, missing or aborted (docs/bank.md). Exit status "
+        "matched, amount_differs, in_transit, missing, not_covered or aborted (docs/bank.md). "
+        "Exit status "
         "1 when a file was refused or a payout is missing or differs.",
     )
     imp.add_argument("files", nargs="+", metavar="FILE", help="bank statement files")

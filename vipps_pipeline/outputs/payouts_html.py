@@ -1,8 +1,9 @@
 """The report's answer to "did the money arrive": each ledger's payouts and their arrival.
 
 A fragment per ledger for :mod:`vipps_pipeline.outputs.html_report`: the payouts counted per
-status, then every payout a person must look at (missing, amount differs, in transit) and the
-latest arrivals, from what the last matching run stored (``<data>/bank/matches``).
+status, then every payout a person must look at (missing, amount differs, in transit, not
+covered) and the latest arrivals, from what the last matching run stored
+(``<data>/bank/matches``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from vipps_pipeline.store.paths import payout_matches_path
 from vipps_pipeline.store.schemas import PAYOUT_MATCH_SCHEMA
 
 SHOWN_ARRIVALS = 5
-OPEN = ("missing", "amount_differs", "in_transit")
+OPEN = ("missing", "amount_differs", "in_transit", "not_covered")
 
 
 def _row(r: pd.Series) -> str:

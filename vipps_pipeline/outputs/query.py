@@ -339,7 +339,8 @@ QUESTIONS: dict[str, str] = {
     "payouts not seen in the bank": (
         "select ledger_id, ledger_date, psp_reference, major(amount, currency) as amount, "
         "currency, status, due_date from payouts where status in "
-        "('missing', 'amount_differs', 'in_transit') order by ledger_id, ledger_date"
+        "('missing', 'amount_differs', 'in_transit', 'not_covered') "
+        "order by ledger_id, ledger_date"
     ),
     "journal lines for import": (
         # with --csv, the period's journal for an accounting system, read from the journal

@@ -186,13 +186,16 @@ BANK_LINE_SCHEMA = pa.schema(
         pa.field("bank_reference", pa.string()),
         pa.field("statement_to", pa.date32(), nullable=False),
         pa.field("source_file", pa.string(), nullable=False),
+        pa.field("statement_from", pa.date32()),
     ],
     metadata={"vipps_pipeline.schema": "bank_line/1"},
 )
 """One row per line of an imported bank statement, stored once whatever the number of files
 it appeared in: ``line_id`` is the bank's own reference for the entry when it gave one,
 otherwise a digest of the line. ``amount`` is signed (money in is positive), in minor units;
-``statement_to`` is the last date the statement it came from covers."""
+``statement_from`` and ``statement_to`` are the first and last dates the statement it came from
+covers (``statement_from`` null when the file did not say: a CSV export, or a line stored before
+it was kept; last in the schema so that files stored before it read unchanged)."""
 
 PAYOUT_MATCH_SCHEMA = pa.schema(
     [
@@ -212,8 +215,8 @@ PAYOUT_MATCH_SCHEMA = pa.schema(
     metadata={"vipps_pipeline.schema": "payout_match/1"},
 )
 """One row per payout: ``amount`` paid out (positive, minor units), its ``status`` (matched,
-amount_differs, in_transit, missing, aborted), the bank line it was matched to, ``due_date``
-(the last banking day it may arrive) and ``matched_by`` (``text`` or ``amount``)."""
+amount_differs, in_transit, missing, not_covered, aborted), the bank line it was matched to,
+``due_date`` (the last banking day it may arrive) and ``matched_by`` (``text`` or ``amount``)."""
 
 BANK_LINE_STATUS_SCHEMA = pa.schema(
     [

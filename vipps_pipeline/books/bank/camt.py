@@ -124,11 +124,12 @@ def parse_camt053(data: bytes, source: str) -> list[BankLine]:
             line = _bank_entry(entry, account, f"{source}: statement {s} entry {n}")
             if line is not None:
                 lines.append(line)
-        to = _text_at(stmt, "FrToDt", "ToDtTm")
+        start, to = _text_at(stmt, "FrToDt", "FrDtTm"), _text_at(stmt, "FrToDt", "ToDtTm")
         covered = (
             parse_day(to, source) if to else max((ln["booking_date"] for ln in lines), default=None)
         )
         for line in lines:
+            line["statement_from"] = parse_day(start, source) if start else None
             line["statement_to"] = covered
         out.extend(with_keys(lines))
     return out

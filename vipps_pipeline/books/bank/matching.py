@@ -4,8 +4,11 @@
    currency: ``matched`` when the amount agrees, ``amount_differs`` when it does not.
 2. Amount: where the text is missing or cut, a credit of the same amount and currency booked
    from the ledger date up to the due date (``VIPPS_PAYOUT_GRACE_DAYS`` banking days later).
-3. Otherwise ``missing`` when the statements cover the due date, ``in_transit`` when not;
-   ``aborted`` when a ``payout-aborted`` returned it.
+3. Otherwise ``missing`` when the statements cover every day it could have arrived on (its
+   ledger date to its due date), ``in_transit`` when they do not reach the due date yet,
+   ``not_covered`` when they reach it but miss some of those days (the payout is older than
+   the first statement imported, or falls in a gap between statements); ``aborted`` when a
+   ``payout-aborted`` returned it.
 
 A bank line is used for one payout at most; payouts are served oldest first, each taking the
 earliest line that fits, so a later payout of the same amount cannot steal an earlier one's.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from vipps_pipeline.books.bank.calendar import add_banking_days
 
@@ -23,8 +26,9 @@ MATCHED = "matched"
 AMOUNT_DIFFERS = "amount_differs"
 IN_TRANSIT = "in_transit"
 MISSING = "missing"
+NOT_COVERED = "not_covered"
 ABORTED = "aborted"
-PAYOUT_STATUSES = (MATCHED, AMOUNT_DIFFERS, IN_TRANSIT, MISSING, ABORTED)
+PAYOUT_STATUSES = (MATCHED, AMOUNT_DIFFERS, IN_TRANSIT, MISSING, NOT_COVERED, ABORTED)
 UNEXPECTED = "unexpected"
 OTHER = "other"
 LINE_STATUSES = (MATCHED, UNEXPECTED, OTHER)
@@ -64,6 +68,9 @@ class Line:
     debtor_name: str | None = None
     account: str | None = None
     statement_to: date | None = None
+    statement_from: date | None = None
+    """The first date its statement covers; None when the file did not say (a CSV export, or
+    a line stored before this was kept): its statement's earliest booking is taken instead."""
 
 
 @dataclass(frozen=True)
@@ -87,15 +94,43 @@ def looks_like_payout(line: Line) -> bool:
 DIGITS = re.compile(r"\d+")
 
 
-def covered_until(payout: Payout, lines: list[Line]) -> date | None:
-    """The last date the statements of the payout's account cover: the accounts ending in
-    its masked digits when there are such, otherwise every account in its currency."""
+def coverage(payout: Payout, lines: list[Line]) -> list[tuple[date, date]]:
+    """The periods the statements of the payout's account cover, merged where they touch:
+    the accounts ending in its masked digits when there are such, otherwise every account in
+    its currency."""
     same = [ln for ln in lines if ln.currency == payout.currency and ln.statement_to]
     hint = (payout.account_hint or "").strip("*x• ")
     if hint:
         mine = [ln for ln in same if (ln.account or "").replace(" ", "").endswith(hint)]
         same = mine or same
-    return max((ln.statement_to for ln in same if ln.statement_to), default=None)
+    first: dict[tuple[str | None, date | None], date] = {}
+    for ln in same:  # a statement's earliest booking, where it did not say its first date
+        key = (ln.account, ln.statement_to)
+        first[key] = min(first.get(key, ln.booking_date), ln.booking_date)
+    periods = sorted(
+        {
+            (ln.statement_from or first[(ln.account, ln.statement_to)], ln.statement_to)
+            for ln in same
+            if ln.statement_to is not None
+        }
+    )
+    merged: list[tuple[date, date]] = []
+    for start, end in periods:
+        if merged and start <= merged[-1][1] + timedelta(days=1):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def unseen(payout: Payout, due: date, periods: list[tuple[date, date]]) -> str:
+    """Why no line shows a payout: the statements do not reach its due date yet, they cover
+    every day it could have arrived on, or they miss some of those days."""
+    if not periods or periods[-1][1] < due:
+        return IN_TRANSIT
+    if any(start <= payout.ledger_date and due <= end for start, end in periods):
+        return MISSING
+    return NOT_COVERED
 
 
 class _Free:
@@ -143,7 +178,7 @@ def match(payouts: list[Payout], lines: list[Line], grace_days: int) -> list[Dec
     todo = sorted(payouts, key=lambda p: (p.ledger_date, p.ledger_id, p.psp_reference))
     due = {p: add_banking_days(p.ledger_date, grace_days, p.country) for p in todo}
     decided: dict[Payout, Decision] = {}
-    coverage: dict[tuple[str, str | None], date | None] = {}
+    covered: dict[tuple[str, str | None], list[tuple[date, date]]] = {}
     for p in todo:
         if p.aborted:
             decided[p] = Decision(p, ABORTED, due[p])
@@ -158,11 +193,9 @@ def match(payouts: list[Payout], lines: list[Line], grace_days: int) -> list[Dec
             decided[p] = Decision(p, MATCHED, due[p], line, "amount")
             continue
         key = (p.currency, p.account_hint)
-        if key not in coverage:
-            coverage[key] = covered_until(p, lines)
-        until = coverage[key]
-        late = until is not None and until >= due[p]
-        decided[p] = Decision(p, MISSING if late else IN_TRANSIT, due[p])
+        if key not in covered:
+            covered[key] = coverage(p, lines)
+        decided[p] = Decision(p, unseen(p, due[p], covered[key]), due[p])
     return [decided[p] for p in todo]
 
 

@@ -127,6 +127,7 @@ def match_stored(data_dir: DataDir, grace_days: int, chart: Chart) -> Outcome:
                 r["debtor_name"],
                 r["account"],
                 r["statement_to"],
+                r["statement_from"],
             )
             for r in stored.to_pylist()
         ]

@@ -37,7 +37,8 @@ def _file_away(path: Path, data_dir: Path, failed: bool) -> None:
     deps=[JOURNAL_KEY],
     description="Bank statements dropped into `<data>/bank/inbox/` are imported (each line "
     "stored once), then every stored payout is matched to the bank line that shows it "
-    "arrived: matched, amount_differs, in_transit, missing or aborted (docs/bank.md). "
+    "arrived: matched, amount_differs, in_transit, missing, not_covered or aborted "
+    "(docs/bank.md). "
     "Queries: the `payouts` and `bank_lines` views.",
 )
 def payout_matches(

@@ -32,7 +32,8 @@ def _problem(r: dict) -> str:
     asset=PAYOUT_MATCHES_KEY,
     description="Every payout that is due has arrived in the bank with its amount: a "
     "`missing` or `amount_differs` payout fails it, named with its amount and what the bank "
-    "showed. `in_transit` and `aborted` pass.",
+    "showed. `in_transit`, `not_covered` (the statements miss days it could have arrived on) "
+    "and `aborted` pass.",
 )
 def payouts_arrived(pipeline: PipelineResource) -> dg.AssetCheckResult:
     path = payout_matches_path(Path(pipeline.settings().data_dir))

@@ -60,6 +60,7 @@ def test_camt053_001_08_status_code_and_party_name():
     assert (parsed["amount"], parsed["text"], parsed["debtor_name"]) == (123_456, FAQ_TEXT, "Vipps")
     assert parsed["account"] == "FI2112345600000785"
     assert parsed["statement_to"] == date(2025, 5, 31)  # FrToDt, not the last booking
+    assert parsed["statement_from"] == date(2025, 5, 1)  # nor the first
 
 
 @pytest.mark.parametrize(
@@ -126,6 +127,29 @@ def test_import_twice_or_overlapping_stores_each_line_once(tmp_path: Path):
     again = import_files(tmp_path / "data", [first, overlap], DEFAULT_COLUMNS)
     assert [(r.added, r.known) for r in again] == [(0, 4), (1, 3)]
     assert read_lines(tmp_path / "data").num_rows == 5
+
+
+def test_lines_stored_before_statement_from_existed_read_and_import_as_before(tmp_path: Path):
+    """``bank/lines.parquet`` written without ``statement_from`` (before it was kept) reads
+    with the column null, and importing more lines keeps the old ones."""
+    import pyarrow.parquet as pq
+
+    from vipps_pipeline.store.paths import bank_lines_path
+    from vipps_pipeline.store.schemas import BANK_LINE_SCHEMA
+
+    data = tmp_path / "data"
+    days = [date(2025, 4, 1), date(2025, 4, 2)]
+    lines = [SimBankLine("3000", "DKK", d, 10_000, "Kort", "") for d in days]
+    import_files(data, [_write(tmp_path, "a.csv", lines[:1])], DEFAULT_COLUMNS)
+    path = bank_lines_path(data)
+    old = pq.read_table(path).drop_columns(["statement_from"])
+    old = old.replace_schema_metadata(BANK_LINE_SCHEMA.metadata)
+    pq.write_table(old, path)
+    assert "statement_from" not in pq.read_schema(path).names
+    assert read_lines(data).column("statement_from").to_pylist() == [None]
+    (b,) = import_files(data, [_write(tmp_path, "b.csv", lines)], DEFAULT_COLUMNS)
+    assert (b.added, b.known) == (1, 1)
+    assert read_lines(data).column("booking_date").to_pylist() == days
 
 
 def test_a_bad_file_adds_nothing_and_the_good_ones_still_import(tmp_path: Path):

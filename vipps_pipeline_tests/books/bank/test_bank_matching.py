@@ -15,7 +15,17 @@ def payout(n: int = 2000810, amount: int = 1_500_000, day: date = WED, **kw) -> 
 
 
 def line(lid: str, day: date, amount: int = 1_500_000, text: str | None = None, **kw) -> Line:
-    return Line(lid, day, amount, "NOK", text, statement_to=kw.pop("to", date(2025, 4, 30)), **kw)
+    """A line of April's statement (unless ``start``/``to`` say another period)."""
+    return Line(
+        lid,
+        day,
+        amount,
+        "NOK",
+        text,
+        statement_to=kw.pop("to", date(2025, 4, 30)),
+        statement_from=kw.pop("start", date(2025, 4, 1)),
+        **kw,
+    )
 
 
 def test_text_and_amount_match():
@@ -49,6 +59,32 @@ def test_not_due_or_not_covered_is_in_transit():
     assert d.status == "in_transit"  # due 2025-04-07, the statement ends on the 4th
     (nothing,) = match([payout()], [], 3)
     assert nothing.status == "in_transit"
+
+
+def test_a_payout_the_statements_do_not_wholly_cover_is_not_covered_never_missing():
+    """Was: every payout older than the first statement imported was ``missing`` (only the
+    statements' last date was known), a false alarm for each at a partner's first import."""
+    march = payout(day=date(2025, 3, 26))  # due 2025-03-31, before April's statement
+    straddles = payout(n=2000811, day=date(2025, 3, 28))  # may have arrived on 28-31 March
+    (old, edge) = match([march, straddles], [line("x", WED, 7)], 3)
+    assert (old.status, edge.status) == ("not_covered", "not_covered")
+    march_statement = line("m", date(2025, 3, 3), 7, start=date(2025, 3, 1), to=date(2025, 3, 31))
+    (old, edge) = match([march, straddles], [march_statement, line("x", WED, 7)], 3)
+    assert (old.status, edge.status) == ("missing", "missing"), "March and April: no gap"
+    may = line("y", date(2025, 5, 5), 7, start=date(2025, 5, 1), to=date(2025, 5, 31))
+    (in_gap,) = match([payout()], [march_statement, may], 3)  # April not imported
+    assert in_gap.status == "not_covered"
+
+
+def test_a_statement_that_did_not_say_its_first_date_starts_at_its_first_booking():
+    """A CSV export (or a line stored before the first date was kept) names no period start:
+    the statement's earliest booking stands in for it, never an earlier date."""
+    undated = [
+        line("a", date(2025, 4, 3), 7, start=None),
+        line("b", date(2025, 4, 9), 7, start=None),
+    ]
+    (early, later) = match([payout(), payout(n=2000812, day=date(2025, 4, 4))], undated, 3)
+    assert (early.status, later.status) == ("not_covered", "missing")
 
 
 def test_aborted_is_not_expected_and_its_line_is_unexpected():
