@@ -103,7 +103,7 @@ def latest_plans(
             for info in infos
             if info.partition_key is not None and is_planned(info.latest_execution_status)
         ]
-    table = AssetCheckExecutionsTable
+    table, wanted = AssetCheckExecutionsTable, sorted(set(partitions))
     out = []
     for asset_key in sorted({c.asset_key for c in checks}, key=lambda k: k.to_string()):
         names = sorted(c.name for c in checks if c.asset_key == asset_key)
@@ -114,7 +114,7 @@ def latest_plans(
             .where(
                 table.c.asset_key == asset_key.to_string(),
                 table.c.check_name.in_(names),
-                table.c.partition.in_(sorted(set(partitions))),
+                table.c.partition.in_(wanted),
                 table.c.evaluation_event_storage_id.isnot(None),  # as Dagster's query
             )
             .order_by(table.c.id.asc())

@@ -222,8 +222,18 @@ def day_rows(
         stored, _ = stored_files(data_dir, kind, ledger_id, rest, spec.schema)
         if stored is not None:
             parts.append(stored)
-    num_rows = sum(p.num_rows if isinstance(p, pa.Table) else p.count_rows() for p in parts)
+    num_rows = sum(p.num_rows if isinstance(p, pa.Table) else _footer_rows(p) for p in parts)
     return DayRows(spec.schema, tuple(parts), num_rows)
+
+
+def _footer_rows(files: ds.Dataset) -> int:
+    """The files' rows from their footers, kept on the dataset's fragments: the read that
+    follows does not fetch them again (``count_rows`` did, a third more per commit)."""
+    total = 0
+    for fragment in files.get_fragments():
+        fragment.ensure_complete_metadata()
+        total += fragment.metadata.num_rows
+    return total
 
 
 def replace_days(

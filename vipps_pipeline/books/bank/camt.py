@@ -125,11 +125,11 @@ def parse_camt053(data: bytes, source: str) -> list[BankLine]:
             if line is not None:
                 lines.append(line)
         start, to = _text_at(stmt, "FrToDt", "FrDtTm"), _text_at(stmt, "FrToDt", "ToDtTm")
+        first = parse_day(start, source) if start else None
         covered = (
             parse_day(to, source) if to else max((ln["booking_date"] for ln in lines), default=None)
         )
         for line in lines:
-            line["statement_from"] = parse_day(start, source) if start else None
-            line["statement_to"] = covered
+            line["statement_from"], line["statement_to"] = first, covered
         out.extend(with_keys(lines))
     return out

@@ -111,7 +111,6 @@ def coverage(payout: Payout, lines: list[Line]) -> list[tuple[date, date]]:
         {
             (ln.statement_from or first[(ln.account, ln.statement_to)], ln.statement_to)
             for ln in same
-            if ln.statement_to is not None
         }
     )
     merged: list[tuple[date, date]] = []
