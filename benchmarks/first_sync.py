@@ -1,8 +1,9 @@
 """B7: a partner's first sync, against fetching and decoding the same pages bare, in one run.
 
 ``vipps-pipeline sync`` walks N simulated ledgers through a year of closed dates on a fresh
-instance (the embedded default's SQLite, and PostgreSQL when one answers on 127.0.0.1:5432), in
-1, 2 or 4 processes at a time (each on its own share of the ledgers). Beside it, the fetch
+instance (the embedded default's SQLite, and PostgreSQL when one answers on 127.0.0.1:5432), as
+one run, as the default's one run per core, or as 4 runs at once (``VIPPS_SYNC_RUNS``: the
+command deals the ledgers over its runs). Beside it, the fetch
 floor: a bare ``requests`` + ``json.loads`` loop over exactly the pages the sync stored (every
 page of every stored ledger-day, and the one not-ready answer that ends each walk), timed
 before and after the syncs; the slower of the two is the floor, so the ratio is not flattered
@@ -20,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
@@ -71,11 +71,6 @@ print(json.dumps({"seconds": time.perf_counter() - t, "pages": pages, "final": f
 that is not final), so it asks for exactly the pages the sync asks for; its list of final
 ledger-days is compared with the files the sync stored."""
 
-REGISTER = (
-    "import dagster as dg, json, os; i = dg.DagsterInstance.get(); "
-    "i.add_dynamic_partitions('ledgers', json.loads(os.environ['B7_LEDGERS']))"
-)
-
 
 def fetch_floor(env: dict[str, str], plan: Path) -> dict:
     return child(FETCH_LOOP, {**env, "B7_PLAN": str(plan)})
@@ -95,39 +90,20 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def sync_runs(env: dict[str, str], home: Path, ledger_ids: list[str], runs: int) -> float:
-    """``vipps-pipeline sync`` as a partner starts it: one process (it lists the ledgers
-    itself), or ``runs`` processes at once, each syncing its share of the ledgers (registered
-    first, untimed). Returns the wall time; every process must succeed."""
-    cmd = [sys.executable, "-m", "vipps_pipeline.cli", "sync", "--dagster-home", str(home)]
-    env = {**os.environ, **env, "DAGSTER_HOME": str(home)}
-    if runs == 1:
-        shares = [cmd]
-    else:
-        subprocess.run(
-            [sys.executable, "-c", REGISTER],
-            env={**env, "B7_LEDGERS": json.dumps(ledger_ids)},
-            cwd=REPO,
-            check=True,
-        )
-        shares = [
-            cmd
-            + ["--no-ledger-list"]
-            + [a for lid in ledger_ids[k::runs] for a in ("--ledger", lid)]
-            for k in range(runs)
-        ]
-
-    def one(argv: list[str]) -> None:
-        out = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True)
-        if out.returncode != 0:
-            raise SystemExit(
-                f"sync failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
-            )
-
+def sync_runs(env: dict[str, str], home: Path, runs: int) -> float:
+    """``vipps-pipeline sync`` as a partner starts it, one command that lists the ledgers
+    itself and deals them over ``VIPPS_SYNC_RUNS=runs`` runs at once (0: the default, one per
+    core). Returns the wall time; the command must succeed."""
+    argv = [sys.executable, "-m", "vipps_pipeline.cli", "sync", "--dagster-home", str(home)]
+    env = {**os.environ, **env, "DAGSTER_HOME": str(home), "VIPPS_SYNC_RUNS": str(runs)}
     t = time.perf_counter()
-    with ThreadPoolExecutor(runs) as pool:
-        list(pool.map(one, shares))
-    return time.perf_counter() - t
+    out = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if out.returncode != 0:
+        raise SystemExit(
+            f"sync failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+        )
+    return seconds
 
 
 def postgres_reachable() -> bool:
@@ -160,12 +136,14 @@ def b7(
     start_simulator: Callable,
     configs: tuple[tuple[str, int], ...] = (
         ("sqlite", 1),
-        ("sqlite", 2),
+        ("sqlite", 0),
         ("sqlite", 4),
         ("postgres", 1),
+        ("postgres", 0),
     ),
 ) -> list[list[str]]:
-    """Each (instance, runs) sync on a fresh data folder and instance, beside the fetch floor."""
+    """Each (instance, VIPPS_SYNC_RUNS) sync on a fresh data folder and instance, beside the
+    fetch floor."""
     if not postgres_reachable():
         configs = tuple(c for c in configs if c[0] != "postgres")
     proc, port = start_simulator({}, ledgers=n_ledgers)
@@ -181,13 +159,11 @@ def b7(
             )
             env = {**sim_env(port), "VIPPS_START_DATE": first.isoformat()}
             before = fetch_floor(env, plan)
-            for kind, runs in configs:
-                home, data = Path(tmp, f"home-{kind}-{runs}"), Path(tmp, f"data-{kind}-{runs}")
+            for number, (kind, runs) in enumerate(configs):
+                home, data = Path(tmp, f"home-{number}-{kind}"), Path(tmp, f"data-{number}-{kind}")
                 with _home(kind, home):
                     cpu = cpu_seconds()
-                    seconds = sync_runs(
-                        {**env, "VIPPS_DATA_DIR": str(data)}, home, ledger_ids, runs
-                    )
+                    seconds = sync_runs({**env, "VIPPS_DATA_DIR": str(data)}, home, runs)
                     used = cpu_seconds() - cpu
                 got = stored_days(data)
                 measured.append((kind, runs, seconds, used, got))
@@ -200,6 +176,12 @@ def b7(
         proc.kill()
         proc.wait()
     return _rows(n_ledgers, n_days, before, after, measured)
+
+
+def _auto_runs(n_ledgers: int) -> int:
+    from vipps_pipeline.settings import PipelineSettings
+
+    return PipelineSettings.from_env({}).runs_for(n_ledgers)
 
 
 def _rows(
@@ -215,13 +197,17 @@ def _rows(
         hours = TARGET_LEDGER_DAYS / rate / 3600
         speedup = (
             f"; {serial[kind] / seconds:.2f}x the throughput of 1 run"
-            if runs > 1 and kind in serial
+            if runs != 1 and kind in serial
             else ""
+        )
+        how = (
+            f"VIPPS_SYNC_RUNS=0, the default ({_auto_runs(n_ledgers)} runs here)"
+            if runs == 0
+            else f"VIPPS_SYNC_RUNS={runs}"
         )
         rows.append(
             [
-                f"B7 first sync, {n_ledgers} ledgers x {n_days} days, {kind}, "
-                f"{runs} run(s) at a time",
+                f"B7 first sync, {n_ledgers} ledgers x {n_days} days, {kind}, {how}",
                 f"sync {seconds:.1f} s ({used:.0f} s CPU in the sync processes), "
                 f"{rate:.1f} ledger-days/s; fetch floor (requests + json.loads over the same "
                 f"{before['pages']:,} pages) {before['seconds']:.1f} s before and "
@@ -241,7 +227,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="B7 on its own")
     parser.add_argument("ledgers", type=int)
     parser.add_argument("days", type=int)
-    parser.add_argument("--config", action="append", help="KIND:RUNS, e.g. sqlite:1 (repeatable)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        help="KIND:VIPPS_SYNC_RUNS, e.g. sqlite:1 or sqlite:0 for the default (repeatable)",
+    )
     args = parser.parse_args()
     chosen = tuple((c.split(":")[0], int(c.split(":")[1])) for c in args.config or ["sqlite:1"])
     for row in b7(args.ledgers, args.days, sim_env, start_simulator, chosen):

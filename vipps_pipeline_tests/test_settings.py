@@ -117,3 +117,22 @@ def test_the_docs_document_every_setting():
     assert settings_table() in docs
     for name, _, _ in SETTINGS_DOC:
         assert f"| `{name}` |" in docs, name
+
+
+def test_a_sync_splits_over_one_run_per_core_by_default_and_never_more_runs_than_ledgers():
+    from vipps_pipeline.settings.pipeline import AUTO_SYNC_RUNS
+    from vipps_pipeline.store.processes import usable_cores
+    from vipps_pipeline.sync.planner import deal
+
+    auto = PipelineSettings.from_env({})
+    assert auto.sync_runs == 0
+    assert auto.runs_for(1000) == min(AUTO_SYNC_RUNS, usable_cores())
+    assert auto.runs_for(1) == 1 and auto.runs_for(0) == 1
+    three = PipelineSettings.from_env({"VIPPS_SYNC_RUNS": "3"})
+    assert three.runs_for(1000) == 3 and three.runs_for(2) == 2
+    ids = [str(100001 + i) for i in range(7)]
+    shares = deal(list(reversed(ids)), 3)
+    assert shares == [ids[0::3], ids[1::3], ids[2::3]]
+    assert deal(ids[:2], 3) == [[ids[0]], [ids[1]]], "no empty share"
+    with pytest.raises(SettingsError, match="VIPPS_SYNC_RUNS"):
+        PipelineSettings.from_env({"VIPPS_SYNC_RUNS": "-1"})

@@ -6,10 +6,13 @@ in-process on the instance in DAGSTER_HOME, so the UI shows every run they made.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -122,17 +125,25 @@ def _dagster_and_ledgers(list_ledgers: bool):
     return defs, instance, sorted(instance.get_dynamic_partitions("ledgers")), errors
 
 
-def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
-    """One pass of the planner through Dagster: (exit code, what to print)."""
-    from vipps_pipeline.defs.sync.jobs import freshness_rows, sync_ledgers
-    from vipps_pipeline.settings import PipelineSettings
-    from vipps_pipeline.sync.planner import failed
+@dataclass(frozen=True)
+class SyncRun:
+    """How one vipps_sync run of a ``sync`` ended: what the summary and the alerts need."""
 
-    defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)
-    if errors and not ids:
-        told = alert_after_run("vipps_sync", "", False, errors, ids)
-        return 1, "\n".join(["listing ledgers failed: " + "; ".join(errors), *told])
-    os.environ["VIPPS_PROGRESS"] = "1" if sys.stderr.isatty() else ""
+    run_id: str
+    success: bool
+    errors: list[str]
+    stored: dict[str, set[str]]
+    """ledger -> the ledger dates whose reports this run stored."""
+
+
+def sync_run(ledger_ids: Sequence[str], share: str = "") -> SyncRun:
+    """One vipps_sync run of ``ledger_ids`` (empty: every registered ledger), in this process
+    on the instance at DAGSTER_HOME. ``share``: "2/3" when it is one of several runs at once
+    (its progress bar says so); top level, so a worker process can be started on it."""
+    from vipps_pipeline.defs.sync.jobs import sync_ledgers
+
+    defs, instance = load_dagster()
+    os.environ["VIPPS_PROGRESS"] = (share or "1") if sys.stderr.isatty() else ""
     result = defs.resolve_job_def("vipps_sync").execute_in_process(
         instance=instance,
         run_config={
@@ -142,7 +153,6 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
         raise_on_error=False,
         tags={"vipps/trigger": "cli"},
     )
-    errors += _failure_lines(result)
     stored: dict[str, set[str]] = {}
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
@@ -150,16 +160,54 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
             if mat.asset_key.path[-1].endswith("_report") and mat.partition:
                 day, ledger = mat.partition.split("|")
                 stored.setdefault(ledger, set()).add(day)
+    return SyncRun(result.run_id, result.success, _failure_lines(result), stored)
+
+
+def _sync_runs(shares: list[list[str]]) -> list[SyncRun]:
+    """The shares' runs at once: the first in this process (Dagster is loaded here already),
+    the others each in a worker process started afresh (not forked: this process holds
+    threads of Delta Lake and of the fetch pool)."""
+    if len(shares) == 1:
+        return [sync_run(shares[0])]
+    n = len(shares)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(n - 1, mp_context=context) as pool:
+        others = [
+            pool.submit(sync_run, share, f"{k + 1}/{n}") for k, share in enumerate(shares) if k
+        ]
+        first = sync_run(shares[0], f"1/{n}")
+        return [first, *(f.result() for f in others)]
+
+
+def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
+    """One pass of the planner through Dagster, the ledgers dealt over VIPPS_SYNC_RUNS runs at
+    once (one per core by default): (exit code, what to print)."""
+    from vipps_pipeline.defs.sync.jobs import freshness_rows
+    from vipps_pipeline.settings import PipelineSettings
+    from vipps_pipeline.sync.planner import deal, failed
+
+    _, _, ids, errors = _dagster_and_ledgers(list_ledgers)
+    if errors and not ids:
+        told = alert_after_run("vipps_sync", "", False, errors, ids)
+        return 1, "\n".join(["listing ledgers failed: " + "; ".join(errors), *told])
     settings = PipelineSettings.from_env(os.environ)
-    rows = freshness_rows(settings, list(ledger_ids) or ids, settings.today())
-    if errors or not result.success:
+    wanted = list(ledger_ids) or ids
+    shares = deal(wanted, settings.runs_for(len(wanted))) if wanted else [[]]
+    runs = _sync_runs(shares if len(shares) > 1 else [list(ledger_ids)])
+    for run in runs:
+        errors += run.errors
+    success = all(run.success for run in runs)
+    rows = freshness_rows(settings, wanted, settings.today())
+    if errors or not success:
         # what is stored may look complete, but this sync did not confirm it: never "ok"
         rows = [failed(r, "this sync failed (see below)") for r in rows]
+    names = ", ".join(run.run_id for run in runs)
     lines = [
-        f"Sync run {result.run_id} ({'succeeded' if result.success else 'failed'}), "
-        f"data in {settings.data_dir.resolve()}",
+        f"Sync run{'s' if len(runs) > 1 else ''} {names} "
+        f"({'succeeded' if success else 'failed'}), data in {settings.data_dir.resolve()}",
         "  ledger    final through  open since   stored now  status",
     ]
+    stored = {lid: days for run in runs for lid, days in run.stored.items()}
     for r in rows:
         new = sorted(stored.get(r.ledger_id, ()))
         span = f"{len(new)} day(s)" if new else "-"
@@ -168,8 +216,11 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
             f"{r.open_since or '-'!s:<12} {span:<11} {r.status}: {r.detail}"
         )
     lines += [f"error: {e}" for e in errors]
-    ok = result.success and not errors
-    lines += alert_after_run("vipps_sync", result.run_id, ok, errors, list(ledger_ids) or ids)
+    ok = success and not errors
+    # one outcome for the whole sync (a later outcome of a job replaces an earlier one), its
+    # link to a run that failed
+    shown = next((run for run in runs if not run.success or run.errors), runs[0])
+    lines += alert_after_run("vipps_sync", shown.run_id, ok, errors, wanted)
     bad = errors or any(r.status == "not_yours" for r in rows)
     return (1 if bad else 0), "\n".join(lines)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import html
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from vipps_pipeline.lake.tables import table_rows
 from vipps_pipeline.outputs.payouts_html import sections
 from vipps_pipeline.store.atomic import atomic_file, write_json
 from vipps_pipeline.store.objstore import DataDir, as_dir
+from vipps_pipeline.store.processes import usable_cores
 
 if TYPE_CHECKING:  # matplotlib is imported when a report is drawn, not with the definitions
     from vipps_pipeline.outputs.report_charts import Charts
@@ -114,7 +114,7 @@ def _draw(work: list[LedgerFrames]) -> list[LedgerPictures]:
 def _draw_all(work: list[LedgerFrames]) -> list[LedgerPictures]:
     """Every ledger's pictures, in order; many ledgers in worker processes (started afresh,
     not forked: the parent may hold Delta Lake's and DuckDB's threads)."""
-    workers = min(len(os.sched_getaffinity(0)), 4)
+    workers = min(usable_cores(), 4)
     if len(work) < PARALLEL_FROM or workers < 2:
         return _draw(work)
     chunks = [work[k::workers] for k in range(workers)]

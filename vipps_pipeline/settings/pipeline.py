@@ -23,6 +23,11 @@ from vipps_pipeline.settings.types import (
     setting,
 )
 from vipps_pipeline.store.objstore import DataDir, parse_data_dir, parse_storage_options
+from vipps_pipeline.store.processes import usable_cores
+
+AUTO_SYNC_RUNS = 4
+"""The most runs VIPPS_SYNC_RUNS=0 starts: each run is a process of about 300 MB, and past
+the cores more runs only queue (B7: 4 runs on 2 cores were no faster than 2)."""
 
 
 class PipelineSettings(FromEnv):
@@ -70,10 +75,11 @@ class PipelineSettings(FromEnv):
         17, "minute of every hour the sync sensor polls (11-59, never :00-:10)", ge=11, le=59
     )
     sync_runs: int = setting(
-        1,
-        "the sync sensor splits its ledgers over this many runs at once (1-64; see "
-        "[operations.md](operations.md))",
-        ge=1,
+        0,
+        "a sync (the sensor's or `vipps-pipeline sync`) splits its ledgers over this many runs "
+        "at once; 0: one per core, at most 4 (0-64; see [scale.md](scale.md))",
+        shown="(0: one per core)",
+        ge=0,
         le=64,
     )
     journal_accounts: Path | None = setting(
@@ -190,6 +196,13 @@ class PipelineSettings(FromEnv):
     def feed_start(self) -> date:
         """The first ledger date the feed stores (VIPPS_FEED_START_DATE, else the start date)."""
         return self.feed_start_date or self.start_date
+
+    def runs_for(self, ledgers: int) -> int:
+        """How many runs a sync of ``ledgers`` ledgers splits into: VIPPS_SYNC_RUNS, or one
+        per usable core (a run's engine keeps one core busy; B7 in docs/scale.md), at most
+        :data:`AUTO_SYNC_RUNS`, and never more runs than ledgers."""
+        wanted = self.sync_runs or min(AUTO_SYNC_RUNS, usable_cores())
+        return max(1, min(wanted, ledgers))
 
     def now(self) -> datetime:
         """The current time in VIPPS_TIMEZONE (VIPPS_NOW when set)."""

@@ -27,6 +27,12 @@ ATTENTION = ("stale", "failed", "not_yours")
 """Freshness states that need a person: WARNs and an ERROR on the freshness check."""
 
 
+def deal(ledger_ids: list[str], runs: int) -> list[list[str]]:
+    """The ledgers dealt round-robin over at most ``runs`` runs, each ledger in exactly one
+    (sorted first: a large ledger list's neighbours, often one partner's, spread over runs)."""
+    return [g for g in (sorted(ledger_ids)[i::runs] for i in range(max(1, runs))) if g]
+
+
 def failed(row: Freshness, why: str) -> Freshness:
     """A ledger the last sync failed on: whatever is stored, it is not shown ``ok``."""
     if row.status != "ok":

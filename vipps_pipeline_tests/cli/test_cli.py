@@ -93,3 +93,52 @@ def test_sync_twice_an_hour_apart_stores_and_reconciles_a_month_that_closed(tmp_
         assert row.split()[1:4] == ["2026-10-31", "-", "31"], row
     findings = books.read_findings(tmp_path / "data")
     assert findings.ledger_date.nunique() == 31 and (findings.status != "fail").all()
+
+
+@pytest.mark.slow
+def test_sync_deals_its_ledgers_over_runs_at_once_and_stores_what_one_run_stores(
+    sim, tmp_path: Path, monkeypatch
+):
+    """``VIPPS_SYNC_RUNS=2``: two vipps_sync runs at once (one in a worker process), each
+    ledger in exactly one; the files equal those of a one-run sync of the same ledgers."""
+    import dagster as dg
+
+    from vipps_pipeline.domain import TOPICS
+
+    ledgers = ["100001", "100002", "100003"]
+    flags = [a for lid in ledgers for a in ("--ledger", lid)]
+    out: dict[str, str] = {}
+    for runs in ("1", "2"):
+        home, data = tmp_path / f"home{runs}", tmp_path / f"data{runs}"
+        env = {
+            **sim.env("merchant"),
+            "VIPPS_DATA_DIR": str(data),
+            "VIPPS_START_DATE": (NOW.date().replace(day=1)).isoformat(),
+            "VIPPS_NOW": NOW.isoformat(),
+            "VIPPS_SYNC_RUNS": runs,
+        }
+        result = cli("sync", *flags, "--dagster-home", str(home), cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+        out[runs] = result.stdout
+        monkeypatch.setenv("DAGSTER_HOME", str(home))  # the dagster.yaml the CLI wrote
+        with dg.DagsterInstance.get() as instance:
+            records = instance.get_run_records(dg.RunsFilter(job_name="vipps_sync"))
+            assert len(records) == int(runs)
+            assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
+            dealt = [
+                r.dagster_run.run_config["ops"]["sync_ledgers"]["config"]["ledgers"]
+                for r in records
+            ]
+        if runs == "2":
+            assert sorted(lid for share in dealt for lid in share) == ledgers
+            assert all(dealt), "each run has ledgers of its own"
+            assert all(r.dagster_run.run_id in result.stdout for r in records)
+    one, two = tmp_path / "data1", tmp_path / "data2"
+    for kind in [f"reports/{t}" for t in TOPICS] + ["statements", "reconciliation", "journal"]:
+        files = sorted(p.relative_to(one) for p in (one / kind).rglob("*.parquet"))
+        assert files, kind
+        assert files == sorted(p.relative_to(two) for p in (two / kind).rglob("*.parquet"))
+    rows = [[line for line in out[r].splitlines() if line.startswith("  1")] for r in ("1", "2")]
+    assert rows[0] == rows[1] and len(rows[0]) == 3, out
+    findings = books.read_findings(two)
+    assert (findings.status != "fail").all()

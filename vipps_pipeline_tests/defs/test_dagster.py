@@ -20,7 +20,9 @@ from vipps_pipeline.defs.ledger_days.schedules import daily_ledger_schedule
 from vipps_pipeline.defs.ledgers.sensors import ledger_refresh_sensor
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.defs.sync.sensors import vipps_sync_sensor
+from vipps_pipeline.settings.pipeline import AUTO_SYNC_RUNS
 from vipps_pipeline.store.paths import DAY_KINDS, report_path
+from vipps_pipeline.store.processes import usable_cores
 from vipps_pipeline.store.schemas import GDPR_COLUMNS
 from vipps_pipeline_tests.support.clock import CLOSED_DAY, LEDGER_IDS, NOW, days
 from vipps_pipeline_tests.support.dagster import (
@@ -360,7 +362,11 @@ def test_the_sensor_polls_hourly_at_its_minute_and_derives_in_between(sim, insta
     assert [len(g) for g in groups] == [3, 2, 2]
     assert sorted(lid for g in groups for lid in g) == LEDGER_IDS
     assert len({r.run_key for r in split}) == 3
-    request, cursor = tick(datetime(2026, 11, 24, 10, 17, tzinfo=OSLO), cursor)
+    # by default, one run per core (at most 4)
+    default, _ = tick(datetime(2026, 11, 24, 10, 17, tzinfo=OSLO), cursor)
+    default = default if isinstance(default, list) else [default]
+    assert len(default) == min(AUTO_SYNC_RUNS, usable_cores())
+    request, cursor = tick(datetime(2026, 11, 24, 10, 17, tzinfo=OSLO), cursor, sync_runs="1")
     assert isinstance(request, dg.RunRequest)
     config = request.run_config["ops"]["sync_ledgers"]["config"]
     assert config["fetch"] and sorted(config["ledgers"]) == LEDGER_IDS
@@ -381,7 +387,7 @@ def test_the_sensor_polls_hourly_at_its_minute_and_derives_in_between(sim, insta
         "ledgers": ["100002"],
         "fetch": False,
     }
-    nxt, _ = tick(datetime(2026, 11, 24, 11, 17, tzinfo=OSLO), cursor)
+    nxt, _ = tick(datetime(2026, 11, 24, 11, 17, tzinfo=OSLO), cursor, sync_runs="1")
     assert isinstance(nxt, dg.RunRequest) and nxt.run_key != request.run_key
 
 

@@ -43,11 +43,18 @@ __all__ = ["SyncConfig", "build_sync_job", "freshness_rows", "sync_ledgers", "vi
 
 
 def _progress(total: int):
-    """A terminal progress bar when `vipps-pipeline sync` runs this op in its own process."""
+    """A terminal progress bar when `vipps-pipeline sync` runs this op in its own process
+    (VIPPS_PROGRESS: "1", or "k/n" for the k-th of n runs at once, each on its own line)."""
     from tqdm import tqdm
 
+    share = os.environ.get("VIPPS_PROGRESS", "")
+    k, _, n = share.partition("/")
     return tqdm(
-        total=total, desc="sync", unit="ledger", disable=not os.environ.get("VIPPS_PROGRESS")
+        total=total,
+        desc=f"sync {share}" if n else "sync",
+        unit="ledger",
+        position=int(k) - 1 if n and k.isdigit() else None,
+        disable=not share,
     )
 
 

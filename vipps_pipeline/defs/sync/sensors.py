@@ -11,6 +11,7 @@ from vipps_pipeline.defs.partitions import UNSHARDED, Shard, shard_ledger_partit
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.defs.sync.jobs import sync_ledgers, vipps_sync_job
 from vipps_pipeline.defs.sync.plans import plan
+from vipps_pipeline.sync.planner import deal
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -33,7 +34,7 @@ def _sync_requests(
     """The ledgers dealt round-robin over ``runs`` vipps_sync runs (VIPPS_SYNC_RUNS): separate
     runs go in parallel as far as the run coordinator's limits and the ``vipps_api`` pool allow,
     and one slow or failing ledger never holds the others' runs back."""
-    groups = [g for g in (sorted(ledger_ids)[i::runs] for i in range(runs)) if g]
+    groups = deal(ledger_ids, runs)
     return [
         dg.RunRequest(
             run_key=run_key if len(groups) == 1 else f"{run_key}:{i + 1}of{len(groups)}",
@@ -54,7 +55,8 @@ def build_sync_sensor(
         job=sync_job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Hourly at VIPPS_POLL_MINUTE: vipps_sync runs (VIPPS_SYNC_RUNS, default one) "
+        description="Hourly at VIPPS_POLL_MINUTE: vipps_sync runs (VIPPS_SYNC_RUNS; by default one "
+        "per core, at most 4) "
         "for every ledger that is not final through yesterday, however far back its frontier "
         "is. In between, runs without API calls whenever stored reports lack statements or "
         "findings (e.g. after a UI backfill of one report asset).",
@@ -81,7 +83,9 @@ def build_sync_sensor(
             context.update_cursor(tick.isoformat())
             wanted = [p.ledger_id for p in plans if p.has_work]
             if wanted:
-                return _sync_requests(f"poll:{tick.isoformat()}", wanted, True, settings.sync_runs)
+                return _sync_requests(
+                    f"poll:{tick.isoformat()}", wanted, True, settings.runs_for(len(wanted))
+                )
             return dg.SkipReason(
                 f"poll {tick:%H:%M} ({settings.timezone}): every ledger is final through "
                 f"{today - timedelta(days=1)}"
@@ -89,7 +93,9 @@ def build_sync_sensor(
         stale = {p.ledger_id: p.stale for p in plans if p.stale}
         if stale:
             digest = hashlib.sha1(repr(sorted(stale.items())).encode()).hexdigest()[:16]
-            return _sync_requests(f"derive:{digest}", sorted(stale), False, settings.sync_runs)
+            return _sync_requests(
+                f"derive:{digest}", sorted(stale), False, settings.runs_for(len(stale))
+            )
         nxt = (tick or now.replace(minute=settings.poll_minute)) + timedelta(hours=1 if tick else 0)
         return dg.SkipReason(f"nothing to do until the poll at {nxt:%H:%M} ({settings.timezone})")
 
