@@ -119,8 +119,9 @@ def add_sync(sub: Subparsers) -> None:
         description="One pass of the planner through Dagster on the instance in DAGSTER_HOME: "
         "list the ledgers, walk each from its first date not stored final up to yesterday, "
         "stopping at the first date that is not ready, and reconcile what arrived. Never waits "
-        "for a day that is not ready: run it hourly. Exit status 0 when only not-ready days "
-        "remain, 1 on any error or a ledger whose 404 persists.",
+        "for a day that is not ready: run it hourly. The ledgers are dealt over VIPPS_SYNC_RUNS "
+        "runs at once (by default one per core, at most 4), each a Dagster run of its own. Exit "
+        "status 0 when only not-ready days remain, 1 on any error or a ledger whose 404 persists.",
     )
     _ledger_pass_flags(sync)
     sync.set_defaults(func=cmd_sync)
