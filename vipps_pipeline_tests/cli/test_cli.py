@@ -101,6 +101,8 @@ def test_sync_deals_its_ledgers_over_runs_at_once_and_stores_what_one_run_stores
 ):
     """``VIPPS_SYNC_RUNS=2``: two vipps_sync runs at once (one in a worker process), each
     ledger in exactly one; the files equal those of a one-run sync of the same ledgers."""
+    from datetime import timedelta
+
     import dagster as dg
 
     from vipps_pipeline.domain import TOPICS
@@ -113,7 +115,7 @@ def test_sync_deals_its_ledgers_over_runs_at_once_and_stores_what_one_run_stores
         env = {
             **sim.env("merchant"),
             "VIPPS_DATA_DIR": str(data),
-            "VIPPS_START_DATE": (NOW.date().replace(day=1)).isoformat(),
+            "VIPPS_START_DATE": (NOW.date() - timedelta(days=6)).isoformat(),
             "VIPPS_NOW": NOW.isoformat(),
             "VIPPS_SYNC_RUNS": runs,
         }
