@@ -23,7 +23,10 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as db
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    SqlEventLogStorageTable,
+)
 from sqlalchemy.engine import Connection
 
 EVALUATION = dg.DagsterEventType.ASSET_CHECK_EVALUATION
@@ -96,7 +99,18 @@ def store_executions(
             updates,
         )
     if inserts:
-        conn.execute(table.insert().values(inserts))
+        conn.execute(table.insert(), inserts)
+
+
+def insert_returning_ids(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """The events' rows inserted into the event log in one statement, and their ids in the
+    order of ``rows``. An executemany (SQLAlchemy's "insertmanyvalues": one multi-row INSERT
+    per batch, its compiled form cached) where ``insert().values(rows)`` compiled a statement
+    with a bound parameter per value anew for every batch: 14 ms a batch in a sync's profile."""
+    table = SqlEventLogStorageTable
+    statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    inserted = conn.execute(statement, rows)
+    return [int(row[0]) for row in inserted]
 
 
 _KEY = ("asset_key", "check_name", "partition", "run_id")

@@ -89,13 +89,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         with self.run_connection(events[0].run_id) as conn:
             conn.execute(SqlEventLogStorageTable.insert(), rows)
         with self.index_transaction() as conn:
-            inserted = conn.execute(
-                SqlEventLogStorageTable.insert()
-                .values(rows)
-                .returning(SqlEventLogStorageTable.c.id)
-            )
-            # SQLite assigns the rowids of one insert in the order of its values
-            yield conn, rows, sorted(int(row[0]) for row in inserted.fetchall())
+            yield conn, rows, check_batches.insert_returning_ids(conn, rows)
 
     def _store_materializations(self, events: Sequence[dg.EventLogEntry]) -> None:
         """The rows ``store_event`` writes for each, in one statement per table: SQLAlchemy

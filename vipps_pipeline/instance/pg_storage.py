@@ -23,7 +23,6 @@ from typing import Any
 import dagster as dg
 from dagster._config import Field, IntSource
 from dagster._core.storage.base_storage import DagsterStorage
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import (
     DagsterPostgresStorage,
@@ -75,12 +74,7 @@ class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
             return
         rows = [self._event_to_row(event) for event in events]
         with self.index_transaction() as conn:
-            inserted = conn.execute(
-                SqlEventLogStorageTable.insert()
-                .values(rows)
-                .returning(SqlEventLogStorageTable.c.id)
-            )
-            ids = [int(row[0]) for row in inserted.fetchall()]
+            ids = check_batches.insert_returning_ids(conn, rows)
             check_batches.store_executions(conn, events, rows, ids, self._event_insert_timestamp)
 
 
