@@ -11,7 +11,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -176,7 +176,23 @@ def _sync_runs(shares: list[list[str]]) -> list[SyncRun]:
             pool.submit(sync_run, share, f"{k + 1}/{n}") for k, share in enumerate(shares) if k
         ]
         first = sync_run(shares[0], f"1/{n}")
-        return [first, *(f.result() for f in others)]
+        return [first, *(_outcome(f, k + 2, n, shares[k + 1]) for k, f in enumerate(others))]
+
+
+def _outcome(future: Future[SyncRun], number: int, n: int, share: list[str]) -> SyncRun:
+    """A worker's run, or a failed one naming its ledgers when the worker itself failed (its
+    process killed, say, by the out-of-memory killer): the others' results still count."""
+    try:
+        return future.result()
+    except Exception as exc:
+        line = (str(exc).strip().splitlines() or [""])[0][:300]
+        why = f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+        return SyncRun(
+            "",
+            False,
+            [f"sync run {number}/{n} (ledgers {', '.join(share)}) ended in its worker: {why}"],
+            {},
+        )
 
 
 def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple[int, str]:
@@ -201,7 +217,7 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
     if errors or not success:
         # what is stored may look complete, but this sync did not confirm it: never "ok"
         rows = [failed(r, "this sync failed (see below)") for r in rows]
-    names = ", ".join(run.run_id for run in runs)
+    names = ", ".join(run.run_id for run in runs if run.run_id) or "(none started)"
     lines = [
         f"Sync run{'s' if len(runs) > 1 else ''} {names} "
         f"({'succeeded' if success else 'failed'}), data in {settings.data_dir.resolve()}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -144,3 +145,27 @@ def test_sync_deals_its_ledgers_over_runs_at_once_and_stores_what_one_run_stores
     assert rows[0] == rows[1] and len(rows[0]) == 3, out
     findings = books.read_findings(two)
     assert (findings.status != "fail").all()
+
+
+def _dies_in_a_worker(ledger_ids, share=""):
+    """``sync_run`` as a worker killed mid-run would end it (the first share, in the test's
+    own process, succeeds)."""
+    import multiprocessing
+
+    from vipps_pipeline.cli.runs import SyncRun
+
+    if multiprocessing.parent_process() is not None:
+        os._exit(9)
+    return SyncRun("run-1", True, [], {lid: {"2026-11-23"} for lid in ledger_ids})
+
+
+def test_a_sync_whose_worker_dies_fails_naming_its_ledgers_and_keeps_the_others(monkeypatch):
+    from vipps_pipeline.cli import runs
+
+    monkeypatch.setattr(runs, "sync_run", _dies_in_a_worker)
+    first, lost = runs._sync_runs([["100001"], ["100002", "100003"]])
+    assert first.success and first.stored == {"100001": {"2026-11-23"}}
+    assert not lost.success and lost.run_id == "" and lost.stored == {}
+    [error] = lost.errors
+    assert "sync run 2/2 (ledgers 100002, 100003) ended in its worker" in error
+    assert "BrokenProcessPool" in error, error
