@@ -122,7 +122,7 @@ def test_the_docs_document_every_setting():
 def test_a_sync_splits_over_one_run_per_core_by_default_and_never_more_runs_than_ledgers():
     from vipps_pipeline.settings.pipeline import AUTO_SYNC_RUNS
     from vipps_pipeline.store.processes import usable_cores
-    from vipps_pipeline.sync.planner import deal
+    from vipps_pipeline.sync.planner import deal, share_label
 
     auto = PipelineSettings.from_env({})
     assert auto.sync_runs == 0
@@ -134,5 +134,9 @@ def test_a_sync_splits_over_one_run_per_core_by_default_and_never_more_runs_than
     shares = deal(list(reversed(ids)), 3)
     assert shares == [ids[0::3], ids[1::3], ids[2::3]]
     assert deal(ids[:2], 3) == [[ids[0]], [ids[1]]], "no empty share"
+    assert share_label(ids, 2, 3) == {
+        "vipps/share": "2 of 3",
+        "vipps/ledgers": "100001, 100002, 100003, 100004, 100005, 100006 +1 more",
+    }
     with pytest.raises(SettingsError, match="VIPPS_SYNC_RUNS"):
         PipelineSettings.from_env({"VIPPS_SYNC_RUNS": "-1"})

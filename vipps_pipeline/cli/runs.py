@@ -139,9 +139,13 @@ class SyncRun:
 def sync_run(ledger_ids: Sequence[str], share: str = "") -> SyncRun:
     """One vipps_sync run of ``ledger_ids`` (empty: every registered ledger), in this process
     on the instance at DAGSTER_HOME. ``share``: "2/3" when it is one of several runs at once
-    (its progress bar says so); top level, so a worker process can be started on it."""
+    (its progress bar and its tags say so); top level, so a worker process can be started on
+    it."""
     from vipps_pipeline.defs.sync.jobs import sync_ledgers
+    from vipps_pipeline.sync.planner import share_label
 
+    number, _, runs = share.partition("/")
+    label = share_label(list(ledger_ids), int(number), int(runs)) if runs else {}
     defs, instance = load_dagster()
     os.environ["VIPPS_PROGRESS"] = (share or "1") if sys.stderr.isatty() else ""
     result = defs.resolve_job_def("vipps_sync").execute_in_process(
@@ -151,7 +155,7 @@ def sync_run(ledger_ids: Sequence[str], share: str = "") -> SyncRun:
             "ops": {sync_ledgers.name: {"config": {"ledgers": list(ledger_ids)}}},
         },
         raise_on_error=False,
-        tags={"vipps/trigger": "cli"},
+        tags={"vipps/trigger": "cli", **label},
     )
     stored: dict[str, set[str]] = {}
     for event in result.all_events:

@@ -33,6 +33,18 @@ def deal(ledger_ids: list[str], runs: int) -> list[list[str]]:
     return [g for g in (sorted(ledger_ids)[i::runs] for i in range(max(1, runs))) if g]
 
 
+SHOWN_LEDGERS = 6
+"""Ledger ids a share's label names before "+N more" (a run tag stays readable in the UI)."""
+
+
+def share_label(share: list[str], number: int, runs: int) -> dict[str, str]:
+    """What tells one of a sync's runs from the others in the UI's run list: which share it
+    is and its ledgers (the first few, then a count)."""
+    shown = ", ".join(share[:SHOWN_LEDGERS])
+    more = f" +{len(share) - SHOWN_LEDGERS} more" if len(share) > SHOWN_LEDGERS else ""
+    return {"vipps/share": f"{number} of {runs}", "vipps/ledgers": shown + more}
+
+
 def failed(row: Freshness, why: str) -> Freshness:
     """A ledger the last sync failed on: whatever is stored, it is not shown ``ok``."""
     if row.status != "ok":

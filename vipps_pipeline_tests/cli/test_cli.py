@@ -136,6 +136,9 @@ def test_sync_deals_its_ledgers_over_runs_at_once_and_stores_what_one_run_stores
             assert sorted(lid for share in dealt for lid in share) == ledgers
             assert all(dealt), "each run has ledgers of its own"
             assert all(r.dagster_run.run_id in result.stdout for r in records)
+            labels = {r.dagster_run.tags["vipps/share"]: r.dagster_run.tags for r in records}
+            assert sorted(labels) == ["1 of 2", "2 of 2"]
+            assert labels["1 of 2"]["vipps/ledgers"] == "100001, 100003"
     one, two = tmp_path / "data1", tmp_path / "data2"
     for kind in [f"reports/{t}" for t in TOPICS] + ["statements", "reconciliation", "journal"]:
         files = sorted(p.relative_to(one) for p in (one / kind).rglob("*.parquet"))

@@ -362,6 +362,10 @@ def test_the_sensor_polls_hourly_at_its_minute_and_derives_in_between(sim, insta
     assert [len(g) for g in groups] == [3, 2, 2]
     assert sorted(lid for g in groups for lid in g) == LEDGER_IDS
     assert len({r.run_key for r in split}) == 3
+    # the run list tells the runs apart: which share, which ledgers
+    assert [(r.tags["vipps/share"], r.tags["vipps/ledgers"]) for r in split] == [
+        (f"{i + 1} of 3", ", ".join(g)) for i, g in enumerate(groups)
+    ]
     # by default, one run per core (at most 4)
     default, _ = tick(datetime(2026, 11, 24, 10, 17, tzinfo=OSLO), cursor)
     default = default if isinstance(default, list) else [default]

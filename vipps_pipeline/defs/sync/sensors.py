@@ -11,7 +11,7 @@ from vipps_pipeline.defs.partitions import UNSHARDED, Shard, shard_ledger_partit
 from vipps_pipeline.defs.resources import PipelineResource
 from vipps_pipeline.defs.sync.jobs import sync_ledgers, vipps_sync_job
 from vipps_pipeline.defs.sync.plans import plan
-from vipps_pipeline.sync.planner import deal
+from vipps_pipeline.sync.planner import deal, share_label
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -39,7 +39,11 @@ def _sync_requests(
         dg.RunRequest(
             run_key=run_key if len(groups) == 1 else f"{run_key}:{i + 1}of{len(groups)}",
             run_config={"ops": {sync_ledgers.name: {"config": {"ledgers": g, "fetch": fetch}}}},
-            tags={"vipps/trigger": "sensor", "vipps/fetch": str(fetch).lower()},
+            tags={
+                "vipps/trigger": "sensor",
+                "vipps/fetch": str(fetch).lower(),
+                **(share_label(g, i + 1, len(groups)) if len(groups) > 1 else {}),
+            },
         )
         for i, g in enumerate(groups)
     ]
