@@ -15,8 +15,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vipps_pipeline.cli.alerting import alert_after_run
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Step failures are summarised in one line each by :func:`run_main_job` instead."""
@@ -125,6 +129,10 @@ def _dagster_and_ledgers(list_ledgers: bool):
     return defs, instance, sorted(instance.get_dynamic_partitions("ledgers")), errors
 
 
+Loaded = tuple["dg.Definitions", "dg.DagsterInstance"]
+"""The definitions and the instance, as :func:`load_dagster` returns them."""
+
+
 @dataclass(frozen=True)
 class SyncRun:
     """How one vipps_sync run of a ``sync`` ended: what the summary and the alerts need."""
@@ -136,17 +144,18 @@ class SyncRun:
     """ledger -> the ledger dates whose reports this run stored."""
 
 
-def sync_run(ledger_ids: Sequence[str], share: str = "") -> SyncRun:
+def sync_run(ledger_ids: Sequence[str], share: str = "", loaded: Loaded | None = None) -> SyncRun:
     """One vipps_sync run of ``ledger_ids`` (empty: every registered ledger), in this process
     on the instance at DAGSTER_HOME. ``share``: "2/3" when it is one of several runs at once
-    (its progress bar and its tags say so); top level, so a worker process can be started on
-    it."""
+    (its progress bar and its tags say so); ``loaded``: the definitions and instance this
+    process has already (a worker loads its own). Top level, so a worker process can be
+    started on it."""
     from vipps_pipeline.defs.sync.jobs import sync_ledgers
     from vipps_pipeline.sync.planner import share_label
 
     number, _, runs = share.partition("/")
     label = share_label(list(ledger_ids), int(number), int(runs)) if runs else {}
-    defs, instance = load_dagster()
+    defs, instance = loaded or load_dagster()
     os.environ["VIPPS_PROGRESS"] = (share or "1") if sys.stderr.isatty() else ""
     result = defs.resolve_job_def("vipps_sync").execute_in_process(
         instance=instance,
@@ -167,19 +176,19 @@ def sync_run(ledger_ids: Sequence[str], share: str = "") -> SyncRun:
     return SyncRun(result.run_id, result.success, _failure_lines(result), stored)
 
 
-def _sync_runs(shares: list[list[str]]) -> list[SyncRun]:
-    """The shares' runs at once: the first in this process (Dagster is loaded here already),
-    the others each in a worker process started afresh (not forked: this process holds
-    threads of Delta Lake and of the fetch pool)."""
+def _sync_runs(shares: list[list[str]], loaded: Loaded | None = None) -> list[SyncRun]:
+    """The shares' runs at once: the first in this process (on ``loaded``, the definitions and
+    instance loaded here already), the others each in a worker process started afresh (not
+    forked: this process holds threads of Delta Lake and of the fetch pool)."""
     if len(shares) == 1:
-        return [sync_run(shares[0])]
+        return [sync_run(shares[0], loaded=loaded)]
     n = len(shares)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(n - 1, mp_context=context) as pool:
         others = [
             pool.submit(sync_run, share, f"{k + 1}/{n}") for k, share in enumerate(shares) if k
         ]
-        first = sync_run(shares[0], f"1/{n}")
+        first = sync_run(shares[0], f"1/{n}", loaded)
         return [first, *(_outcome(f, k + 2, n, shares[k + 1]) for k, f in enumerate(others))]
 
 
@@ -206,14 +215,16 @@ def run_sync(ledger_ids: Sequence[str] = (), list_ledgers: bool = True) -> tuple
     from vipps_pipeline.settings import PipelineSettings
     from vipps_pipeline.sync.planner import deal, failed
 
-    _, _, ids, errors = _dagster_and_ledgers(list_ledgers)
+    defs, instance, ids, errors = _dagster_and_ledgers(list_ledgers)
     if errors and not ids:
         told = alert_after_run("vipps_sync", "", False, errors, ids)
         return 1, "\n".join(["listing ledgers failed: " + "; ".join(errors), *told])
     settings = PipelineSettings.from_env(os.environ)
     wanted = list(ledger_ids) or ids
-    shares = deal(wanted, settings.runs_for(len(wanted))) if wanted else [[]]
-    runs = _sync_runs(shares if len(shares) > 1 else [list(ledger_ids)])
+    shares = deal(wanted, settings.runs_for(len(wanted)))
+    if len(shares) < 2:  # one run: as asked (no ledger named: every registered one)
+        shares = [list(ledger_ids)]
+    runs = _sync_runs(shares, (defs, instance))
     for run in runs:
         errors += run.errors
     success = all(run.success for run in runs)

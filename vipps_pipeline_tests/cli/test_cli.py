@@ -150,7 +150,7 @@ def test_sync_deals_its_ledgers_over_runs_at_once_and_stores_what_one_run_stores
     assert (findings.status != "fail").all()
 
 
-def _dies_in_a_worker(ledger_ids, share=""):
+def _dies_in_a_worker(ledger_ids, share="", loaded=None):
     """``sync_run`` as a worker killed mid-run would end it (the first share, in the test's
     own process, succeeds)."""
     import multiprocessing
