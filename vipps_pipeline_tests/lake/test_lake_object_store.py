@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from vipps_pipeline.lake import commit
 from vipps_pipeline.lake.tables import open_table, table_rows
 from vipps_pipeline.outputs.query import QUESTIONS, connect
 from vipps_pipeline.simulator import World
-from vipps_pipeline.store.objstore import as_dir
+from vipps_pipeline.store.atomic import write_table
+from vipps_pipeline.store.objstore import as_dir, read_table
+from vipps_pipeline.store.paths import report_path
 from vipps_pipeline.sync.tables import catch_up_stored
 from vipps_pipeline_tests.support.books import store
 from vipps_pipeline_tests.support.clock import days
@@ -55,10 +58,29 @@ def test_query_answers_in_place_on_s3_as_it_does_locally(s3_data, tmp_path):
     assert 0 < first[0] < table_rows(s3_data, "entries").num_rows  # version 0: one commit
 
 
+@pytest.mark.objstore
+def test_a_large_commit_on_s3_lands_and_replaces_as_it_does_locally(s3_data, tmp_path, monkeypatch):
+    """A commit above ``STREAM_ROWS`` writes its file with pyarrow into the bucket and adds it
+    in one transaction; a re-fetched day then rewrites the file it shared with other days."""
+    monkeypatch.setattr(commit, "STREAM_ROWS", 10)
+    world = World(seed=0)
+    for root in (tmp_path, as_dir(s3_data)):
+        store(world, root, "100001", OCTOBER)
+        assert set(catch_up_stored(root)) == {"100001"}
+    assert rows(table_rows(s3_data, "entries")) == rows(table_rows(tmp_path, "entries"))
+    one = report_path(as_dir(s3_data), "funds", "100001", date(2026, 10, 5))
+    write_table(one, read_table(one))  # re-fetched: replaced, never doubled
+    assert catch_up_stored(as_dir(s3_data)) == {"100001": {"entries": 1}}
+    assert rows(table_rows(s3_data, "entries")) == rows(table_rows(tmp_path, "entries"))
+    assert len(open_table(s3_data, "entries").file_uris()) == 2
+
+
 COMMITTER = """
 import json, sys
 from vipps_pipeline.lake import commit
-from vipps_pipeline.store.objstore import as_dir
+from vipps_pipeline.store.atomic import write_table
+from vipps_pipeline.store.objstore import as_dir, read_table
+from vipps_pipeline.store.paths import report_path
 from vipps_pipeline.sync import completeness
 commit.COMMIT_DAYS = 1
 data = as_dir(sys.argv[1])

@@ -12,10 +12,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from vipps_pipeline.lake import commit as lake
+from vipps_pipeline.lake import large
 from vipps_pipeline.lake.tables import DAY_TABLES, open_table, table_rows
 from vipps_pipeline.lake.upkeep import compact_all
 from vipps_pipeline.outputs.query import QUESTIONS, connect
@@ -112,30 +114,120 @@ commit.replace_days = replace_days
 )
 
 
-def test_a_commit_too_large_to_hold_is_streamed_and_lands_the_same_rows(tmp_path, monkeypatch):
-    """Above ``STREAM_ROWS`` a commit hands Delta a stream of batches read from the files
-    instead of one table held whole; the table must end up the same."""
+def test_a_commit_too_large_for_deltas_writer_is_written_by_pyarrow_and_lands_the_same_rows(
+    tmp_path, monkeypatch
+):
+    """Above ``STREAM_ROWS`` a commit's files are written by pyarrow a row group at a time and
+    added in one transaction (Delta's writer holds what it is given). The table must end up
+    the same: a re-fetched day replaced, never doubled, the other days of the files it shared
+    kept, and the statistics good enough for delta-rs's own later replace and compaction."""
     import deltalake
 
     real, given = deltalake.write_deltalake, []
 
     def spy(uri, data, **kwargs):
-        given.append(type(data).__name__)
+        given.append(uri)
         return real(uri, data, **kwargs)
 
     monkeypatch.setattr(deltalake, "write_deltalake", spy)
     monkeypatch.setattr(lake, "STREAM_ROWS", 10)
-    monkeypatch.setattr(lake, "BATCH_ROWS", 7)  # several batches per file, files mixed in
+    monkeypatch.setattr(large, "GROUP_ROWS", 7)  # several row groups per file
     world = World(seed=0)
     stored = store(world, tmp_path, "100001", OCTOBER)
     inv = completeness.scan(tmp_path, "100001")
     assert lake.commit_ledger(tmp_path, "100001", inv.files) == {"entries": len(stored)}
-    assert given == ["RecordBatchReader"]
+    assert given == [], "no commit went through Delta's writer"
     assert_tables_equal_landing(tmp_path)
+    entries = open_table(tmp_path, "entries")
+    [file] = entries.file_uris()
+    assert pq.ParquetFile(file).metadata.num_row_groups > 1
+    [added] = pa.table(entries.get_add_actions(flatten=True)).to_pylist()
+    assert added["num_records"] == table_rows(tmp_path, "entries").num_rows
+    assert (added["min.ledger_date"], added["max.ledger_date"]) == (OCTOBER[0], OCTOBER[-1])
+    assert added["null_count.reference"] == 0 and added["null_count.name"] > 0
+
     one = report_path(tmp_path, "funds", "100001", date(2026, 10, 5))
     write_table(one, pq.read_table(one))  # re-fetched: replaced, never doubled
     inv = completeness.scan(tmp_path, "100001")
     assert lake.commit_ledger(tmp_path, "100001", inv.files) == {"entries": 1}
+    assert_tables_equal_landing(tmp_path)
+    assert len(open_table(tmp_path, "entries").file_uris()) == 2  # the others, and the day
+    assert given == []
+
+    monkeypatch.setattr(lake, "STREAM_ROWS", 100_000)  # delta-rs's replace, pruning by stats
+    two = report_path(tmp_path, "fees", "100001", date(2026, 10, 20))
+    write_table(two, pq.read_table(two))
+    inv = completeness.scan(tmp_path, "100001")
+    assert lake.commit_ledger(tmp_path, "100001", inv.files) == {"entries": 1}
+    assert given, "this one went through Delta's writer"
+    assert_tables_equal_landing(tmp_path)
+    compact_all(tmp_path, retention_days=7)
+    assert_tables_equal_landing(tmp_path)
+
+
+def test_a_large_commit_that_loses_a_race_deletes_its_files_and_succeeds_when_retried(
+    tmp_path, monkeypatch
+):
+    """A compaction committed between a large commit's read and its own commit removed the
+    files it replaces: Delta rejects the commit, the files it wrote go, and the retry from a
+    fresh read lands the day once."""
+    from deltalake.exceptions import CommitFailedError
+
+    monkeypatch.setattr(lake, "STREAM_ROWS", 10)
+    store(World(seed=0), tmp_path, "100001", OCTOBER)
+    inv = completeness.scan(tmp_path, "100001")
+    monkeypatch.setattr(lake, "COMMIT_DAYS", 10)  # several files for the compaction to merge
+    lake.commit_ledger(tmp_path, "100001", inv.files)
+    stale = open_table(tmp_path, "entries")
+    compact_all(tmp_path, retention_days=7)
+    folder = tmp_path / "tables" / "entries" / "ledger_id=100001"
+    before = sorted(folder.iterdir())
+    spec = DAY_TABLES[0]
+    day = [date(2026, 10, 5)]
+    monkeypatch.setattr(large, "_open_or_create", lambda *_: stale)
+    with pytest.raises(CommitFailedError):
+        large.replace_large(
+            tmp_path, spec, "100001", day, lake.day_rows(tmp_path, spec, "100001", day)
+        )
+    assert sorted(folder.iterdir()) == before, "the failed attempt's files were deleted"
+    assert_tables_equal_landing(tmp_path)
+    monkeypatch.undo()
+    monkeypatch.setattr(lake, "STREAM_ROWS", 10)
+    lake.replace_days(tmp_path, spec, "100001", day)
+    assert_tables_equal_landing(tmp_path)
+
+
+KILLED_LARGE_COMMIT = """
+import os, signal, sys
+from pathlib import Path
+from vipps_pipeline.lake import commit, large
+from vipps_pipeline.sync import completeness
+
+def killed(*args, **kwargs):  # the files written, the commit not made
+    os.kill(os.getpid(), signal.SIGKILL)
+
+commit.STREAM_ROWS, large._commit = 10, killed
+data = Path(sys.argv[1])
+commit.commit_ledger(data, "100001", completeness.scan(data, "100001").files)
+"""
+
+
+@pytest.mark.slow
+def test_a_large_commit_killed_before_its_log_entry_is_made_again_by_the_next(
+    tmp_path, monkeypatch
+):
+    """Killed with its file written and no log entry: the table holds nothing of the days,
+    the record says nothing was committed, and the next commit lands every row once."""
+    stored = store(World(seed=0), tmp_path, "100001", OCTOBER)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_LARGE_COMMIT, str(tmp_path)], cwd=REPO, check=False
+    )
+    assert done.returncode == -9
+    assert table_rows(tmp_path, "entries").num_rows == 0
+    assert list((tmp_path / "tables" / "entries" / "ledger_id=100001").glob("*.parquet"))
+    monkeypatch.setattr(lake, "STREAM_ROWS", 10)
+    inv = completeness.scan(tmp_path, "100001")
+    assert lake.commit_ledger(tmp_path, "100001", inv.files) == {"entries": len(stored)}
     assert_tables_equal_landing(tmp_path)
 
 
