@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import random
 import time
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from deltalake.transaction import AddAction
 
     from vipps_pipeline.lake.commit import DayRows
+
+log = logging.getLogger(__name__)
 
 GROUP_ROWS = 64 * 1024
 """Rows per row group of a written file when its rows come from memory (rows read from files
@@ -266,10 +269,13 @@ def _size(path: DataDir) -> int:
 
 
 def _delete(path: DataDir) -> None:
+    """Best effort, on the way out of a failed attempt: its error is the one to raise, and a
+    file left behind is one no commit mentions, which vacuum deletes."""
     try:
         if objstore.is_remote(path):
             path.fs.rm(path.path)
         else:
             os.unlink(path)
-    except FileNotFoundError:
-        pass
+    except Exception as exc:
+        if not isinstance(exc, FileNotFoundError):
+            log.warning("could not delete %s, which no commit mentions: %s", path, exc)
