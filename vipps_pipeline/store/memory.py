@@ -6,8 +6,8 @@ A ledger-day's rows pass through Arrow buffers that live for one row group, allo
 fetch threads and freed on others. Arrow's default allocator (mimalloc) and glibc's arenas, one
 per thread, both keep what was freed for later, so the process grew with the largest day it
 had seen, not with what it held. Materializing a 1,000,000-entry day (benchmark B1b) peaked at
-300-358 MB with the defaults, 294-305 MB with both set here, and 287-293 MB when the memory the
-fetch freed is also given back before the table commit (docs/scale.md).
+356-369 MB with both defaults and at 287-289 MB with both set here and the memory the fetch freed
+given back before the table commit (294-305 MB without that), in the same seconds (docs/scale.md).
 
 Arrow reads its setting once, when it is loaded: this runs when the package is imported, before
 any of its modules imports pyarrow. An environment that sets ``ARROW_DEFAULT_MEMORY_POOL`` or
