@@ -185,7 +185,7 @@ def _one_asset_materializations(events: Sequence[dg.EventLogEntry]) -> bool:
 
 def dagster_yaml(home: str) -> str:
     """The embedded default's instance settings: Dagster's SQLite layout under ``home``, with
-    the batching event log, and no telemetry."""
+    the batching event log, runs printing INFO and above, and no telemetry."""
     return (
         "# Written by vipps-pipeline for the embedded default (SQLite under this folder).\n"
         "# The event log stores a batch of events in one transaction per database\n"
@@ -196,6 +196,10 @@ def dagster_yaml(home: str) -> str:
         "  class: BatchingSqliteEventLogStorage\n"
         "  config:\n"
         f"    base_dir: {home.rstrip('/')}/history/runs/\n"
+        "# Runs print INFO and above (Dagster's default, DEBUG, printed every step and check\n"
+        "# event: thousands of lines a sync in the dev terminal); the UI shows every event.\n"
+        "python_logs:\n"
+        "  python_log_level: INFO\n"
         "telemetry:\n"
         "  enabled: false\n"
     )

@@ -174,3 +174,26 @@ def test_a_database_keeps_one_engine_while_recent_and_none_across_a_wipe(tmp_pat
     log("after", 1)
     assert [e.user_message for e in storage.get_logs_for_run("after")] == ["message 0"]
     storage.dispose()
+
+
+def test_runs_on_the_embedded_default_print_info_and_store_every_event(capsys):
+    """Dagster's console logger prints DEBUG by default: every step and check event, thousands
+    of lines a sync in `vipps-pipeline dev`'s terminal. The embedded default prints INFO and up;
+    the events are stored all the same, so the UI shows them."""
+
+    @dg.asset
+    def one(context) -> int:  # no annotation: this module's are strings, Dagster reads them
+        context.log.info("stored and printed")
+        return 1
+
+    with embedded_instance() as instance:
+        result = dg.materialize([one], instance=instance)
+        kinds = {
+            e.dagster_event.event_type_value
+            for e in instance.all_logs(result.run_id)
+            if e.dagster_event
+        }
+    printed = capsys.readouterr().err
+    assert "stored and printed" in printed
+    assert " - DEBUG - " not in printed and "STEP_START" not in printed, printed[:500]
+    assert {"STEP_START", "ASSET_MATERIALIZATION", "STEP_SUCCESS"} <= kinds
