@@ -236,7 +236,7 @@ def replace_days(
 
     def commit() -> None:
         if rows.num_rows > STREAM_ROWS:
-            replace_large(data_dir, spec, ledger_id, days, rows)
+            replace_large(data_dir, spec, ledger_id, days, rows, predicate)
         elif rows.num_rows:
             write_deltalake(
                 uri,

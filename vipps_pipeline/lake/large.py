@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import random
 import time
 import uuid
@@ -56,10 +55,16 @@ COMMIT_TRIES = 20
 
 
 def replace_large(
-    data_dir: DataDir, spec: TableSpec, ledger_id: str, days: Sequence[date], rows: DayRows
+    data_dir: DataDir,
+    spec: TableSpec,
+    ledger_id: str,
+    days: Sequence[date],
+    rows: DayRows,
+    predicate: str,
 ) -> None:
-    """Replace the table's rows of ``days`` of one ledger with ``rows`` in one commit, holding
-    one row group at a time. Call with the ledger's lock held, under ``with_retries``."""
+    """Replace the table's rows of ``days`` of one ledger (``predicate``, the same rows as
+    :func:`commit.day_predicate`) with ``rows`` in one commit, holding one row group at a
+    time. Call with the ledger's lock held, under ``with_retries``."""
     if tuple(spec.partition_by) != ("ledger_id",):
         raise ValueError(f"table {spec.name!r}: a large commit needs ledger_id partitions")
     release_freed()  # the fetch's freed buffers, before this allocates its own
@@ -67,13 +72,16 @@ def replace_large(
     folder = as_dir(data_dir) / TABLES_FOLDER / spec.name / f"ledger_id={ledger_id}"
     partition = {"ledger_id": ledger_id}
     file_schema = pa.schema([f for f in spec.schema if f.name not in spec.partition_by])
+    on_days = pc.field("ledger_date").isin(pa.array(days, pa.date32()))
     now_ms = int(time.time() * 1000)
     written: list[DataDir] = []
     try:
         actions: list[Any] = []
-        for relative, old in _files_holding(data_dir, spec, table, ledger_id, days):
-            keep = ~pc.field("ledger_date").isin(pa.array(days, pa.date32()))
-            groups = _groups(old, file_schema, keep)
+        holding = _files_holding(data_dir, spec.name, table, ledger_id, predicate, file_schema)
+        for relative, old in holding:
+            if not old.count_rows(filter=on_days):
+                continue  # the statistics could not rule it out; it holds none of the days
+            groups = _groups(old, file_schema, ~on_days)
             added = _write(folder, file_schema, groups, partition, now_ms, written)
             actions += [_remove(relative, partition, now_ms), *([added] if added else [])]
         fresh = _new_groups(rows, file_schema)
@@ -139,23 +147,20 @@ def _open_or_create(data_dir: DataDir, spec: TableSpec) -> DeltaTable:
 
 
 def _files_holding(
-    data_dir: DataDir, spec: TableSpec, table: DeltaTable, ledger_id: str, days: Sequence[date]
+    data_dir: DataDir,
+    name: str,
+    table: DeltaTable,
+    ledger_id: str,
+    predicate: str,
+    file_schema: pa.Schema,
 ) -> Iterator[tuple[str, ds.Dataset]]:
-    """The ledger's files that hold rows of ``days`` (path relative to the table, and the file
-    as a dataset): the files the log's statistics cannot rule out, each then counted."""
-    listed = ", ".join(f"'{d.isoformat()}'" for d in days)
-    maybe = table.file_uris(
-        file_pruning_predicate=f"ledger_id = '{ledger_id}' AND ledger_date IN ({listed})"
-    )
-    root = as_dir(data_dir) / TABLES_FOLDER / spec.name
-    file_schema = pa.schema([f for f in spec.schema if f.name not in spec.partition_by])
-    wanted = pc.field("ledger_date").isin(pa.array(days, pa.date32()))
-    for uri in maybe:
+    """The ledger's files the log's statistics cannot rule out for ``predicate`` (path
+    relative to the table, and the file as a dataset)."""
+    root = as_dir(data_dir) / TABLES_FOLDER / name
+    for uri in table.file_uris(file_pruning_predicate=predicate):
         relative = _relative(uri)
-        if not relative.startswith(f"ledger_id={ledger_id}/"):
-            continue  # another ledger's folder: never touched
-        files = objstore.dataset([root / relative], format="parquet", schema=file_schema)
-        if files.count_rows(filter=wanted):
+        if relative.startswith(f"ledger_id={ledger_id}/"):  # never another ledger's folder
+            files = objstore.dataset([root / relative], format="parquet", schema=file_schema)
             yield relative, files
 
 
@@ -205,7 +210,7 @@ def _write(
             writer.write_table(group)
     return AddAction(
         path=f"{folder.name}/{name}",
-        size=_size(path),
+        size=path.stat().st_size,
         partition_values=partition,
         modification_time=now_ms,
         data_change=True,
@@ -262,20 +267,10 @@ class _Stats:
         )
 
 
-def _size(path: DataDir) -> int:
-    if objstore.is_remote(path):
-        return int(path.fs.info(path.path)["size"])
-    return os.stat(path).st_size
-
-
 def _delete(path: DataDir) -> None:
     """Best effort, on the way out of a failed attempt: its error is the one to raise, and a
     file left behind is one no commit mentions, which vacuum deletes."""
     try:
-        if objstore.is_remote(path):
-            path.fs.rm(path.path)
-        else:
-            os.unlink(path)
+        path.unlink(missing_ok=True)
     except Exception as exc:
-        if not isinstance(exc, FileNotFoundError):
-            log.warning("could not delete %s, which no commit mentions: %s", path, exc)
+        log.warning("could not delete %s, which no commit mentions: %s", path, exc)

@@ -186,9 +186,8 @@ def test_a_large_commit_that_loses_a_race_deletes_its_files_and_succeeds_when_re
     day = [date(2026, 10, 5)]
     monkeypatch.setattr(large, "_open_or_create", lambda *_: stale)
     with pytest.raises(CommitFailedError):
-        large.replace_large(
-            tmp_path, spec, "100001", day, lake.day_rows(tmp_path, spec, "100001", day)
-        )
+        rows = lake.day_rows(tmp_path, spec, "100001", day)
+        large.replace_large(tmp_path, spec, "100001", day, rows, lake.day_predicate("100001", day))
     assert sorted(folder.iterdir()) == before, "the failed attempt's files were deleted"
     assert_tables_equal_landing(tmp_path)
     monkeypatch.undo()
